@@ -1,0 +1,73 @@
+//! What flows through the actors: one invocation in, one outcome out.
+
+use std::time::{Duration, Instant};
+
+/// One Lambda invocation on its way to a worker.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The event JSON, as bytes, exactly as the runtime will receive it from `/next`.
+    pub payload: bytes::Bytes,
+    /// Base64 client context (`X-Amz-Client-Context`), passed through to the runtime.
+    pub client_context: Option<String>,
+    /// When the client asked (for queue time and the REPORT line).
+    pub received: Instant,
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The runtime posted `/response`: the handler's JSON result.
+    Success { request_id: String, body: bytes::Bytes },
+    /// The runtime posted `/error`: `{"errorMessage","errorType","stackTrace"}`.
+    HandlerError { request_id: String, body: bytes::Bytes },
+    /// The invocation failed outside the handler's code (timeout, crash, init failure, oversize result).
+    Failed { request_id: String, error: FailureKind, message: String },
+}
+
+/// Failures decided by smyth, each with its AWS error type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// `Sandbox.Timedout`.
+    Timeout(Duration),
+    /// `Runtime.ExitError`.
+    Exited,
+    /// `Runtime.OutOfMemory`.
+    OutOfMemory,
+    /// `Function.ResponseSizeTooLarge`.
+    ResponseTooLarge,
+    /// Init failed: the `Runtime.*` type reported to `/init/error` (or `Runtime.ExitError` if none).
+    Init(String),
+}
+
+impl FailureKind {
+    pub fn error_type(&self) -> &str {
+        match self {
+            FailureKind::Timeout(_) => "Sandbox.Timedout",
+            FailureKind::Exited => "Runtime.ExitError",
+            FailureKind::OutOfMemory => "Runtime.OutOfMemory",
+            FailureKind::ResponseTooLarge => "Function.ResponseSizeTooLarge",
+            FailureKind::Init(kind) => kind,
+        }
+    }
+}
+
+/// Why an invocation never reached a worker.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("function not found: {0}")]
+    NotFound(String),
+    /// Reserved concurrency exhausted (or zero).
+    #[error("reserved concurrency exceeded")]
+    ReservedConcurrency,
+    /// The account-wide limit is hit.
+    #[error("account concurrency exceeded")]
+    AccountConcurrency,
+    /// The handler's waiting queue is full.
+    #[error("queue full")]
+    QueueFull,
+    /// The actor that held the request went away (restart or shutdown).
+    #[error("server is shutting down or the handler restarted")]
+    Unavailable,
+}
+
+pub type InvokeResult = Result<Outcome, Rejection>;

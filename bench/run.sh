@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+echo "bench: not yet implemented" >&2

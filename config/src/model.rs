@@ -1,0 +1,124 @@
+//! The resolved configuration: what the rest of smyth consumes after parsing and validation.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::route::RoutePattern;
+
+/// The whole resolved `[tool.smyth]` table.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file the config came from (`pyproject.toml` or `smyth.toml`).
+    pub source: PathBuf,
+    /// The project root: the config file's folder; workers' working directory.
+    pub root: PathBuf,
+    pub host: String,
+    pub port: u16,
+    pub log_level: String,
+    pub smyth_path_prefix: String,
+    /// Global env for every handler.
+    pub env: BTreeMap<String, String>,
+    /// The dotenv file loaded into every handler's env, when present.
+    pub env_file: Option<PathBuf>,
+    /// The resolved interpreter.
+    pub python: String,
+    /// Extra import roots, absolute (resolved against `root`).
+    pub python_path: Vec<PathBuf>,
+    pub reload: bool,
+    pub account_concurrency: usize,
+    /// Handlers in file order (routes are matched in this order).
+    pub handlers: Vec<HandlerConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HandlerConfig {
+    pub name: String,
+    pub handler_path: String,
+    pub url_path: String,
+    pub route: RoutePattern,
+    pub timeout: Duration,
+    /// Worker processes in the pool (equals `reserved_concurrency` when that is set).
+    pub concurrency: usize,
+    /// AWS reserved concurrency: throttle (429) instead of queueing when all workers are busy.
+    pub reserved_concurrency: Option<usize>,
+    pub provisioned_concurrency: usize,
+    pub strategy: Strategy,
+    pub memory_size: u32,
+    pub idle_timeout: Option<Duration>,
+    pub event_format: EventFormat,
+    pub runtime: Runtime,
+    pub log_level: String,
+    /// Requests that may wait for a worker before the handler answers 429.
+    pub queue_size: usize,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    FirstWarm,
+    RoundRobin,
+    Random,
+    LeastRecentlyUsed,
+    AlwaysCold,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 5] = [
+        Strategy::FirstWarm,
+        Strategy::RoundRobin,
+        Strategy::Random,
+        Strategy::LeastRecentlyUsed,
+        Strategy::AlwaysCold,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::FirstWarm => "first_warm",
+            Strategy::RoundRobin => "round_robin",
+            Strategy::Random => "random",
+            Strategy::LeastRecentlyUsed => "least_recently_used",
+            Strategy::AlwaysCold => "always_cold",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFormat {
+    ApiGwV2,
+    ApiGwV1,
+    Alb,
+    Raw,
+}
+
+impl EventFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventFormat::ApiGwV2 => "apigw-v2",
+            EventFormat::ApiGwV1 => "apigw-v1",
+            EventFormat::Alb => "alb",
+            EventFormat::Raw => "raw",
+        }
+    }
+}
+
+/// How a worker process is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runtime {
+    /// The bootstrap bundled in the binary.
+    Python,
+    /// `python -m awslambdaric <handler_path>`.
+    Awslambdaric,
+    /// Any Runtime API client: argv.
+    Command(Vec<String>),
+}
+
+impl Runtime {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Runtime::Python => "python",
+            Runtime::Awslambdaric => "awslambdaric",
+            Runtime::Command(_) => "command",
+        }
+    }
+}

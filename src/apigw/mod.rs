@@ -1,0 +1,1 @@
+//! API Gateway mapping: HTTP request → Lambda event, Lambda result → HTTP response.
