@@ -21,8 +21,12 @@ pub struct Config {
     pub env: BTreeMap<String, String>,
     /// The dotenv file loaded into every handler's env, when present.
     pub env_file: Option<PathBuf>,
+    /// The variables read from `env_file` at load time (so building a worker's env reads no file).
+    pub env_file_vars: BTreeMap<String, String>,
     /// The resolved interpreter.
     pub python: String,
+    /// The interpreter's `major.minor` (`"3.12"`) when it could be read without running it.
+    pub python_version: Option<String>,
     /// Extra import roots, absolute (resolved against `root`).
     pub python_path: Vec<PathBuf>,
     pub reload: bool,

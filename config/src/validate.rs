@@ -1,0 +1,575 @@
+//! Raw structs → the resolved `Config`: defaults, ranges, Smyth's keys, duplicate routes, the
+//! interpreter and the env file. Every problem is collected; none stops the others being found.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::error::Problem;
+use crate::model::{Config, EventFormat, HandlerConfig, Runtime, Strategy};
+use crate::parse::{Lines, Parsed, ParsedHandler};
+use crate::python;
+use crate::raw::{RawGlobal, RawHandler};
+use crate::route::RoutePattern;
+
+pub const LOG_LEVELS: [&str; 5] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
+
+/// Smyth's built-in Python paths and what they mean here.
+const SMYTH_STRATEGIES: [(&str, Strategy); 2] = [
+    ("smyth.runner.strategy.first_warm", Strategy::FirstWarm),
+    ("smyth.runner.strategy.round_robin", Strategy::RoundRobin),
+];
+const SMYTH_EVENTS: [(&str, EventFormat); 2] = [
+    (
+        "smyth.event.generate_api_gw_v2_event_data",
+        EventFormat::ApiGwV2,
+    ),
+    (
+        "smyth.event.generate_lambda_invocation_event_data",
+        EventFormat::Raw,
+    ),
+];
+/// Smyth's default `context_data_function_path`; our bootstrap builds that context itself.
+const SMYTH_CONTEXT: &str = "smyth.context.generate_context_data";
+
+/// Collects problems with their lines while the config is resolved.
+struct Check<'a> {
+    lines: &'a Lines,
+    problems: &'a mut Vec<Problem>,
+    prefix: String,
+}
+
+impl Check<'_> {
+    fn at(&mut self, line: usize, key: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            line,
+            key: format!("{}{key}", self.prefix),
+            message: message.into(),
+        });
+    }
+
+    fn bad<T>(&mut self, value: &Spanned<T>, key: &str, message: impl Into<String>) {
+        let line = self.lines.line(value.span().start);
+        self.at(line, key, message);
+    }
+
+    fn line<T>(&self, value: &Spanned<T>) -> usize {
+        self.lines.line(value.span().start)
+    }
+
+    /// An integer within `min..=max`, or `default` (reported when out of range).
+    fn int(
+        &mut self,
+        v: &Option<Spanned<i64>>,
+        key: &str,
+        min: i64,
+        max: i64,
+        default: i64,
+    ) -> i64 {
+        match v {
+            None => default,
+            Some(s) if (min..=max).contains(s.get_ref()) => *s.get_ref(),
+            Some(s) if max == i64::MAX => {
+                self.bad(s, key, format!("must be >= {min}, got {}", s.get_ref()));
+                default
+            }
+            Some(s) => {
+                self.bad(
+                    s,
+                    key,
+                    format!("must be between {min} and {max}, got {}", s.get_ref()),
+                );
+                default
+            }
+        }
+    }
+
+    /// A positive number of seconds.
+    fn seconds(&mut self, v: &Option<Spanned<f64>>, key: &str) -> Option<Duration> {
+        let s = v.as_ref()?;
+        let secs = *s.get_ref();
+        match Duration::try_from_secs_f64(secs) {
+            Ok(d) if secs > 0.0 => Some(d),
+            _ => {
+                self.bad(
+                    s,
+                    key,
+                    format!("must be a positive number of seconds, got {secs}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn log_level(&mut self, v: &Option<Spanned<String>>, key: &str) -> String {
+        let Some(s) = v else { return "INFO".into() };
+        let upper = s.get_ref().to_ascii_uppercase();
+        if LOG_LEVELS.contains(&upper.as_str()) {
+            upper
+        } else {
+            let msg = format!("`{}` is not one of {}", s.get_ref(), LOG_LEVELS.join(", "));
+            self.bad(s, key, msg);
+            "INFO".into()
+        }
+    }
+
+    fn env(
+        &mut self,
+        v: &Option<Spanned<BTreeMap<String, String>>>,
+        key: &str,
+    ) -> BTreeMap<String, String> {
+        let Some(env) = v else { return BTreeMap::new() };
+        for name in env.get_ref().keys() {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                self.bad(env, key, format!("`{name}` is not a valid variable name"));
+            }
+        }
+        env.get_ref().clone()
+    }
+}
+
+/// Resolves the parsed file. `root` is the project root; `env` is the server's environment
+/// (for `VIRTUAL_ENV` and `PATH`).
+pub fn resolve(
+    parsed: Parsed,
+    text: &str,
+    source: &Path,
+    root: &Path,
+    env: &BTreeMap<String, String>,
+    problems: &mut Vec<Problem>,
+) -> Config {
+    let lines = Lines::new(text);
+    let mut check = Check {
+        lines: &lines,
+        problems,
+        prefix: String::new(),
+    };
+    let g: &RawGlobal = &parsed.global;
+
+    let host = match &g.host {
+        Some(h) if h.get_ref().trim().is_empty() => {
+            check.bad(h, "host", "must not be empty");
+            "127.0.0.1".to_string()
+        }
+        Some(h) => h.get_ref().clone(),
+        None => "127.0.0.1".into(),
+    };
+    let port = check.int(&g.port, "port", 0, 65535, 8080) as u16;
+    let log_level = check.log_level(&g.log_level, "log_level");
+    let smyth_path_prefix = match &g.smyth_path_prefix {
+        None => "/_smyth".to_string(),
+        Some(p) => {
+            let trimmed = p.get_ref().trim_end_matches('/');
+            if !trimmed.starts_with('/') || trimmed.len() < 2 {
+                check.bad(
+                    p,
+                    "smyth_path_prefix",
+                    "must start with `/` and name a path, e.g. \"/_smyth\"",
+                );
+            }
+            trimmed.to_string()
+        }
+    };
+    let global_env = check.env(&g.env, "env");
+    let (env_file, env_file_vars) = env_file(&mut check, &g.env_file, root);
+    let python = match &g.python {
+        Some(p) if p.get_ref().trim().is_empty() => {
+            check.bad(p, "python", "must not be empty");
+            "python3".to_string()
+        }
+        Some(p) => python::explicit(p.get_ref(), root),
+        None => python::default(root, env),
+    };
+    let python_version = python::version(&python, env);
+    let python_path = g
+        .python_path
+        .as_ref()
+        .map(|p| p.get_ref().iter().map(|d| root.join(d)).collect())
+        .unwrap_or_default();
+    let reload = g.reload.as_ref().is_none_or(|r| *r.get_ref());
+    let account_concurrency = check.int(
+        &g.account_concurrency,
+        "account_concurrency",
+        1,
+        i64::MAX,
+        1000,
+    ) as usize;
+
+    let mut handlers: Vec<HandlerConfig> = Vec::new();
+    let mut routes: Vec<(String, usize)> = Vec::new();
+    for h in &parsed.handlers {
+        check.prefix = format!("handlers.{}.", h.name);
+        if let Some((handler, line)) = handler(&mut check, h) {
+            // Same shape = same set of paths (`{id}` vs `{key:str}`): the second could never match.
+            let shape = handler.route.shape().to_string();
+            if let Some((other, other_line)) = routes
+                .iter()
+                .zip(&handlers)
+                .find(|((s, _), _)| *s == shape)
+                .map(|((_, l), o)| (o.name.clone(), *l))
+            {
+                check.at(
+                    line,
+                    "url_path",
+                    format!(
+                        "`{}` is the same route as handler `{other}` (line {other_line})",
+                        handler.url_path
+                    ),
+                );
+            }
+            routes.push((shape, line));
+            handlers.push(handler);
+        }
+    }
+
+    Config {
+        source: source.to_path_buf(),
+        root: root.to_path_buf(),
+        host,
+        port,
+        log_level,
+        smyth_path_prefix,
+        env: global_env,
+        env_file,
+        env_file_vars,
+        python,
+        python_version,
+        python_path,
+        reload,
+        account_concurrency,
+        handlers,
+    }
+}
+
+/// The explicit `env_file` (must exist) or `.env` in the root when present, read now so that
+/// building a worker's env later touches no file.
+fn env_file(
+    check: &mut Check<'_>,
+    explicit: &Option<Spanned<String>>,
+    root: &Path,
+) -> (Option<PathBuf>, BTreeMap<String, String>) {
+    let (path, line) = match explicit {
+        Some(p) => (root.join(p.get_ref()), check.line(p)),
+        None => {
+            let default = root.join(".env");
+            if !default.is_file() {
+                return (None, BTreeMap::new());
+            }
+            (default, 1)
+        }
+    };
+    let vars =
+        dotenvy::from_path_iter(&path).and_then(|iter| iter.collect::<Result<BTreeMap<_, _>, _>>());
+    match vars {
+        Ok(vars) => (Some(path), vars),
+        Err(e) => {
+            let why = match &e {
+                dotenvy::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                    "file not found".to_string()
+                }
+                other => other.to_string(),
+            };
+            check.at(line, "env_file", format!("{}: {why}", path.display()));
+            (None, BTreeMap::new())
+        }
+    }
+}
+
+/// One handler, or None when a required key is missing or unusable (already reported).
+fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, usize)> {
+    let r: &RawHandler = &h.raw;
+    if h.name.is_empty()
+        || h.name.len() > 64
+        || !h
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        check.at(
+            h.line,
+            "",
+            format!(
+                "handler name `{}` must be 1-64 letters, digits, `-` or `_` (an AWS function name)",
+                h.name
+            ),
+        );
+    }
+
+    let handler_path = match &r.handler_path {
+        None => {
+            check.at(
+                h.line,
+                "handler_path",
+                "required (e.g. \"app.handlers.order_handler\")",
+            );
+            None
+        }
+        Some(p) => {
+            let ok = p.get_ref().rsplit_once('.').is_some_and(|(module, func)| {
+                !module.is_empty() && !module.ends_with('/') && is_identifier(func)
+            });
+            if !ok {
+                let msg = format!(
+                    "`{}` is not `module.function` (e.g. \"app.handlers.order_handler\")",
+                    p.get_ref()
+                );
+                check.bad(p, "handler_path", msg);
+            }
+            Some(p.get_ref().clone())
+        }
+    };
+    let route = match &r.url_path {
+        None => {
+            check.at(
+                h.line,
+                "url_path",
+                "required (e.g. \"/orders/{path:path}\")",
+            );
+            None
+        }
+        Some(u) => match RoutePattern::parse(u.get_ref()) {
+            Ok(route) => Some((route, check.line(u))),
+            Err(why) => {
+                check.bad(u, "url_path", why);
+                None
+            }
+        },
+    };
+
+    let timeout = check
+        .seconds(&r.timeout, "timeout")
+        .unwrap_or(Duration::from_secs(3));
+    let idle_timeout = check.seconds(&r.idle_timeout, "idle_timeout");
+    let explicit_concurrency = r.concurrency.as_ref().map(|c| {
+        let n = check.int(&r.concurrency, "concurrency", 1, i64::MAX, 1);
+        (n, c)
+    });
+    let reserved = r.reserved_concurrency.as_ref().map(|_| {
+        check.int(
+            &r.reserved_concurrency,
+            "reserved_concurrency",
+            0,
+            i64::MAX,
+            0,
+        ) as usize
+    });
+    let concurrency = match (reserved, explicit_concurrency) {
+        (Some(res), Some((n, c))) if n as usize != res && *c.get_ref() >= 1 => {
+            check.bad(
+                c,
+                "concurrency",
+                format!(
+                    "conflicts with reserved_concurrency = {res}: reserved_concurrency sets the pool size \
+                     and throttles when it is busy; drop one of the two (queueing or throttling)"
+                ),
+            );
+            res
+        }
+        (Some(res), _) => res,
+        (None, Some((n, _))) => n as usize,
+        (None, None) => 1,
+    };
+    let provisioned = check.int(
+        &r.provisioned_concurrency,
+        "provisioned_concurrency",
+        0,
+        i64::MAX,
+        0,
+    ) as usize;
+    if let Some(p) = &r.provisioned_concurrency {
+        if provisioned > concurrency {
+            check.bad(
+                p,
+                "provisioned_concurrency",
+                format!("{provisioned} is more than the pool's concurrency ({concurrency})"),
+            );
+        }
+    }
+    let queue_size = check.int(&r.queue_size, "queue_size", 1, i64::MAX, 1000) as usize;
+    let memory_size = check.int(&r.memory_size, "memory_size", 128, 10240, 128) as u32;
+    let log_level = check.log_level(&r.log_level, "log_level");
+    let env = check.env(&r.env, "env");
+
+    let strategy = strategy(check, r);
+    let event_format = event_format(check, r);
+    if let Some(c) = &r.context_data_function_path {
+        if c.get_ref() != SMYTH_CONTEXT {
+            let msg = format!(
+                "custom context functions are not supported; accepted: \"{SMYTH_CONTEXT}\" (the context is built by smyth's bootstrap)"
+            );
+            check.bad(c, "context_data_function_path", msg);
+        }
+    }
+    let runtime = runtime(check, r, h.line);
+
+    let (route, route_line) = route?;
+    Some((
+        HandlerConfig {
+            name: h.name.clone(),
+            handler_path: handler_path?,
+            url_path: route.as_str().to_string(),
+            route,
+            timeout,
+            concurrency,
+            reserved_concurrency: reserved,
+            provisioned_concurrency: provisioned,
+            strategy,
+            memory_size,
+            idle_timeout,
+            event_format,
+            runtime,
+            log_level,
+            queue_size,
+            env,
+        },
+        route_line,
+    ))
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `strategy`, or Smyth's `strategy_generator_path` / `strategy_function_path`; they must agree.
+fn strategy(check: &mut Check<'_>, r: &RawHandler) -> Strategy {
+    let mut chosen: Option<(Strategy, &str)> = None;
+    if let Some(s) = &r.strategy {
+        match Strategy::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s.get_ref())
+        {
+            Some(k) => chosen = Some((k, "strategy")),
+            None => {
+                let names: Vec<_> = Strategy::ALL.iter().map(|k| k.as_str()).collect();
+                let msg = format!("`{}` is not one of {}", s.get_ref(), names.join(", "));
+                check.bad(s, "strategy", msg);
+            }
+        }
+    }
+    for (key, value) in [
+        ("strategy_generator_path", &r.strategy_generator_path),
+        ("strategy_function_path", &r.strategy_function_path),
+    ] {
+        let Some(v) = value else { continue };
+        let Some((_, k)) = SMYTH_STRATEGIES.iter().find(|(p, _)| p == v.get_ref()) else {
+            let accepted: Vec<_> = SMYTH_STRATEGIES
+                .iter()
+                .map(|(p, _)| format!("\"{p}\""))
+                .collect();
+            let msg = format!(
+                "custom Python strategies are not supported; accepted: {} (or use `strategy`)",
+                accepted.join(", ")
+            );
+            check.bad(v, key, msg);
+            continue;
+        };
+        match chosen {
+            Some((other, other_key)) if other != *k => {
+                let msg = format!(
+                    "means {} but `{other_key}` says {}",
+                    k.as_str(),
+                    other.as_str()
+                );
+                check.bad(v, key, msg);
+            }
+            _ => chosen = Some((*k, key)),
+        }
+    }
+    chosen.map_or(Strategy::FirstWarm, |(k, _)| k)
+}
+
+/// `event_format`, or Smyth's `event_data_function_path`; they must agree.
+fn event_format(check: &mut Check<'_>, r: &RawHandler) -> EventFormat {
+    const ALL: [EventFormat; 4] = [
+        EventFormat::ApiGwV2,
+        EventFormat::ApiGwV1,
+        EventFormat::Alb,
+        EventFormat::Raw,
+    ];
+    let mut chosen = None;
+    if let Some(s) = &r.event_format {
+        match ALL.into_iter().find(|f| f.as_str() == s.get_ref()) {
+            Some(f) => chosen = Some(f),
+            None => {
+                let names: Vec<_> = ALL.iter().map(|f| f.as_str()).collect();
+                let msg = format!("`{}` is not one of {}", s.get_ref(), names.join(", "));
+                check.bad(s, "event_format", msg);
+            }
+        }
+    }
+    if let Some(v) = &r.event_data_function_path {
+        match SMYTH_EVENTS.iter().find(|(p, _)| p == v.get_ref()) {
+            None => {
+                let accepted: Vec<_> = SMYTH_EVENTS
+                    .iter()
+                    .map(|(p, _)| format!("\"{p}\""))
+                    .collect();
+                let msg = format!(
+                    "custom Python event functions are not supported; accepted: {} (or use `event_format`)",
+                    accepted.join(", ")
+                );
+                check.bad(v, "event_data_function_path", msg);
+            }
+            Some((_, f)) => match chosen {
+                Some(other) if other != *f => {
+                    let msg = format!(
+                        "means {} but `event_format` says {}",
+                        f.as_str(),
+                        other.as_str()
+                    );
+                    check.bad(v, "event_data_function_path", msg);
+                }
+                _ => chosen = Some(*f),
+            },
+        }
+    }
+    chosen.unwrap_or(EventFormat::ApiGwV2)
+}
+
+fn runtime(check: &mut Check<'_>, r: &RawHandler, handler_line: usize) -> Runtime {
+    let name = r.runtime.as_ref().map(|s| s.get_ref().as_str());
+    match (name, &r.command) {
+        (None | Some("python"), None) => Runtime::Python,
+        (Some("awslambdaric"), None) => Runtime::Awslambdaric,
+        (Some("command"), Some(c)) if !c.get_ref().is_empty() && !c.get_ref()[0].is_empty() => {
+            Runtime::Command(c.get_ref().clone())
+        }
+        (Some("command"), Some(c)) => {
+            check.bad(
+                c,
+                "command",
+                "must be a non-empty array: the program and its arguments",
+            );
+            Runtime::Python
+        }
+        (Some("command"), None) => {
+            let line = r.runtime.as_ref().map_or(handler_line, |s| check.line(s));
+            check.at(
+                line,
+                "command",
+                "required when runtime = \"command\" (e.g. [\"./bootstrap\"])",
+            );
+            Runtime::Python
+        }
+        (None | Some("python" | "awslambdaric"), Some(c)) => {
+            check.bad(
+                c,
+                "command",
+                "only used with runtime = \"command\"; add it or drop `command`",
+            );
+            Runtime::Python
+        }
+        (Some(other), _) => {
+            let s = r.runtime.as_ref().unwrap();
+            let msg = format!("`{other}` is not one of python, awslambdaric, command");
+            check.bad(s, "runtime", msg);
+            Runtime::Python
+        }
+    }
+}
