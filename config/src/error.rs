@@ -27,7 +27,7 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}", Problems { file: file, problems: problems })]
+    #[error("{}", Problems { file, problems })]
     Invalid {
         file: PathBuf,
         problems: Vec<Problem>,

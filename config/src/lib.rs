@@ -1,8 +1,22 @@
 //! `smyth-config`: the `[tool.smyth]` model, discovery, validation and the worker environment.
 //! Pure data: no actix, no processes.
 
+mod describe;
+mod discover;
+mod env;
+mod error;
 mod model;
+mod parse;
+mod python;
+mod raw;
 mod route;
+mod validate;
 
+#[cfg(test)]
+mod tests;
+
+pub use discover::{discover, load, load_with_env, parse_str};
+pub use env::worker_env;
+pub use error::{ConfigError, Problem};
 pub use model::{Config, EventFormat, HandlerConfig, Runtime, Strategy};
 pub use route::RoutePattern;

@@ -137,10 +137,13 @@ mod tests {
         )
     }
 
+    /// (pattern, path, expected params or None for no match)
+    type Case<'a> = (&'a str, &'a str, Option<&'a [(&'a str, &'a str)]>);
+
     #[test]
     fn pattern_table() {
         let uuid = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
-        let cases: &[(&str, &str, Option<&[(&str, &str)]>)] = &[
+        let cases: &[Case] = &[
             // literal
             ("/health", "/health", Some(&[])),
             ("/health", "/health/", None),

@@ -45,7 +45,9 @@ impl Check<'_> {
     fn at(&mut self, line: usize, key: &str, message: impl Into<String>) {
         self.problems.push(Problem {
             line,
-            key: format!("{}{key}", self.prefix),
+            key: format!("{}{key}", self.prefix)
+                .trim_end_matches('.')
+                .to_string(),
             message: message.into(),
         });
     }
