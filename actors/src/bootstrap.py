@@ -1,0 +1,681 @@
+"""smyth's bundled Python runtime: a Lambda Runtime API client, standard library only.
+
+The server runs it as `python3 -c <this source>` with the project root as working directory and
+`AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT`. It imports `_HANDLER` during init (a failure goes to
+`/init/error` and the process exits 1), then loops: GET `/invocation/next` -> handler(event, context)
+-> POST `/invocation/{id}/response` or `/error`.
+
+The loop is the hot path of the whole product: one raw keep-alive socket with TCP_NODELAY, one
+`sendall` per request, the HTTP response parsed by hand, nothing imported lazily that a no-op
+invocation needs. Error paths import what they need (traceback) when they run.
+"""
+
+import _socket
+import json
+import os
+import sys
+import time
+
+API_PREFIX = "/2018-06-01/runtime"
+NEXT_PATH = API_PREFIX + "/invocation/next"
+INIT_ERROR_PATH = API_PREFIX + "/init/error"
+RECV_SIZE = 65536
+BOOTSTRAP_FILE = "<string>"  # the filename of this source's frames, as run with `python3 -c`
+
+
+class RuntimeApiClosed(ConnectionError):
+    """The server closed the connection before a full response arrived."""
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection to the Runtime API, spoken by hand."""
+
+    __slots__ = ("host", "port", "sock", "buf", "host_header")
+
+    def __init__(self, address):
+        host, _, port = address.rpartition(":")
+        self.host = host or "127.0.0.1"
+        self.port = int(port)
+        self.sock = None
+        self.buf = b""
+        self.host_header = ("Host: %s\r\n" % address).encode("latin-1")
+
+    def connect(self):
+        sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            sock.connect((self.host, self.port))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self.buf = b""
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock = None
+        self.buf = b""
+
+    def request(self, data):
+        """Send one complete request (bytes) and return (status, headers, body).
+
+        A connection the server has closed (keep-alive expiry while the handler ran, a restart) is
+        reopened once and the request sent again.
+        """
+        for attempt in (0, 1):
+            if self.sock is None:
+                self.connect()
+            try:
+                self.sock.sendall(data)
+                return self.read_response()
+            except ConnectionError:
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def read_response(self):
+        recv = self.sock.recv
+        buf = self.buf
+        end = buf.find(b"\r\n\r\n")
+        while end < 0:
+            chunk = recv(RECV_SIZE)
+            if not chunk:
+                raise RuntimeApiClosed("connection closed by the Runtime API")
+            buf += chunk
+            end = buf.find(b"\r\n\r\n")
+        lines = buf[:end].split(b"\r\n")
+        rest = buf[end + 4 :]
+        try:
+            status = int(lines[0][9:12])
+        except ValueError:
+            raise RuntimeApiClosed("malformed status line %r" % lines[0]) from None
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        length = headers.get(b"content-length")
+        if length is not None and b"transfer-encoding" not in headers:
+            length = int(length)
+            while len(rest) < length:
+                chunk = recv(RECV_SIZE)
+                if not chunk:
+                    raise RuntimeApiClosed("connection closed in the middle of a body")
+                rest += chunk
+            body = rest[:length]
+            self.buf = rest[length:]
+        elif b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            body = self.read_chunked(rest)
+        elif status < 200 or status in (204, 304):
+            body = b""
+            self.buf = rest
+        else:
+            body = self.read_to_close(rest)
+        if headers.get(b"connection", b"").lower() == b"close":
+            self.close()
+        return status, headers, body
+
+    def read_more(self, buf, what):
+        chunk = self.sock.recv(RECV_SIZE)
+        if not chunk:
+            raise RuntimeApiClosed("connection closed in the middle of " + what)
+        return buf + chunk
+
+    def read_chunked(self, buf):
+        parts = []
+        while True:
+            end = buf.find(b"\r\n")
+            while end < 0:
+                buf = self.read_more(buf, "a chunk size")
+                end = buf.find(b"\r\n")
+            size = int(buf[:end].split(b";", 1)[0].strip(), 16)
+            buf = buf[end + 2 :]
+            if size == 0:
+                # Trailers (usually none), then the empty line that ends the message.
+                while True:
+                    end = buf.find(b"\r\n")
+                    while end < 0:
+                        buf = self.read_more(buf, "the trailers")
+                        end = buf.find(b"\r\n")
+                    line, buf = buf[:end], buf[end + 2 :]
+                    if not line:
+                        self.buf = buf
+                        return b"".join(parts)
+            while len(buf) < size + 2:
+                buf = self.read_more(buf, "a chunk")
+            parts.append(buf[:size])
+            buf = buf[size + 2 :]
+
+    def read_to_close(self, buf):
+        parts = [buf]
+        while True:
+            chunk = self.sock.recv(RECV_SIZE)
+            if not chunk:
+                break
+            parts.append(chunk)
+        self.close()
+        return b"".join(parts)
+
+    def post(self, path, body, extra_headers=b""):
+        return self.request(
+            b"".join(
+                (
+                    b"POST ",
+                    path.encode("latin-1"),
+                    b" HTTP/1.1\r\n",
+                    self.host_header,
+                    b"Content-Type: application/json\r\nContent-Length: ",
+                    str(len(body)).encode("ascii"),
+                    b"\r\n",
+                    extra_headers,
+                    b"\r\n",
+                    body,
+                )
+            )
+        )
+
+
+# --- the context object, as AWS's (awslambdaric's LambdaContext) has it ---------------------------
+
+
+class CognitoIdentity:
+    __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
+
+    def __init__(self, identity_id=None, pool_id=None):
+        self.cognito_identity_id = identity_id
+        self.cognito_identity_pool_id = pool_id
+
+    def __repr__(self):
+        return "CognitoIdentity([cognito_identity_id=%s,cognito_identity_pool_id=%s])" % (
+            self.cognito_identity_id,
+            self.cognito_identity_pool_id,
+        )
+
+
+class Client:
+    __slots__ = (
+        "installation_id",
+        "app_title",
+        "app_version_name",
+        "app_version_code",
+        "app_package_name",
+    )
+
+    def __repr__(self):
+        return "Client(%s)" % ",".join(
+            "%s=%s" % (name, getattr(self, name)) for name in self.__slots__
+        )
+
+
+class ClientContext:
+    __slots__ = ("custom", "env", "client")
+
+    def __repr__(self):
+        return "ClientContext([custom=%s,env=%s,client=%s])" % (self.custom, self.env, self.client)
+
+
+def _from_dict(cls, data):
+    obj = cls()
+    get = data.get if isinstance(data, dict) else {}.get
+    for name in cls.__slots__:
+        setattr(obj, name, get(name))
+    return obj
+
+
+def make_client_context(raw):
+    """`Lambda-Runtime-Client-Context` (JSON) -> ClientContext, like AWS; None when absent."""
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        print("smyth bootstrap: ignoring a client context that is not JSON", file=sys.stderr)
+        return None
+    if data is None:
+        return None
+    context = _from_dict(ClientContext, data)
+    if context.client is not None:
+        context.client = _from_dict(Client, context.client)
+    return context
+
+
+def make_identity(raw):
+    """`Lambda-Runtime-Cognito-Identity` (JSON) -> CognitoIdentity (always an object, like AWS)."""
+    if not raw:
+        return CognitoIdentity()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return CognitoIdentity()
+    if not isinstance(data, dict):
+        return CognitoIdentity()
+    return CognitoIdentity(data.get("cognitoIdentityId"), data.get("cognitoIdentityPoolId"))
+
+
+class Worker:
+    """What this process knows about itself, for Smyth's `context.smyth`."""
+
+    __slots__ = ("name", "strategy", "handler_path", "invocations", "last_used", "config")
+
+    def __init__(self, environ):
+        self.name = environ.get("SMYTH_WORKER", "")
+        self.strategy = environ.get("SMYTH_STRATEGY", "first_warm")
+        self.handler_path = environ.get("_HANDLER", "")
+        self.invocations = 0  # invocations before the current one, as Smyth's task_counter
+        self.last_used = 0  # epoch seconds (float) when the previous invocation started; 0 if none
+        self.config = None
+
+
+def _smyth_handler_config(worker):
+    if worker.config is None:
+        environ = os.environ
+        name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        worker.config = {
+            "name": name,
+            "lambda_handler_path": worker.handler_path,
+            "url_path": environ.get("SMYTH_URL_PATH"),
+            "timeout": _float_or_none(environ.get("SMYTH_TIMEOUT")),
+            "concurrency": _int_or_none(environ.get("SMYTH_CONCURRENCY")),
+            "strategy": worker.strategy,
+            "log_level": environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+            "fake_coldstart": False,
+        }
+    return worker.config
+
+
+def _float_or_none(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class LambdaContext:
+    """The `context` argument: AWS's attributes plus Smyth's `context.smyth`.
+
+    Built once per invocation, so it only stores what the invocation brings; the function-wide
+    attributes are class attributes set once at init, and `smyth` is computed when read.
+    """
+
+    __slots__ = (
+        "aws_request_id",
+        "invoked_function_arn",
+        "client_context",
+        "identity",
+        "_deadline_ms",
+        "_invocations",
+        "_last_used",
+    )
+
+    function_name = ""
+    function_version = "$LATEST"
+    memory_limit_in_mb = 128
+    log_group_name = ""
+    log_stream_name = ""
+    _worker = None
+
+    def __init__(self, request_id, deadline_ms, arn, client_context, identity, invocations, last_used):
+        self.aws_request_id = request_id
+        self._deadline_ms = deadline_ms
+        self.invoked_function_arn = arn
+        self.client_context = client_context
+        self.identity = identity
+        self._invocations = invocations
+        self._last_used = last_used
+
+    def get_remaining_time_in_millis(self):
+        remaining = self._deadline_ms - int(time.time() * 1000)
+        return remaining if remaining > 0 else 0
+
+    def log(self, msg):
+        sys.stdout.write(str(msg))
+
+    @property
+    def smyth(self):
+        worker = self._worker
+        return {
+            "process": {
+                "name": worker.name,
+                "state": "cold" if self._invocations == 0 else "warm",
+                "task_counter": self._invocations,
+                "last_used_timestamp": self._last_used,
+                "pid": os.getpid(),
+            },
+            "handler": {
+                "name": self.function_name,
+                "strategy": worker.strategy,
+                "smyth_handler_config": _smyth_handler_config(worker),
+            },
+        }
+
+    def __repr__(self):
+        return (
+            "LambdaContext([aws_request_id=%s,log_group_name=%s,log_stream_name=%s,"
+            "function_name=%s,memory_limit_in_mb=%s,function_version=%s,"
+            "invoked_function_arn=%s,client_context=%s,identity=%s])"
+            % (
+                self.aws_request_id,
+                self.log_group_name,
+                self.log_stream_name,
+                self.function_name,
+                self.memory_limit_in_mb,
+                self.function_version,
+                self.invoked_function_arn,
+                self.client_context,
+                self.identity,
+            )
+        )
+
+
+def configure_context(environ, worker):
+    LambdaContext.function_name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    LambdaContext.function_version = environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    LambdaContext.memory_limit_in_mb = _int_or_none(
+        environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    ) or 128
+    LambdaContext.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+    LambdaContext.log_stream_name = environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+    LambdaContext._worker = worker
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+class InitError(Exception):
+    def __init__(self, error_type, message, stack_trace=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.stack_trace = stack_trace or []
+
+
+def user_frames(tb):
+    """The traceback's frames without this bootstrap's and importlib's own, as AWS does."""
+    import traceback
+
+    importlib = sys.modules.get("importlib")
+    machinery = (BOOTSTRAP_FILE, getattr(importlib, "__file__", BOOTSTRAP_FILE))
+    return traceback.StackSummary.from_list(
+        frame
+        for frame in traceback.extract_tb(tb)
+        if frame.filename not in machinery and not frame.filename.startswith("<frozen ")
+    )
+
+
+def format_error(error_type, message, stack_trace):
+    """AWS's log shape: `[ERROR] Type: message` then the traceback lines."""
+    lines = ["[ERROR] " + error_type + (": " + message if message else "")]
+    if stack_trace:
+        lines.append("Traceback (most recent call last):")
+        for element in stack_trace:
+            lines.extend(element.rstrip("\n").splitlines())
+    return "\n".join(lines)
+
+
+def error_body(error_type, message, stack_trace, request_id=None):
+    doc = {"errorMessage": message, "errorType": error_type}
+    if request_id is not None:
+        doc["requestId"] = request_id
+    doc["stackTrace"] = stack_trace
+    return json.dumps(doc).encode("utf-8")
+
+
+def load_handler(handler):
+    """Import `module.function` (or `dir/module.function`); raise InitError with AWS's type."""
+    modname, dot, fname = handler.rpartition(".")
+    if not dot or not modname or not fname:
+        raise InitError(
+            "Runtime.MalformedHandlerName",
+            "Bad handler '%s': not enough values to unpack (expected 2, got 1)" % handler,
+        )
+    import importlib
+
+    try:
+        module = importlib.import_module(modname.replace("/", "."))
+    except ImportError as error:
+        raise InitError(
+            "Runtime.ImportModuleError",
+            "Unable to import module '%s': %s" % (modname, error),
+            _trace(error),
+        ) from error
+    except SyntaxError as error:
+        raise InitError(
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module '%s': %s" % (modname, error),
+            ['  File "%s" Line %s\n    %s\n' % (error.filename, error.lineno, (error.text or "").strip())],
+        ) from error
+    except Exception as error:
+        raise InitError(
+            "Runtime.ImportModuleError",
+            "Unable to import module '%s': %s: %s" % (modname, type(error).__name__, error),
+            _trace(error),
+        ) from error
+    function = getattr(module, fname, None)
+    if function is None:
+        raise InitError(
+            "Runtime.HandlerNotFound", "Handler '%s' missing on module '%s'" % (fname, modname)
+        )
+    if not callable(function):
+        raise InitError(
+            "Runtime.HandlerNotFound",
+            "Handler '%s' on module '%s' is not callable (it is a %s)"
+            % (fname, modname, type(function).__name__),
+        )
+    return function
+
+
+def _trace(error):
+    import traceback
+
+    return traceback.format_list(user_frames(error.__traceback__))
+
+
+def report_init_error(conn, error):
+    print(format_error(error.error_type, error.message, error.stack_trace), file=sys.stderr)
+    body = error_body(error.error_type, error.message, error.stack_trace)
+    try:
+        status, _, answer = conn.post(
+            INIT_ERROR_PATH,
+            body,
+            b"Lambda-Runtime-Function-Error-Type: " + error.error_type.encode("latin-1") + b"\r\n",
+        )
+        if status != 202:
+            print(
+                "smyth bootstrap: /init/error answered %d: %s"
+                % (status, answer.decode("utf-8", "replace")),
+                file=sys.stderr,
+            )
+    except OSError as failure:
+        print("smyth bootstrap: could not report the init error: %s" % failure, file=sys.stderr)
+
+
+def setup_logging():
+    """Give the root logger a Lambda-like handler, as the AWS runtime does, once logging is in use.
+
+    It is set up when the handler's module (or anything it imports, now or during an invocation)
+    has imported `logging`, so handlers that don't log don't pay its import at cold start.
+    """
+    import logging
+
+    class RequestIdFilter(logging.Filter):
+        def filter(self, record):
+            record.aws_request_id = CURRENT[0]
+            return True
+
+    root = logging.getLogger()
+    if root.handlers:  # the user's code configured logging itself (e.g. basicConfig at import)
+        return True
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+    )
+    handler.formatter.converter = time.gmtime
+    handler.addFilter(RequestIdFilter())
+    root.addHandler(handler)
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
+    if level in ("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"):
+        root.setLevel({"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}.get(level, level))
+    return True
+
+
+CURRENT = [None]  # the request id being served, for the logging filter
+
+
+def _marshal_default(obj):
+    # AWS's runtime serialises Decimal (e.g. from DynamoDB) as a number.
+    if type(obj).__name__ == "Decimal":
+        return float(obj)
+    raise TypeError("Object of type %s is not JSON serializable" % type(obj).__name__)
+
+
+# --- the loop --------------------------------------------------------------------------------------
+
+
+def main():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except (AttributeError, ValueError):
+            pass
+
+    environ = os.environ
+    address = environ.get("AWS_LAMBDA_RUNTIME_API")
+    if not address:
+        print("smyth bootstrap: AWS_LAMBDA_RUNTIME_API is not set", file=sys.stderr)
+        return 1
+    conn = Connection(address)
+    worker = Worker(environ)
+    configure_context(environ, worker)
+
+    try:
+        handler = load_handler(environ.get("_HANDLER", ""))
+    except InitError as error:
+        report_init_error(conn, error)
+        return 1
+    modules = sys.modules
+    logging_ready = "logging" in modules and setup_logging()
+
+    # Everything the loop touches, bound to locals.
+    request = conn.request
+    next_request = (
+        b"GET " + NEXT_PATH.encode() + b" HTTP/1.1\r\n" + conn.host_header + b"\r\n"
+    )
+    post_head = b"POST " + API_PREFIX.encode() + b"/invocation/"
+    response_head = (
+        b"/response HTTP/1.1\r\n"
+        + conn.host_header
+        + b"Content-Type: application/json\r\nContent-Length: "
+    )
+    error_head = (
+        b"/error HTTP/1.1\r\n"
+        + conn.host_header
+        + b"Content-Type: application/json\r\n"
+        + b"Lambda-Runtime-Function-Error-Type: Unhandled\r\nContent-Length: "
+    )
+    loads = json.loads
+    encode = json.JSONEncoder(separators=(",", ":"), default=_marshal_default).encode
+    now = time.time
+    make_context = LambdaContext
+    put_env = environ.__setitem__
+    current = CURRENT
+    stderr = sys.stderr
+    trace_env = "_X_AMZN_TRACE_ID"
+    invocations = 0
+    last_used = 0
+
+    while True:
+        status, headers, body = request(next_request)
+        if status != 200:
+            print(
+                "smyth bootstrap: /invocation/next answered %d: %s"
+                % (status, body.decode("utf-8", "replace")),
+                file=stderr,
+            )
+            return 1
+        rid = headers.get(b"lambda-runtime-aws-request-id", b"")
+        request_id = rid.decode("latin-1")
+        current[0] = request_id
+        trace_id = headers.get(b"lambda-runtime-trace-id")
+        if trace_id:
+            put_env(trace_env, trace_id.decode("latin-1"))
+        elif trace_env in environ:
+            del environ[trace_env]
+        client_context = headers.get(b"lambda-runtime-client-context")
+        context = make_context(
+            request_id,
+            int(headers.get(b"lambda-runtime-deadline-ms") or 0),
+            headers.get(b"lambda-runtime-invoked-function-arn", b"").decode("latin-1"),
+            make_client_context(client_context) if client_context else None,
+            make_identity(headers.get(b"lambda-runtime-cognito-identity")),
+            invocations,
+            last_used,
+        )
+        last_used = now()
+        invocations += 1
+        try:
+            result = handler(loads(body) if body else None, context)
+        except Exception as error:
+            payload = invocation_error(error, request_id)
+            head = error_head
+        else:
+            try:
+                payload = encode(result).encode()
+                head = response_head
+            except Exception as error:
+                payload = marshal_error(error, request_id)
+                head = error_head
+            result = None
+        if not logging_ready and "logging" in modules:
+            logging_ready = setup_logging()
+        status, _, answer = request(
+            b"".join((post_head, rid, head, str(len(payload)).encode(), b"\r\n\r\n", payload))
+        )
+        if status != 202:
+            print(
+                "smyth bootstrap: the Runtime API refused the result of %s (%d): %s"
+                % (request_id, status, answer.decode("utf-8", "replace")),
+                file=stderr,
+            )
+
+
+def invocation_error(error, request_id):
+    """The `/error` body for an exception raised by the handler, its traceback to stderr."""
+    import traceback
+
+    error_type = type(error).__name__
+    message = str(error)
+    stack_trace = traceback.format_list(user_frames(error.__traceback__))
+    print(format_error(error_type, message, stack_trace), file=sys.stderr)
+    return error_body(error_type, message, stack_trace, request_id)
+
+
+def marshal_error(error, request_id):
+    """The `/error` body for a result that json cannot serialise (AWS's `Runtime.MarshalError`)."""
+    error_type = "Runtime.MarshalError"
+    message = "Unable to marshal response: %s" % error
+    print(format_error(error_type, message, None), file=sys.stderr)
+    return error_body(error_type, message, [], request_id)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except ConnectionError as lost:  # the server went away: nothing left to serve
+        print("smyth bootstrap: lost the Runtime API: %s" % lost, file=sys.stderr)
+        sys.exit(1)
