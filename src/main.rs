@@ -1,7 +1,67 @@
 //! `smyth`: a local AWS Lambda development server.
 
 mod apigw;
+mod cli;
+mod http;
+mod logging;
+mod runtime_api;
+mod server;
 
-fn main() {
-    println!("smyth {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, RunArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => match load(args.config.as_deref()) {
+            Ok(config) => {
+                print!("{}", config.describe());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run(args) => run(args),
+    }
+}
+
+fn load(explicit: Option<&std::path::Path>) -> Result<smyth_config::Config, ExitCode> {
+    let cwd = std::env::current_dir().map_err(|err| {
+        eprintln!("error: cannot read the current directory: {err}");
+        ExitCode::from(2)
+    })?;
+    smyth_config::load(explicit, &cwd).map_err(|err| {
+        eprintln!("error: {err}");
+        ExitCode::from(2)
+    })
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let mut config = match load(args.config.config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    if let Some(host) = args.host {
+        config.host = host;
+    }
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    if let Some(level) = args.log_level {
+        config.log_level = level;
+    }
+    if args.no_reload {
+        config.reload = false;
+    }
+    logging::init(&config.log_level);
+    let system = actix_rt::System::new();
+    match system.block_on(server::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
 }

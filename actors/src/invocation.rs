@@ -17,11 +17,21 @@ pub struct Invocation {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The runtime posted `/response`: the handler's JSON result.
-    Success { request_id: String, body: bytes::Bytes },
+    Success {
+        request_id: String,
+        body: bytes::Bytes,
+    },
     /// The runtime posted `/error`: `{"errorMessage","errorType","stackTrace"}`.
-    HandlerError { request_id: String, body: bytes::Bytes },
+    HandlerError {
+        request_id: String,
+        body: bytes::Bytes,
+    },
     /// The invocation failed outside the handler's code (timeout, crash, init failure, oversize result).
-    Failed { request_id: String, error: FailureKind, message: String },
+    Failed {
+        request_id: String,
+        error: FailureKind,
+        message: String,
+    },
 }
 
 /// Failures decided by smyth, each with its AWS error type.

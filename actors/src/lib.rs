@@ -2,3 +2,57 @@
 //! its worker actors, and each worker actor wraps one child process speaking the Lambda Runtime API.
 
 pub mod invocation;
+pub mod launch;
+mod logs;
+pub mod messages;
+pub mod process;
+pub mod router;
+pub mod state;
+pub mod status;
+pub mod strategy;
+pub mod supervisor;
+pub mod worker;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use actix::Addr;
+use smyth_config::Config;
+
+use router::{Route, RouterActor};
+use supervisor::{AccountLimit, HandlerSupervisor};
+use worker::WorkerActor;
+
+/// Mailbox size of every actor: requests wait on a full mailbox rather than fail.
+pub(crate) const MAILBOX_CAPACITY: usize = 4096;
+
+/// The running actor world.
+pub struct Pools {
+    pub router: Addr<RouterActor>,
+    /// Runtime API port → the worker slot that owns it.
+    pub workers_by_port: HashMap<u16, Addr<WorkerActor>>,
+}
+
+/// Starts one supervisor per handler with its workers on the current arbiter. `ports[h][slot]` is the
+/// Runtime API port bound for slot `slot` of handler `h`; `inherited` is the server's environment.
+pub fn start(config: &Config, ports: &[Vec<u16>], inherited: &BTreeMap<String, String>) -> Pools {
+    let account = AccountLimit::new(config.account_concurrency);
+    let mut workers_by_port = HashMap::new();
+    let mut routes = Vec::new();
+    for (handler, ports) in config.handlers.iter().zip(ports) {
+        let handler = Arc::new(handler.clone());
+        let (supervisor, workers) =
+            HandlerSupervisor::start(handler.clone(), account.clone(), |slot, sup| {
+                let spec = launch::spawn_spec(config, &handler, slot, ports[slot], inherited);
+                let arn = launch::function_arn(&handler, &spec.env);
+                WorkerActor::new(slot, handler.clone(), spec, arn, sup)
+            });
+        workers_by_port.extend(ports.iter().copied().zip(workers));
+        routes.push(Route::new(&handler, supervisor));
+    }
+    let router = actix::Actor::start(RouterActor::new(routes));
+    Pools {
+        router,
+        workers_by_port,
+    }
+}

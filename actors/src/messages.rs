@@ -1,0 +1,152 @@
+//! The messages between the HTTP edge, the router, the supervisors and the workers.
+
+use actix::prelude::*;
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::invocation::{Invocation, InvokeResult, Outcome};
+use crate::process::Exit;
+use crate::status::{HandlerStatus, WorkerStatus};
+
+// ---- edge → router ----
+
+/// The result of matching a request path: the handler and its path parameters.
+#[derive(Debug, Clone)]
+pub struct RouteMatch {
+    pub handler: String,
+    pub url_path: String,
+    pub event_format: smyth_config::EventFormat,
+    pub path_params: Vec<(String, String)>,
+}
+
+/// Route a URL path; `build` makes the invocation from the match (the edge builds the event).
+#[derive(Message)]
+#[rtype(result = "Option<InvokeResult>")]
+pub struct RouteRequest {
+    pub path: String,
+    pub build: Box<dyn FnOnce(&RouteMatch) -> Invocation + Send>,
+}
+
+/// Invoke a handler by name (the Lambda Invoke API); None when there is no such handler.
+#[derive(Message)]
+#[rtype(result = "InvokeResult")]
+pub struct InvokeByName {
+    pub name: String,
+    pub invocation: Invocation,
+}
+
+#[derive(Message)]
+#[rtype(result = "Vec<HandlerStatus>")]
+pub struct GetStatus;
+
+/// Stop every worker: in-flight invocations get `grace` to finish, then processes are killed.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Shutdown {
+    pub grace: std::time::Duration,
+}
+
+// ---- router → supervisor ----
+
+#[derive(Message)]
+#[rtype(result = "InvokeResult")]
+pub struct Invoke(pub Invocation);
+
+// ---- supervisor → worker ----
+
+/// Run one invocation; the worker answers on `reply` and tells its supervisor when it is done.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Run {
+    pub invocation: Invocation,
+    pub reply: oneshot::Sender<Outcome>,
+}
+
+/// Start the process ahead of any request (provisioned concurrency).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Warmup;
+
+// ---- worker → supervisor ----
+
+/// The worker's state or counters changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WorkerChanged {
+    pub slot: usize,
+    pub status: WorkerStatus,
+    /// The invocation assigned to this slot has ended: the slot may take the next one.
+    pub finished: bool,
+    /// The process died during init (for restart backoff).
+    pub init_failed: bool,
+}
+
+// ---- Runtime API → worker ----
+
+/// The event handed to the runtime by `/next`.
+#[derive(Debug)]
+pub struct NextEvent {
+    pub request_id: String,
+    pub deadline_ms: u64,
+    pub function_arn: String,
+    pub trace_id: String,
+    pub client_context: Option<String>,
+    pub payload: Bytes,
+}
+
+/// `GET /next`: answered on `reply` when an invocation arrives.
+#[derive(Message)]
+#[rtype(result = "Result<(), RuntimeApiError>")]
+pub struct NextInvocation {
+    pub reply: oneshot::Sender<NextEvent>,
+}
+
+/// `POST /invocation/{id}/response` or `/error`.
+#[derive(Message)]
+#[rtype(result = "Result<(), RuntimeApiError>")]
+pub struct PostResult {
+    pub request_id: String,
+    pub body: Bytes,
+    pub is_error: bool,
+}
+
+/// `POST /init/error`.
+#[derive(Message)]
+#[rtype(result = "Result<(), RuntimeApiError>")]
+pub struct PostInitError {
+    pub error_type: String,
+    pub body: Bytes,
+}
+
+/// A response larger than the Runtime API accepts: the invocation fails.
+#[derive(Message)]
+#[rtype(result = "Result<(), RuntimeApiError>")]
+pub struct ResponseTooLarge {
+    pub request_id: String,
+}
+
+/// The worker's child exited (from its waiter thread).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChildExited {
+    pub pid: u32,
+    pub exit: Exit,
+}
+
+/// Runtime API errors, as the RIE reports them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeApiError {
+    #[error("Invalid request ID")]
+    InvalidRequestId,
+    #[error("{0}")]
+    InvalidStateTransition(String),
+}
+
+impl RuntimeApiError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RuntimeApiError::InvalidRequestId => "InvalidRequestID",
+            RuntimeApiError::InvalidStateTransition(_) => "InvalidStateTransition",
+        }
+    }
+}

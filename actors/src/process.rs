@@ -1,0 +1,171 @@
+//! Child processes: spawn in their own process group, die with the server, log every line with the
+//! worker's name, report the exit, and get killed by group.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+/// Everything needed to start one worker's child.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: PathBuf,
+}
+
+/// How a child ended, as the Runtime API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl From<ExitStatus> for Exit {
+    fn from(status: ExitStatus) -> Self {
+        match status.code() {
+            Some(code) => Exit::Code(code),
+            None => Exit::Signal(status.signal().unwrap_or(0)),
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    /// AWS's wording: `exit status 3`, `signal: killed`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(code) => write!(f, "exit status {code}"),
+            Exit::Signal(sig) => match Signal::try_from(*sig) {
+                Ok(Signal::SIGKILL) => f.write_str("signal: killed"),
+                Ok(Signal::SIGSEGV) => f.write_str("signal: segmentation fault"),
+                Ok(Signal::SIGTERM) => f.write_str("signal: terminated"),
+                Ok(Signal::SIGABRT) => f.write_str("signal: aborted"),
+                Ok(other) => write!(f, "signal: {}", other.as_str()),
+                Err(_) => write!(f, "signal: {sig}"),
+            },
+        }
+    }
+}
+
+/// Spawns the child and two threads: one pumps its output into the log, one reaps it and calls
+/// `on_exit`. Call this from a thread that lives as long as the server: the death signal is tied to
+/// the forking thread.
+pub fn spawn(
+    spec: &SpawnSpec,
+    name: &str,
+    on_exit: impl FnOnce(u32, Exit) + Send + 'static,
+) -> io::Result<u32> {
+    let (program, args) = spec
+        .argv
+        .split_first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
+    let (reader, writer) = io::pipe()?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_clear()
+        .envs(&spec.env)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone()?)
+        .stderr(writer)
+        .process_group(0);
+    let server_pid = std::process::id();
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The server may have died before prctl took effect.
+            if libc::getppid() as u32 != server_pid {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn()?;
+    drop(command); // closes our copies of the pipe's write end, so the pump sees EOF
+    let pid = child.id();
+    let prefix = name.to_string();
+    std::thread::Builder::new()
+        .name(format!("log {name}"))
+        .spawn(move || pump_lines(reader, &prefix))?;
+    std::thread::Builder::new()
+        .name(format!("wait {name}"))
+        .spawn(move || {
+            let exit = child.wait().map(Exit::from).unwrap_or(Exit::Code(-1));
+            on_exit(pid, exit);
+        })?;
+    Ok(pid)
+}
+
+fn pump_lines(reader: io::PipeReader, name: &str) {
+    let mut lines = BufReader::new(reader);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match lines.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                crate::logs::worker_line(name, text.trim_end_matches(['\n', '\r']));
+            }
+        }
+    }
+}
+
+/// Kills the child's whole process group. A group that is already gone counts as success.
+pub fn kill_group(pid: u32, signal: Signal) {
+    match killpg(Pid::from_raw(pid as i32), signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(err) => tracing::warn!(pid, %err, "could not signal process group"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_wording_matches_aws() {
+        assert_eq!(Exit::Code(3).to_string(), "exit status 3");
+        assert_eq!(Exit::Signal(9).to_string(), "signal: killed");
+        assert_eq!(Exit::Signal(11).to_string(), "signal: segmentation fault");
+    }
+
+    #[test]
+    fn spawned_child_is_reaped_and_reports_its_exit() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let spec = SpawnSpec {
+            argv: vec!["sh".into(), "-c".into(), "echo hello; exit 3".into()],
+            env: BTreeMap::new(),
+            cwd: std::env::temp_dir(),
+        };
+        spawn(&spec, "test:0", move |_, exit| tx.send(exit).unwrap()).unwrap();
+        let exit = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(exit, Exit::Code(3));
+    }
+
+    #[test]
+    fn kill_group_reports_the_signal() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let spec = SpawnSpec {
+            argv: vec!["sleep".into(), "30".into()],
+            env: BTreeMap::from([(
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_default(),
+            )]),
+            cwd: std::env::temp_dir(),
+        };
+        let pid = spawn(&spec, "test:1", move |_, exit| tx.send(exit).unwrap()).unwrap();
+        kill_group(pid, Signal::SIGKILL);
+        let exit = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(exit, Exit::Signal(9));
+        kill_group(pid, Signal::SIGKILL); // already gone: no error
+    }
+}

@@ -1,0 +1,117 @@
+//! `RouterActor`: matches a request to a handler and asks that handler's supervisor to run it.
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use smyth_config::{HandlerConfig, RoutePattern};
+
+use crate::invocation::{InvokeResult, Rejection};
+use crate::messages::*;
+use crate::status::HandlerStatus;
+use crate::supervisor::{GetHandlerStatus, HandlerSupervisor};
+
+pub struct Route {
+    pub pattern: RoutePattern,
+    pub handler: String,
+    pub event_format: smyth_config::EventFormat,
+    pub supervisor: Addr<HandlerSupervisor>,
+}
+
+impl Route {
+    pub fn new(handler: &HandlerConfig, supervisor: Addr<HandlerSupervisor>) -> Self {
+        Self {
+            pattern: handler.route.clone(),
+            handler: handler.name.clone(),
+            event_format: handler.event_format,
+            supervisor,
+        }
+    }
+}
+
+/// Routes in config order: the first pattern that matches wins.
+pub struct RouterActor {
+    routes: Vec<Route>,
+}
+
+impl RouterActor {
+    pub fn new(routes: Vec<Route>) -> Self {
+        Self { routes }
+    }
+}
+
+impl Actor for RouterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(crate::MAILBOX_CAPACITY);
+    }
+}
+
+async fn invoke(supervisor: Addr<HandlerSupervisor>, message: Invoke) -> InvokeResult {
+    supervisor
+        .send(message)
+        .await
+        .unwrap_or(Err(Rejection::Unavailable))
+}
+
+impl Handler<RouteRequest> for RouterActor {
+    type Result = ResponseFuture<Option<InvokeResult>>;
+
+    fn handle(&mut self, msg: RouteRequest, _: &mut Context<Self>) -> Self::Result {
+        let found = self.routes.iter().find_map(|route| {
+            let params = route.pattern.matches(&msg.path)?;
+            let matched = RouteMatch {
+                handler: route.handler.clone(),
+                url_path: route.pattern.as_str().to_string(),
+                event_format: route.event_format,
+                path_params: params,
+            };
+            Some((route.supervisor.clone(), matched))
+        });
+        let Some((supervisor, matched)) = found else {
+            return Box::pin(async { None });
+        };
+        let invocation = (msg.build)(&matched);
+        Box::pin(async move { Some(invoke(supervisor, Invoke(invocation)).await) })
+    }
+}
+
+impl Handler<InvokeByName> for RouterActor {
+    type Result = ResponseFuture<InvokeResult>;
+
+    fn handle(&mut self, msg: InvokeByName, _: &mut Context<Self>) -> Self::Result {
+        let Some(route) = self.routes.iter().find(|r| r.handler == msg.name) else {
+            return Box::pin(async move { Err(Rejection::NotFound(msg.name)) });
+        };
+        Box::pin(invoke(route.supervisor.clone(), Invoke(msg.invocation)))
+    }
+}
+
+impl Handler<GetStatus> for RouterActor {
+    type Result = ResponseFuture<Vec<HandlerStatus>>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        let asks: Vec<_> = self
+            .routes
+            .iter()
+            .map(|r| r.supervisor.send(GetHandlerStatus))
+            .collect();
+        Box::pin(async move {
+            join_all(asks)
+                .await
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect()
+        })
+    }
+}
+
+impl Handler<Shutdown> for RouterActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        let stops: Vec<_> = self.routes.iter().map(|r| r.supervisor.send(msg)).collect();
+        Box::pin(async move {
+            join_all(stops).await;
+        })
+    }
+}

@@ -1,0 +1,528 @@
+//! `WorkerActor`: one slot of a handler's pool. It owns at most one child process, runs the state
+//! machine, hands one invocation at a time to the runtime through the Runtime API, and enforces the
+//! timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use nix::sys::signal::Signal;
+use smyth_config::{HandlerConfig, Strategy};
+use tokio::sync::oneshot;
+
+use crate::invocation::{FailureKind, Invocation, Outcome};
+use crate::messages::*;
+use crate::process::{self, Exit, SpawnSpec};
+use crate::state::{allowed, WorkerState};
+use crate::status::{epoch_ms, WorkerStatus};
+
+/// The invocation the runtime is running.
+struct InFlight {
+    request_id: String,
+    reply: oneshot::Sender<Outcome>,
+    started: Instant,
+    timer: SpawnHandle,
+    /// Set on the first invocation after a cold start, for the REPORT line.
+    init_duration: Option<Duration>,
+}
+
+pub struct WorkerActor {
+    slot: usize,
+    name: String,
+    handler: Arc<HandlerConfig>,
+    spec: SpawnSpec,
+    function_arn: String,
+    supervisor: Recipient<WorkerChanged>,
+    state: WorkerState,
+    /// The runtime is parked in `/next`.
+    waiting_next: Option<oneshot::Sender<NextEvent>>,
+    /// Assigned but not yet handed to the runtime (it is starting, or between `/response` and `/next`).
+    pending: Option<(Invocation, oneshot::Sender<Outcome>)>,
+    current: Option<InFlight>,
+    /// What the runtime reported to `/init/error`.
+    init_error: Option<(String, Bytes)>,
+    /// Init duration of the current process, until its first invocation reports it.
+    unreported_init: Option<Duration>,
+    /// The current process is being stopped on purpose: its exit is no crash.
+    stop_expected: bool,
+    provisioned: bool,
+    invocations: u64,
+    cold_starts: u64,
+    restarts: u64,
+    last_used: Option<SystemTime>,
+}
+
+impl WorkerActor {
+    pub fn new(
+        slot: usize,
+        handler: Arc<HandlerConfig>,
+        spec: SpawnSpec,
+        function_arn: String,
+        supervisor: Recipient<WorkerChanged>,
+    ) -> Self {
+        Self {
+            slot,
+            name: format!("{}:{slot}", handler.name),
+            provisioned: slot < handler.provisioned_concurrency,
+            handler,
+            spec,
+            function_arn,
+            supervisor,
+            state: WorkerState::Cold,
+            waiting_next: None,
+            pending: None,
+            current: None,
+            init_error: None,
+            unreported_init: None,
+            stop_expected: false,
+            invocations: 0,
+            cold_starts: 0,
+            restarts: 0,
+            last_used: None,
+        }
+    }
+
+    pub fn status(&self) -> WorkerStatus {
+        WorkerStatus {
+            id: self.name.clone(),
+            state: self.state.kind(),
+            pid: self.state.pid(),
+            invocations: self.invocations,
+            cold_starts: self.cold_starts,
+            restarts: self.restarts,
+            last_used: self.last_used.map(epoch_ms),
+        }
+    }
+
+    /// Moves to `next` if the table allows it; an illegal move is a bug, logged and not applied.
+    fn transition(&mut self, next: WorkerState) -> bool {
+        let (from, to) = (self.state.kind(), next.kind());
+        if !allowed(from, to) {
+            tracing::error!(worker = %self.name, ?from, ?to, "illegal worker state transition");
+            return false;
+        }
+        self.state = next;
+        true
+    }
+
+    fn report(&self, finished: bool, init_failed: bool) {
+        self.supervisor.do_send(WorkerChanged {
+            slot: self.slot,
+            status: self.status(),
+            finished,
+            init_failed,
+        });
+    }
+
+    /// Moves the work along: starts a process for a pending invocation, or hands it to a waiting runtime.
+    fn advance(&mut self, ctx: &mut Context<Self>) {
+        match self.state {
+            WorkerState::Cold if self.pending.is_some() => self.start_process(ctx),
+            WorkerState::Warm { .. } if self.pending.is_some() && self.waiting_next.is_some() => {
+                self.deliver(ctx)
+            }
+            _ => {}
+        }
+    }
+
+    fn start_process(&mut self, ctx: &mut Context<Self>) {
+        let mut spec = self.spec.clone();
+        let kind = if self.provisioned && self.pending.is_none() {
+            "provisioned-concurrency"
+        } else {
+            "on-demand"
+        };
+        spec.env
+            .insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), kind.into());
+        let me = ctx.address();
+        match process::spawn(&spec, &self.name, move |pid, exit| {
+            me.do_send(ChildExited { pid, exit })
+        }) {
+            Ok(pid) => {
+                tracing::debug!(worker = %self.name, pid, "cold start");
+                self.cold_starts += 1;
+                self.stop_expected = false;
+                self.init_error = None;
+                self.transition(WorkerState::Starting {
+                    pid,
+                    since: Instant::now(),
+                });
+                self.report(false, false);
+            }
+            Err(err) => {
+                tracing::error!(worker = %self.name, command = ?self.spec.argv, %err, "could not start the worker");
+                let message = format!("could not start `{}`: {err}", self.spec.argv.join(" "));
+                self.fail_pending(FailureKind::Init("Runtime.ExitError".into()), message);
+                self.report(true, true);
+            }
+        }
+    }
+
+    fn deliver(&mut self, ctx: &mut Context<Self>) {
+        let (Some((invocation, reply)), Some(next)) =
+            (self.pending.take(), self.waiting_next.take())
+        else {
+            return;
+        };
+        let WorkerState::Warm { pid } = self.state else {
+            return;
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let timeout = self.handler.timeout;
+        let deadline = SystemTime::now() + timeout;
+        let event = NextEvent {
+            request_id: request_id.clone(),
+            deadline_ms: epoch_ms(deadline),
+            function_arn: self.function_arn.clone(),
+            trace_id: trace_id(&request_id),
+            client_context: invocation.client_context.clone(),
+            payload: invocation.payload.clone(),
+        };
+        if next.send(event).is_err() {
+            // The runtime hung up while parked; keep the invocation for its next `/next` or a new process.
+            self.pending = Some((invocation, reply));
+            return;
+        }
+        let timer = ctx.run_later(timeout, {
+            let request_id = request_id.clone();
+            move |act, _| act.on_timeout(&request_id)
+        });
+        self.invocations += 1;
+        self.last_used = Some(SystemTime::now());
+        self.transition(WorkerState::Busy {
+            pid,
+            request_id: request_id.clone(),
+            started: Instant::now(),
+        });
+        self.current = Some(InFlight {
+            request_id,
+            reply,
+            started: Instant::now(),
+            timer,
+            init_duration: self.unreported_init.take(),
+        });
+        self.report(false, false);
+    }
+
+    /// Ends the current invocation with `outcome`; the slot may take the next request.
+    fn finish(&mut self, ctx: &mut Context<Self>, outcome: Outcome) {
+        let Some(flight) = self.current.take() else {
+            return;
+        };
+        ctx.cancel_future(flight.timer);
+        self.log_report(&flight);
+        let _ = flight.reply.send(outcome);
+    }
+
+    fn log_report(&self, flight: &InFlight) {
+        let duration = flight.started.elapsed().as_secs_f64() * 1000.0;
+        let init = flight
+            .init_duration
+            .map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0));
+        tracing::info!(
+            target: "smyth::report",
+            "{} | REPORT RequestId: {}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB{}",
+            crate::logs::prefix(&self.name),
+            flight.request_id,
+            duration.ceil() as u64,
+            self.handler.memory_size,
+            init.unwrap_or_default(),
+        );
+    }
+
+    fn fail_pending(&mut self, kind: FailureKind, message: String) {
+        if let Some((_, reply)) = self.pending.take() {
+            let _ = reply.send(Outcome::Failed {
+                request_id: String::new(),
+                error: kind,
+                message,
+            });
+        }
+    }
+
+    fn on_timeout(&mut self, request_id: &str) {
+        let Some(pid) = self.state.pid() else { return };
+        if self.current.as_ref().map(|f| f.request_id.as_str()) != Some(request_id) {
+            return;
+        }
+        let Some(flight) = self.current.take() else {
+            return;
+        };
+        let seconds = self.handler.timeout.as_secs_f64();
+        tracing::warn!(worker = %self.name, request_id, "task timed out after {seconds:.2} seconds; killing pid {pid}");
+        process::kill_group(pid, Signal::SIGKILL);
+        self.stop_expected = true;
+        self.transition(WorkerState::Stopping { pid });
+        self.log_report(&flight);
+        let _ = flight.reply.send(Outcome::Failed {
+            request_id: request_id.to_string(),
+            error: FailureKind::Timeout(self.handler.timeout),
+            message: format!(
+                "RequestId: {request_id} Error: Task timed out after {seconds:.2} seconds"
+            ),
+        });
+        self.report(true, false);
+    }
+
+    /// Kills the process on purpose (recycling, shutdown); the slot turns cold when it is reaped.
+    fn recycle(&mut self) {
+        if let Some(pid) = self.state.pid() {
+            self.stop_expected = true;
+            if self.transition(WorkerState::Stopping { pid }) {
+                process::kill_group(pid, Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// An X-Ray style trace header for the invocation.
+fn trace_id(request_id: &str) -> String {
+    let secs = epoch_ms(SystemTime::now()) / 1000;
+    let hex: String = request_id.chars().filter(|c| *c != '-').take(24).collect();
+    format!("Root=1-{secs:08x}-{hex};Parent={};Sampled=0", &hex[..16])
+}
+
+impl Actor for WorkerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(crate::MAILBOX_CAPACITY);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(pid) = self.state.pid() {
+            process::kill_group(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Handler<Run> for WorkerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Run, ctx: &mut Context<Self>) {
+        if self.pending.is_some() || self.current.is_some() {
+            tracing::error!(worker = %self.name, "invocation assigned to an occupied worker");
+        }
+        self.pending = Some((msg.invocation, msg.reply));
+        self.advance(ctx);
+    }
+}
+
+impl Handler<Warmup> for WorkerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Warmup, ctx: &mut Context<Self>) {
+        if matches!(self.state, WorkerState::Cold) {
+            self.start_process(ctx);
+        }
+    }
+}
+
+impl Handler<NextInvocation> for WorkerActor {
+    type Result = Result<(), RuntimeApiError>;
+
+    fn handle(&mut self, msg: NextInvocation, ctx: &mut Context<Self>) -> Self::Result {
+        match self.state {
+            WorkerState::Starting { pid, since } => {
+                self.unreported_init = Some(since.elapsed());
+                self.transition(WorkerState::Warm { pid });
+                self.report(false, false);
+            }
+            WorkerState::Warm { .. } => {}
+            WorkerState::Busy { .. } => {
+                return Err(RuntimeApiError::InvalidStateTransition(
+                    "next invocation requested before the current one was answered".into(),
+                ))
+            }
+            WorkerState::Cold | WorkerState::Stopping { .. } => {
+                return Err(RuntimeApiError::InvalidStateTransition(
+                    "the worker is stopping".into(),
+                ))
+            }
+        }
+        self.waiting_next = Some(msg.reply);
+        self.advance(ctx);
+        Ok(())
+    }
+}
+
+impl Handler<PostResult> for WorkerActor {
+    type Result = Result<(), RuntimeApiError>;
+
+    fn handle(&mut self, msg: PostResult, ctx: &mut Context<Self>) -> Self::Result {
+        let WorkerState::Busy {
+            pid,
+            ref request_id,
+            ..
+        } = self.state
+        else {
+            return Err(RuntimeApiError::InvalidRequestId);
+        };
+        if *request_id != msg.request_id {
+            return Err(RuntimeApiError::InvalidRequestId);
+        }
+        let request_id = msg.request_id;
+        let outcome = if msg.is_error {
+            Outcome::HandlerError {
+                request_id,
+                body: msg.body,
+            }
+        } else {
+            Outcome::Success {
+                request_id,
+                body: msg.body,
+            }
+        };
+        self.finish(ctx, outcome);
+        self.transition(WorkerState::Warm { pid });
+        if self.handler.strategy == Strategy::AlwaysCold {
+            self.recycle();
+        }
+        self.report(true, false);
+        Ok(())
+    }
+}
+
+impl Handler<ResponseTooLarge> for WorkerActor {
+    type Result = Result<(), RuntimeApiError>;
+
+    fn handle(&mut self, msg: ResponseTooLarge, ctx: &mut Context<Self>) -> Self::Result {
+        match self.state {
+            WorkerState::Busy {
+                pid,
+                ref request_id,
+                ..
+            } if *request_id == msg.request_id => {
+                let message = format!(
+                    "RequestId: {} Error: Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+                    msg.request_id
+                );
+                let outcome = Outcome::Failed {
+                    request_id: msg.request_id,
+                    error: FailureKind::ResponseTooLarge,
+                    message,
+                };
+                self.finish(ctx, outcome);
+                self.transition(WorkerState::Warm { pid });
+                self.report(true, false);
+                Ok(())
+            }
+            _ => Err(RuntimeApiError::InvalidRequestId),
+        }
+    }
+}
+
+impl Handler<PostInitError> for WorkerActor {
+    type Result = Result<(), RuntimeApiError>;
+
+    fn handle(&mut self, msg: PostInitError, _: &mut Context<Self>) -> Self::Result {
+        if !matches!(self.state, WorkerState::Starting { .. }) {
+            return Err(RuntimeApiError::InvalidStateTransition(
+                "init error reported after init".into(),
+            ));
+        }
+        tracing::error!(worker = %self.name, error_type = %msg.error_type, "init failed");
+        self.init_error = Some((msg.error_type, msg.body));
+        Ok(())
+    }
+}
+
+impl Handler<ChildExited> for WorkerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
+        if self.state.pid() != Some(msg.pid) {
+            return; // an older process of this slot
+        }
+        let was_starting = matches!(self.state, WorkerState::Starting { .. });
+        let crashed = !self.stop_expected;
+        let mut finished = false;
+        if let Some(flight) = self.current.as_ref() {
+            let message = format!(
+                "RequestId: {} Error: Runtime exited with error: {}",
+                flight.request_id, msg.exit
+            );
+            let request_id = flight.request_id.clone();
+            tracing::error!(worker = %self.name, pid = msg.pid, "{message}");
+            self.finish(
+                ctx,
+                Outcome::Failed {
+                    request_id,
+                    error: FailureKind::Exited,
+                    message,
+                },
+            );
+            finished = true;
+        } else if was_starting {
+            let (kind, message) = init_failure(self.init_error.take(), msg.exit);
+            tracing::error!(worker = %self.name, pid = msg.pid, error_type = kind.error_type(), "init failed: {message}");
+            finished = self.pending.is_some();
+            self.fail_pending(kind, message);
+        } else if crashed {
+            tracing::warn!(worker = %self.name, pid = msg.pid, "worker exited while idle: {}", msg.exit);
+        }
+        if crashed {
+            self.restarts += 1;
+        }
+        self.waiting_next = None;
+        self.transition(WorkerState::Cold);
+        self.report(finished, was_starting && crashed);
+        // An invocation assigned while the old process was stopping gets a fresh one.
+        self.advance(ctx);
+    }
+}
+
+/// The failure of an init that ended with the process: the type the runtime reported, else an exit error.
+fn init_failure(reported: Option<(String, Bytes)>, exit: Exit) -> (FailureKind, String) {
+    match reported {
+        Some((kind, body)) => {
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.get("errorMessage")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            (FailureKind::Init(kind), message)
+        }
+        None => (
+            FailureKind::Init("Runtime.ExitError".into()),
+            format!("Runtime exited with error: {exit}"),
+        ),
+    }
+}
+
+impl Handler<GetWorkerStatus> for WorkerActor {
+    type Result = MessageResult<GetWorkerStatus>;
+
+    fn handle(&mut self, _: GetWorkerStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.status())
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "WorkerStatus")]
+pub struct GetWorkerStatus;
+
+/// Stops the worker's process on purpose (shutdown, reload, idle timeout): SIGTERM or SIGKILL to its group.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop {
+    pub signal: Signal,
+}
+
+impl Handler<Stop> for WorkerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Stop, _: &mut Context<Self>) {
+        let Some(pid) = self.state.pid() else { return };
+        self.stop_expected = true;
+        if !matches!(self.state, WorkerState::Stopping { .. }) && self.current.is_none() {
+            self.transition(WorkerState::Stopping { pid });
+            self.report(false, false);
+        }
+        process::kill_group(pid, msg.signal);
+    }
+}

@@ -1,0 +1,47 @@
+//! The command line: `smyth run`, `smyth check`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A local AWS Lambda development server: every handler in `[tool.smyth]` served over HTTP from its
+/// own pool of real Python worker processes.
+#[derive(Debug, Parser)]
+#[command(name = "smyth", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve every configured handler over HTTP.
+    Run(RunArgs),
+    /// Validate the configuration and print it resolved.
+    Check(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The config file (default: the nearest pyproject.toml with [tool.smyth], or smyth.toml, from here up).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Bind address (overrides `host`).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// HTTP port (overrides `port`); 0 picks a free one.
+    #[arg(long, short = 'p')]
+    pub port: Option<u16>,
+    /// Server log level: DEBUG, INFO, WARNING, ERROR (overrides `log_level`).
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Do not recycle workers when project files change.
+    #[arg(long)]
+    pub no_reload: bool,
+}

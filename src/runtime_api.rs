@@ -1,0 +1,194 @@
+//! The Lambda Runtime API (`/2018-06-01/runtime/...`) that worker processes long-poll. One listener per
+//! worker slot: the local port a request arrived on names the worker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use smyth_actors::messages::{
+    NextInvocation, PostInitError, PostResult, ResponseTooLarge, RuntimeApiError,
+};
+use smyth_actors::worker::WorkerActor;
+use tokio::sync::oneshot;
+
+/// The largest response or error a runtime may post, as AWS enforces it.
+pub const MAX_PAYLOAD: usize = 6_291_556;
+
+/// Runtime API port → worker.
+#[derive(Clone)]
+pub struct Workers(pub Arc<HashMap<u16, Addr<WorkerActor>>>);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/2018-06-01/runtime")
+            .route("/invocation/next", web::get().to(next))
+            .route("/invocation/{id}/response", web::post().to(response))
+            .route("/invocation/{id}/error", web::post().to(error))
+            .route("/init/error", web::post().to(init_error)),
+    );
+}
+
+fn worker<'a>(
+    req: &HttpRequest,
+    workers: &'a Workers,
+) -> Result<&'a Addr<WorkerActor>, HttpResponse> {
+    let port = req.app_config().local_addr().port();
+    workers.0.get(&port).ok_or_else(|| {
+        api_error(
+            StatusCode::NOT_FOUND,
+            "UnknownWorker",
+            "no worker on this port",
+        )
+    })
+}
+
+fn api_error(status: StatusCode, error_type: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .json(serde_json::json!({ "errorMessage": message, "errorType": error_type }))
+}
+
+fn accepted() -> HttpResponse {
+    HttpResponse::Accepted()
+        .content_type("application/json")
+        .body(r#"{"status":"OK"}"#)
+}
+
+fn answer(result: Result<Result<(), RuntimeApiError>, actix::MailboxError>) -> HttpResponse {
+    match result {
+        Ok(Ok(())) => accepted(),
+        Ok(Err(err @ RuntimeApiError::InvalidRequestId)) => {
+            api_error(StatusCode::BAD_REQUEST, err.error_type(), &err.to_string())
+        }
+        Ok(Err(err)) => api_error(StatusCode::FORBIDDEN, err.error_type(), &err.to_string()),
+        Err(_) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            "worker is gone",
+        ),
+    }
+}
+
+async fn next(req: HttpRequest, workers: web::Data<Workers>) -> HttpResponse {
+    let worker = match worker(&req, &workers) {
+        Ok(worker) => worker,
+        Err(resp) => return resp,
+    };
+    let (reply, event) = oneshot::channel();
+    match worker.send(NextInvocation { reply }).await {
+        Ok(Ok(())) => {}
+        other => return answer(other),
+    }
+    let Ok(event) = event.await else {
+        return api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            "worker stopped",
+        );
+    };
+    let mut resp = HttpResponse::Ok();
+    resp.content_type("application/json")
+        .insert_header(("Lambda-Runtime-Aws-Request-Id", event.request_id))
+        .insert_header(("Lambda-Runtime-Deadline-Ms", event.deadline_ms.to_string()))
+        .insert_header(("Lambda-Runtime-Invoked-Function-Arn", event.function_arn))
+        .insert_header(("Lambda-Runtime-Trace-Id", event.trace_id));
+    if let Some(context) = event.client_context {
+        resp.insert_header(("Lambda-Runtime-Client-Context", context));
+    }
+    resp.body(event.payload)
+}
+
+/// Reads the body up to `MAX_PAYLOAD`; None when it is larger.
+pub async fn read_limited(req: &HttpRequest, mut payload: web::Payload) -> Option<web::Bytes> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_PAYLOAD) {
+        return None;
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > MAX_PAYLOAD {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body.freeze())
+}
+
+fn too_large() -> HttpResponse {
+    let message = format!("Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes).");
+    api_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        &message,
+    )
+}
+
+async fn post_result(
+    req: HttpRequest,
+    payload: web::Payload,
+    workers: web::Data<Workers>,
+    is_error: bool,
+) -> HttpResponse {
+    let worker = match worker(&req, &workers) {
+        Ok(worker) => worker,
+        Err(resp) => return resp,
+    };
+    let request_id = req.match_info().get("id").unwrap_or_default().to_string();
+    let Some(body) = read_limited(&req, payload).await else {
+        let _ = worker.send(ResponseTooLarge { request_id }).await;
+        return too_large();
+    };
+    answer(
+        worker
+            .send(PostResult {
+                request_id,
+                body,
+                is_error,
+            })
+            .await,
+    )
+}
+
+async fn response(
+    req: HttpRequest,
+    payload: web::Payload,
+    workers: web::Data<Workers>,
+) -> HttpResponse {
+    post_result(req, payload, workers, false).await
+}
+
+async fn error(
+    req: HttpRequest,
+    payload: web::Payload,
+    workers: web::Data<Workers>,
+) -> HttpResponse {
+    post_result(req, payload, workers, true).await
+}
+
+async fn init_error(
+    req: HttpRequest,
+    payload: web::Payload,
+    workers: web::Data<Workers>,
+) -> HttpResponse {
+    let worker = match worker(&req, &workers) {
+        Ok(worker) => worker,
+        Err(resp) => return resp,
+    };
+    let error_type = req
+        .headers()
+        .get("Lambda-Runtime-Function-Error-Type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Runtime.Unknown")
+        .to_string();
+    let Some(body) = read_limited(&req, payload).await else {
+        return too_large();
+    };
+    answer(worker.send(PostInitError { error_type, body }).await)
+}
