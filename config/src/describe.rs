@@ -51,10 +51,16 @@ impl Config {
             .map(|h| h.url_path.len())
             .max()
             .unwrap_or(0);
+        let path_width = self
+            .handlers
+            .iter()
+            .map(|h| h.handler_path.len())
+            .max()
+            .unwrap_or(0);
         for h in &self.handlers {
             let _ = writeln!(
                 out,
-                "  {:width$}  {:route_width$}  -> {}  {}",
+                "  {:width$}  {:route_width$}  -> {:path_width$}  {}",
                 h.name,
                 h.url_path,
                 h.handler_path,

@@ -125,6 +125,12 @@ pub fn parse(text: &str, layout: Layout, problems: &mut Vec<Problem>) -> Option<
         Some(value) => {
             let span = value.span();
             match value.into_inner() {
+                DeValue::Table(t) if t.is_empty() => problems.push(Problem {
+                    line: lines.line(span.start),
+                    key: "handlers".into(),
+                    message: "no handlers configured: add a [tool.smyth.handlers.NAME] table"
+                        .into(),
+                }),
                 DeValue::Table(t) => {
                     for (name, value) in t {
                         let name_line = lines.line(name.span().start);

@@ -97,3 +97,24 @@ fn nothing_found_names_the_start() {
             .contains(&root.join("a/b").display().to_string()));
     }
 }
+
+#[test]
+fn the_example_project_is_valid() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let c = load_with_env(None, &examples, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<_> = c.handlers.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "order_handler",
+            "product_handler",
+            "products_api",
+            "slow",
+            "broken"
+        ]
+    );
+    assert_eq!(
+        c.handler("product_handler").unwrap().strategy,
+        Strategy::RoundRobin
+    );
+}

@@ -225,6 +225,8 @@ fn missing_tables() {
     assert!(err.to_string().contains("no [tool.smyth] table"), "{err}");
     let err = try_parse("[tool.smyth]\nport = 8080\n").unwrap_err();
     assert_one(err.problems(), 1, "handlers", "no handlers configured");
+    let err = try_parse("[tool.smyth]\n[tool.smyth.handlers]\n").unwrap_err();
+    assert_one(err.problems(), 2, "handlers", "no handlers configured");
     let err = try_parse("[tool.smyth]\nhandlers = 3\n").unwrap_err();
     assert_one(err.problems(), 2, "handlers", "expected a table");
     let err = try_parse("[tool.smyth.handlers]\nh = \"app.h\"\n").unwrap_err();

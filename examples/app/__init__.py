@@ -1,0 +1,1 @@
+"""Example Lambda handlers served by smyth (standard library only)."""
