@@ -20,3 +20,4 @@ pub use env::worker_env;
 pub use error::{ConfigError, Problem};
 pub use model::{Config, EventFormat, HandlerConfig, Runtime, Strategy};
 pub use route::RoutePattern;
+pub use validate::{log_level, LOG_LEVELS};

@@ -16,6 +16,16 @@ use crate::route::RoutePattern;
 
 pub const LOG_LEVELS: [&str; 5] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 
+/// A log level in any case → its canonical upper-case name (for `--log-level` too).
+pub fn log_level(value: &str) -> Result<String, String> {
+    let upper = value.to_ascii_uppercase();
+    if LOG_LEVELS.contains(&upper.as_str()) {
+        Ok(upper)
+    } else {
+        Err(format!("`{value}` is not one of {}", LOG_LEVELS.join(", ")))
+    }
+}
+
 /// Smyth's built-in Python paths and what they mean here.
 const SMYTH_STRATEGIES: [(&str, Strategy); 2] = [
     ("smyth.runner.strategy.first_warm", Strategy::FirstWarm),
@@ -107,14 +117,10 @@ impl Check<'_> {
 
     fn log_level(&mut self, v: &Option<Spanned<String>>, key: &str) -> String {
         let Some(s) = v else { return "INFO".into() };
-        let upper = s.get_ref().to_ascii_uppercase();
-        if LOG_LEVELS.contains(&upper.as_str()) {
-            upper
-        } else {
-            let msg = format!("`{}` is not one of {}", s.get_ref(), LOG_LEVELS.join(", "));
+        log_level(s.get_ref()).unwrap_or_else(|msg| {
             self.bad(s, key, msg);
             "INFO".into()
-        }
+        })
     }
 
     fn env(
