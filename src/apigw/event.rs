@@ -1,0 +1,588 @@
+//! HTTP request → API Gateway HTTP API (payload format 2.0) event, as AWS builds it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::{http::header, web, HttpRequest};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+/// The account id smyth puts in events and ARNs.
+pub const ACCOUNT_ID: &str = "000000000000";
+/// The API id smyth puts in `requestContext.apiId`.
+pub const API_ID: &str = "smyth";
+
+/// What the router knows about the matched route.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteInfo<'a> {
+    /// The handler's Starlette-style pattern (`/orders/{id:int}`).
+    pub url_path: &'a str,
+    /// The pattern's parameters as matched, in pattern order.
+    pub path_params: &'a [(String, String)],
+}
+
+/// The API Gateway v2 event for one request.
+///
+/// Absent parts are left out as AWS leaves them out: `cookies`, `queryStringParameters`,
+/// `pathParameters` and `body` only appear when there is something to put in them.
+pub fn build_v2_event(req: &HttpRequest, body: &[u8], route: &RouteInfo<'_>) -> Value {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    build_v2_event_at(req, body, route, now_ms, &request_id)
+}
+
+/// [`build_v2_event`] with the clock and the request id given (for tests and for callers that
+/// already have a request id).
+pub fn build_v2_event_at(
+    req: &HttpRequest,
+    body: &[u8],
+    route: &RouteInfo<'_>,
+    now_ms: u64,
+    request_id: &str,
+) -> Value {
+    let route_key = route_key(route.url_path);
+    let path = req.path();
+    let raw_query = req.query_string();
+    let (host, scheme) = {
+        let conn = req.connection_info();
+        (conn.host().to_owned(), conn.scheme().to_owned())
+    };
+    let source_ip = req
+        .peer_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_else(|| "127.0.0.1".to_owned());
+
+    let mut headers = joined_headers(req);
+    for (name, value) in [
+        ("x-forwarded-for", source_ip.clone()),
+        ("x-forwarded-port", host_port(&host).to_owned()),
+        ("x-forwarded-proto", scheme),
+    ] {
+        headers.entry(name).or_insert(Value::String(value));
+    }
+    let user_agent = headers
+        .get("user-agent")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+
+    let mut event = Map::new();
+    event.insert("version".into(), "2.0".into());
+    event.insert("routeKey".into(), route_key.clone().into());
+    event.insert("rawPath".into(), path.into());
+    event.insert("rawQueryString".into(), raw_query.into());
+    let cookies = cookies(req);
+    if !cookies.is_empty() {
+        event.insert("cookies".into(), cookies.into());
+    }
+    event.insert("headers".into(), Value::Object(headers));
+    let query = query_parameters(raw_query);
+    if !query.is_empty() {
+        event.insert("queryStringParameters".into(), Value::Object(query));
+    }
+    if !route.path_params.is_empty() {
+        let params: Map<String, Value> = route
+            .path_params
+            .iter()
+            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+            .collect();
+        event.insert("pathParameters".into(), Value::Object(params));
+    }
+    let domain = strip_port(&host);
+    event.insert(
+        "requestContext".into(),
+        json!({
+            "accountId": ACCOUNT_ID,
+            "apiId": API_ID,
+            "domainName": domain,
+            "domainPrefix": domain.split('.').next().unwrap_or(domain),
+            "http": {
+                "method": req.method().as_str(),
+                "path": path,
+                "protocol": format!("{:?}", req.version()),
+                "sourceIp": source_ip,
+                "userAgent": user_agent,
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": clf_time(now_ms / 1000),
+            "timeEpoch": now_ms,
+        }),
+    );
+    let is_base64 = if body.is_empty() {
+        false
+    } else {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        match std::str::from_utf8(body) {
+            Ok(text) if is_text(content_type) => {
+                event.insert("body".into(), text.into());
+                false
+            }
+            _ => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(body);
+                event.insert("body".into(), encoded.into());
+                true
+            }
+        }
+    };
+    event.insert("isBase64Encoded".into(), is_base64.into());
+    Value::Object(event)
+}
+
+/// `ANY /pattern` with Starlette converters in API Gateway's syntax: `{id:int}` → `{id}`,
+/// `{rest:path}` → `{rest+}`.
+pub fn route_key(url_path: &str) -> String {
+    let mut key = String::with_capacity(url_path.len() + 4);
+    key.push_str("ANY ");
+    let mut rest = url_path;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+            break;
+        };
+        key.push_str(&rest[..open]);
+        let inner = &rest[open + 1..close];
+        let (name, converter) = inner.split_once(':').unwrap_or((inner, "str"));
+        key.push('{');
+        key.push_str(name.trim());
+        if converter.trim() == "path" {
+            key.push('+');
+        }
+        key.push('}');
+        rest = &rest[close + 1..];
+    }
+    key.push_str(rest);
+    key
+}
+
+/// Request headers with lower-case names, repeated ones joined with `,` (the `cookie` header goes
+/// to `cookies` instead, as AWS does).
+fn joined_headers(req: &HttpRequest) -> Map<String, Value> {
+    let mut headers = Map::new();
+    for (name, value) in req.headers() {
+        if name == header::COOKIE {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value.as_bytes());
+        match headers.get_mut(name.as_str()) {
+            Some(Value::String(joined)) => {
+                joined.push(',');
+                joined.push_str(&value);
+            }
+            _ => {
+                headers.insert(name.as_str().to_owned(), Value::String(value.into_owned()));
+            }
+        }
+    }
+    headers
+}
+
+/// Every cookie of every `Cookie` header, in order.
+fn cookies(req: &HttpRequest) -> Vec<Value> {
+    let mut cookies = Vec::new();
+    for value in req.headers().get_all(header::COOKIE) {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        cookies.extend(
+            value
+                .split(';')
+                .map(str::trim)
+                .filter(|cookie| !cookie.is_empty())
+                .map(|cookie| Value::String(cookie.to_owned())),
+        );
+    }
+    cookies
+}
+
+/// Decoded query parameters, repeated ones joined with `,` in the order given.
+fn query_parameters(raw: &str) -> Map<String, Value> {
+    let mut params = Map::new();
+    if raw.is_empty() {
+        return params;
+    }
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(raw)
+        .map(web::Query::into_inner)
+        .unwrap_or_else(|_| {
+            raw.split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect()
+        });
+    for (name, value) in pairs {
+        match params.get_mut(&name) {
+            Some(Value::String(joined)) => {
+                joined.push(',');
+                joined.push_str(&value);
+            }
+            _ => {
+                params.insert(name, Value::String(value));
+            }
+        }
+    }
+    params
+}
+
+/// Whether a body of this content type travels as text (otherwise base64, `isBase64Encoded`).
+///
+/// API Gateway HTTP APIs pass JSON and `text/*` as text and base64-encode the rest; smyth also
+/// passes the other textual types as text, and a body with no content type that is valid UTF-8.
+/// Form posts are base64 on AWS (a classic surprise in production), so they are here too.
+pub fn is_text(content_type: Option<&str>) -> bool {
+    let Some(content_type) = content_type else {
+        return true;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence.is_empty() {
+        return true;
+    }
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    match kind {
+        "text" => true,
+        "application" => {
+            matches!(
+                subtype,
+                "json" | "xml" | "javascript" | "ecmascript" | "graphql" | "x-ndjson" | "yaml"
+            ) || subtype.ends_with("+json")
+                || subtype.ends_with("+xml")
+        }
+        _ => false,
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+fn host_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && !port.contains(']') && !name.is_empty() => port,
+        _ => "80",
+    }
+}
+
+/// `24/Nov/2026:09:06:41 +0000`: the time format of `requestContext.time`.
+pub fn clf_time(epoch_secs: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = epoch_secs / 86_400;
+    let secs = epoch_secs % 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    const NO_PARAMS: &[(String, String)] = &[];
+
+    fn event(req: TestRequest, body: &[u8]) -> Value {
+        event_on(req, body, "/orders/{id:int}", NO_PARAMS)
+    }
+
+    fn event_on(
+        req: TestRequest,
+        body: &[u8],
+        url_path: &str,
+        params: &[(String, String)],
+    ) -> Value {
+        let req = req.to_http_request();
+        let route = RouteInfo {
+            url_path,
+            path_params: params,
+        };
+        build_v2_event_at(&req, body, &route, 1_795_511_201_123, "req-1")
+    }
+
+    #[test]
+    fn route_keys_use_api_gateway_syntax() {
+        for (pattern, key) in [
+            ("/", "ANY /"),
+            ("/orders", "ANY /orders"),
+            ("/orders/{id}", "ANY /orders/{id}"),
+            ("/orders/{id:int}", "ANY /orders/{id}"),
+            ("/u/{u:uuid}/x/{f:float}", "ANY /u/{u}/x/{f}"),
+            ("/files/{rest:path}", "ANY /files/{rest+}"),
+            ("/s/{s:str}/t", "ANY /s/{s}/t"),
+            ("/broken/{x", "ANY /broken/{x"),
+        ] {
+            assert_eq!(route_key(pattern), key, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn the_whole_event_for_a_simple_get() {
+        let req = TestRequest::get()
+            .uri("/orders/7?a=1")
+            .insert_header(("Host", "localhost:8080"))
+            .insert_header(("User-Agent", "curl/8.5.0"))
+            .peer_addr("10.1.2.3:50000".parse().unwrap());
+        let params = [("id".to_owned(), "7".to_owned())];
+        let got = event_on(req, b"", "/orders/{id:int}", &params);
+        let want = json!({
+            "version": "2.0",
+            "routeKey": "ANY /orders/{id}",
+            "rawPath": "/orders/7",
+            "rawQueryString": "a=1",
+            "headers": {
+                "host": "localhost:8080",
+                "user-agent": "curl/8.5.0",
+                "x-forwarded-for": "10.1.2.3",
+                "x-forwarded-port": "8080",
+                "x-forwarded-proto": "http",
+            },
+            "queryStringParameters": {"a": "1"},
+            "pathParameters": {"id": "7"},
+            "requestContext": {
+                "accountId": "000000000000",
+                "apiId": "smyth",
+                "domainName": "localhost",
+                "domainPrefix": "localhost",
+                "http": {
+                    "method": "GET",
+                    "path": "/orders/7",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "10.1.2.3",
+                    "userAgent": "curl/8.5.0",
+                },
+                "requestId": "req-1",
+                "routeKey": "ANY /orders/{id}",
+                "stage": "$default",
+                "time": "24/Nov/2026:09:06:41 +0000",
+                "timeEpoch": 1_795_511_201_123_u64,
+            },
+            "isBase64Encoded": false,
+        });
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn optional_parts_are_absent_when_empty() {
+        let got = event(TestRequest::get().uri("/orders"), b"");
+        for key in ["cookies", "queryStringParameters", "pathParameters", "body"] {
+            assert!(got.get(key).is_none(), "{key} should be absent: {got}");
+        }
+        assert_eq!(got["rawQueryString"], "");
+        assert_eq!(got["isBase64Encoded"], false);
+        assert_eq!(got["requestContext"]["http"]["userAgent"], "");
+    }
+
+    #[test]
+    fn headers_are_lower_cased_and_repeated_ones_comma_joined() {
+        let req = TestRequest::get()
+            .uri("/orders")
+            .insert_header(("X-Custom-Thing", "One"))
+            .append_header(("Accept", "text/html"))
+            .append_header(("accept", "application/json"))
+            .insert_header(("X-Forwarded-For", "1.2.3.4"));
+        let headers = event(req, b"")["headers"].clone();
+        assert_eq!(headers["x-custom-thing"], "One");
+        assert_eq!(headers["accept"], "text/html,application/json");
+        assert_eq!(
+            headers["x-forwarded-for"], "1.2.3.4",
+            "a client's own value is kept"
+        );
+        assert!(headers.get("X-Custom-Thing").is_none());
+    }
+
+    #[test]
+    fn cookies_move_out_of_the_headers() {
+        let req = TestRequest::get()
+            .uri("/orders")
+            .append_header(("Cookie", "a=1; b=2"))
+            .append_header(("Cookie", "c=3"));
+        let got = event(req, b"");
+        assert_eq!(got["cookies"], json!(["a=1", "b=2", "c=3"]));
+        assert!(got["headers"].get("cookie").is_none());
+    }
+
+    #[test]
+    fn query_parameters_are_decoded_and_repeated_ones_comma_joined() {
+        for (query, want) in [
+            ("a=1&a=2&b=x", json!({"a": "1,2", "b": "x"})),
+            (
+                "q=hello%20world&plus=a+b",
+                json!({"q": "hello world", "plus": "a b"}),
+            ),
+            ("flag", json!({"flag": ""})),
+            ("e=&e=1", json!({"e": ",1"})),
+            ("caf%C3%A9=cr%C3%A8me", json!({"café": "crème"})),
+        ] {
+            let got = event(TestRequest::get().uri(&format!("/orders?{query}")), b"");
+            assert_eq!(got["queryStringParameters"], want, "{query}");
+            assert_eq!(
+                got["rawQueryString"], query,
+                "raw query string is kept as sent"
+            );
+        }
+    }
+
+    #[test]
+    fn path_parameters_come_from_the_route() {
+        let params = [
+            ("user".to_owned(), "ann".to_owned()),
+            ("rest".to_owned(), "a/b/c.txt".to_owned()),
+        ];
+        let got = event_on(
+            TestRequest::get().uri("/u/ann/files/a/b/c.txt"),
+            b"",
+            "/u/{user}/files/{rest:path}",
+            &params,
+        );
+        assert_eq!(
+            got["pathParameters"],
+            json!({"user": "ann", "rest": "a/b/c.txt"})
+        );
+        assert_eq!(got["routeKey"], "ANY /u/{user}/files/{rest+}");
+        assert_eq!(
+            got["requestContext"]["routeKey"],
+            "ANY /u/{user}/files/{rest+}"
+        );
+    }
+
+    #[test]
+    fn bodies_are_text_or_base64_by_content_type() {
+        let binary: &[u8] = &[0xff, 0x00, 0x10, 0x80];
+        for (content_type, body, want_body, want_b64) in [
+            (
+                Some("application/json"),
+                &b"{\"a\":1}"[..],
+                "{\"a\":1}",
+                false,
+            ),
+            (
+                Some("application/json; charset=utf-8"),
+                b"[1]",
+                "[1]",
+                false,
+            ),
+            (Some("text/plain"), b"hi", "hi", false),
+            (Some("TEXT/HTML"), b"<p>", "<p>", false),
+            (Some("application/vnd.api+json"), b"{}", "{}", false),
+            (Some("application/xml"), b"<a/>", "<a/>", false),
+            (Some("application/javascript"), b"x()", "x()", false),
+            (None, b"plain", "plain", false),
+            (
+                Some("application/x-www-form-urlencoded"),
+                b"a=1",
+                "YT0x",
+                true,
+            ),
+            (Some("application/octet-stream"), b"abc", "YWJj", true),
+            (Some("image/png"), binary, "/wAQgA==", true),
+            (
+                Some("multipart/form-data; boundary=x"),
+                b"--x",
+                "LS14",
+                true,
+            ),
+            (None, binary, "/wAQgA==", true),
+            (Some("text/plain"), binary, "/wAQgA==", true),
+        ] {
+            let mut req = TestRequest::post().uri("/orders");
+            if let Some(ct) = content_type {
+                req = req.insert_header(("Content-Type", ct));
+            }
+            let got = event(req, body);
+            assert_eq!(got["body"], want_body, "{content_type:?}");
+            assert_eq!(got["isBase64Encoded"], want_b64, "{content_type:?}");
+        }
+    }
+
+    #[test]
+    fn request_context_reflects_method_host_and_protocol() {
+        let req = TestRequest::with_uri("/orders")
+            .method(actix_web::http::Method::PATCH)
+            .insert_header(("Host", "api.example.com"));
+        let got = event(req, b"");
+        let ctx = &got["requestContext"];
+        assert_eq!(ctx["http"]["method"], "PATCH");
+        assert_eq!(ctx["domainName"], "api.example.com");
+        assert_eq!(ctx["domainPrefix"], "api");
+        assert_eq!(ctx["http"]["sourceIp"], "127.0.0.1");
+        assert_eq!(got["headers"]["x-forwarded-port"], "80");
+    }
+
+    #[test]
+    fn fresh_request_ids_and_current_time() {
+        let req = TestRequest::get().uri("/orders").to_http_request();
+        let route = RouteInfo {
+            url_path: "/orders",
+            path_params: NO_PARAMS,
+        };
+        let a = build_v2_event(&req, b"", &route);
+        let b = build_v2_event(&req, b"", &route);
+        assert_ne!(
+            a["requestContext"]["requestId"],
+            b["requestContext"]["requestId"]
+        );
+        let epoch = a["requestContext"]["timeEpoch"].as_u64().unwrap();
+        assert!(epoch > 1_700_000_000_000);
+        assert_eq!(a["requestContext"]["time"], clf_time(epoch / 1000));
+    }
+
+    #[test]
+    fn clf_time_formats_like_api_gateway() {
+        for (secs, want) in [
+            (0, "01/Jan/1970:00:00:00 +0000"),
+            (951_782_400, "29/Feb/2000:00:00:00 +0000"),
+            (1_583_348_638, "04/Mar/2020:19:03:58 +0000"),
+            (1_795_511_201, "24/Nov/2026:09:06:41 +0000"),
+            (4_102_444_799, "31/Dec/2099:23:59:59 +0000"),
+        ] {
+            assert_eq!(clf_time(secs), want);
+        }
+    }
+
+    #[test]
+    fn host_parsing() {
+        assert_eq!(strip_port("127.0.0.1:8080"), "127.0.0.1");
+        assert_eq!(strip_port("[::1]:8080"), "::1");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(host_port("127.0.0.1:8080"), "8080");
+        assert_eq!(host_port("[::1]:9000"), "9000");
+        assert_eq!(host_port("[::1]"), "80");
+        assert_eq!(host_port("example.com"), "80");
+    }
+}
