@@ -16,10 +16,7 @@ fn filter_for(level: &str) -> &'static str {
 
 pub fn init(level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!(
-            "{},actix_server=warn,actix_web=warn",
-            filter_for(level)
-        ))
+        EnvFilter::new(format!("{},actix_server=warn,actix_web=warn", filter_for(level)))
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

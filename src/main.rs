@@ -50,7 +50,13 @@ fn run(args: RunArgs) -> ExitCode {
         config.port = port;
     }
     if let Some(level) = args.log_level {
-        config.log_level = level;
+        match smyth_config::log_level(&level) {
+            Ok(level) => config.log_level = level,
+            Err(err) => {
+                eprintln!("error: --log-level: {err}");
+                return ExitCode::from(2);
+            }
+        }
     }
     if args.no_reload {
         config.reload = false;

@@ -8,14 +8,10 @@ use actix::Addr;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use smyth_actors::messages::{
-    NextInvocation, PostInitError, PostResult, ResponseTooLarge, RuntimeApiError,
-};
+use smyth_actors::invocation::MAX_PAYLOAD;
+use smyth_actors::messages::{NextInvocation, PostInitError, PostResult, ResponseTooLarge, RuntimeApiError};
 use smyth_actors::worker::WorkerActor;
 use tokio::sync::oneshot;
-
-/// The largest response or error a runtime may post, as AWS enforces it.
-pub const MAX_PAYLOAD: usize = 6_291_556;
 
 /// Runtime API port → worker.
 #[derive(Clone)]
@@ -31,29 +27,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn worker<'a>(
-    req: &HttpRequest,
-    workers: &'a Workers,
-) -> Result<&'a Addr<WorkerActor>, HttpResponse> {
-    let port = req.app_config().local_addr().port();
-    workers.0.get(&port).ok_or_else(|| {
-        api_error(
-            StatusCode::NOT_FOUND,
-            "UnknownWorker",
-            "no worker on this port",
-        )
-    })
+/// The worker whose listener the request arrived on.
+fn worker<'a>(req: &HttpRequest, workers: &'a Workers) -> Option<&'a Addr<WorkerActor>> {
+    workers.0.get(&req.app_config().local_addr().port())
+}
+
+fn unknown_worker() -> HttpResponse {
+    api_error(StatusCode::NOT_FOUND, "UnknownWorker", "no worker on this port")
 }
 
 fn api_error(status: StatusCode, error_type: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .json(serde_json::json!({ "errorMessage": message, "errorType": error_type }))
+    HttpResponse::build(status).json(serde_json::json!({ "errorMessage": message, "errorType": error_type }))
 }
 
 fn accepted() -> HttpResponse {
-    HttpResponse::Accepted()
-        .content_type("application/json")
-        .body(r#"{"status":"OK"}"#)
+    HttpResponse::Accepted().content_type("application/json").body(r#"{"status":"OK"}"#)
 }
 
 fn answer(result: Result<Result<(), RuntimeApiError>, actix::MailboxError>) -> HttpResponse {
@@ -63,30 +51,19 @@ fn answer(result: Result<Result<(), RuntimeApiError>, actix::MailboxError>) -> H
             api_error(StatusCode::BAD_REQUEST, err.error_type(), &err.to_string())
         }
         Ok(Err(err)) => api_error(StatusCode::FORBIDDEN, err.error_type(), &err.to_string()),
-        Err(_) => api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ServiceException",
-            "worker is gone",
-        ),
+        Err(_) => api_error(StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", "worker is gone"),
     }
 }
 
 async fn next(req: HttpRequest, workers: web::Data<Workers>) -> HttpResponse {
-    let worker = match worker(&req, &workers) {
-        Ok(worker) => worker,
-        Err(resp) => return resp,
-    };
+    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
     let (reply, event) = oneshot::channel();
     match worker.send(NextInvocation { reply }).await {
         Ok(Ok(())) => {}
         other => return answer(other),
     }
     let Ok(event) = event.await else {
-        return api_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ServiceException",
-            "worker stopped",
-        );
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", "worker stopped");
     };
     let mut resp = HttpResponse::Ok();
     resp.content_type("application/json")
@@ -123,11 +100,7 @@ pub async fn read_limited(req: &HttpRequest, mut payload: web::Payload) -> Optio
 
 fn too_large() -> HttpResponse {
     let message = format!("Exceeded maximum allowed payload size ({MAX_PAYLOAD} bytes).");
-    api_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "RequestEntityTooLarge",
-        &message,
-    )
+    api_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", &message)
 }
 
 async fn post_result(
@@ -136,51 +109,25 @@ async fn post_result(
     workers: web::Data<Workers>,
     is_error: bool,
 ) -> HttpResponse {
-    let worker = match worker(&req, &workers) {
-        Ok(worker) => worker,
-        Err(resp) => return resp,
-    };
+    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
     let request_id = req.match_info().get("id").unwrap_or_default().to_string();
     let Some(body) = read_limited(&req, payload).await else {
         let _ = worker.send(ResponseTooLarge { request_id }).await;
         return too_large();
     };
-    answer(
-        worker
-            .send(PostResult {
-                request_id,
-                body,
-                is_error,
-            })
-            .await,
-    )
+    answer(worker.send(PostResult { request_id, body, is_error }).await)
 }
 
-async fn response(
-    req: HttpRequest,
-    payload: web::Payload,
-    workers: web::Data<Workers>,
-) -> HttpResponse {
+async fn response(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
     post_result(req, payload, workers, false).await
 }
 
-async fn error(
-    req: HttpRequest,
-    payload: web::Payload,
-    workers: web::Data<Workers>,
-) -> HttpResponse {
+async fn error(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
     post_result(req, payload, workers, true).await
 }
 
-async fn init_error(
-    req: HttpRequest,
-    payload: web::Payload,
-    workers: web::Data<Workers>,
-) -> HttpResponse {
-    let worker = match worker(&req, &workers) {
-        Ok(worker) => worker,
-        Err(resp) => return resp,
-    };
+async fn init_error(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
+    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
     let error_type = req
         .headers()
         .get("Lambda-Runtime-Function-Error-Type")

@@ -40,11 +40,11 @@ pub async fn run(config: Config) -> io::Result<()> {
 
     let workers = Workers(Arc::new(pools.workers_by_port));
     let mut runtime = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(workers.clone()))
-            .configure(runtime_api::configure)
+        App::new().app_data(web::Data::new(workers.clone())).configure(runtime_api::configure)
     })
     .workers(1)
+    // The connection idles while the handler runs: never close it under a long invocation.
+    .keep_alive(actix_web::http::KeepAlive::Os)
     .disable_signals()
     .shutdown_timeout(1);
     for listener in runtime_listeners {
@@ -55,21 +55,14 @@ pub async fn run(config: Config) -> io::Result<()> {
     actix_rt::spawn(runtime);
 
     let listener = TcpListener::bind((config.host.as_str(), config.port)).map_err(|err| {
-        io::Error::new(
-            err.kind(),
-            format!("cannot listen on {}:{}: {err}", config.host, config.port),
-        )
+        io::Error::new(err.kind(), format!("cannot listen on {}:{}: {err}", config.host, config.port))
     })?;
     let address = listener.local_addr()?;
-    let edge = Edge {
-        router: router.clone(),
-    };
+    let edge = Edge { router: router.clone() };
     let prefix = config.smyth_path_prefix.clone();
     let server = HttpServer::new(move || {
         let prefix = prefix.clone();
-        App::new()
-            .app_data(web::Data::new(edge.clone()))
-            .configure(move |cfg| http::configure(cfg, &prefix))
+        App::new().app_data(web::Data::new(edge.clone())).configure(move |cfg| http::configure(cfg, &prefix))
     })
     .workers(1)
     .disable_signals()
@@ -90,11 +83,7 @@ pub async fn run(config: Config) -> io::Result<()> {
     wait_for_signal().await;
     tracing::info!("shutting down: letting in-flight invocations finish");
     let stopping = server_handle.stop(true);
-    let _ = router
-        .send(Shutdown {
-            grace: SHUTDOWN_GRACE,
-        })
-        .await;
+    let _ = router.send(Shutdown { grace: SHUTDOWN_GRACE }).await;
     wait_for_workers(&router, Duration::from_secs(5)).await;
     runtime_handle.stop(false).await;
     stopping.await;
@@ -112,20 +101,13 @@ async fn wait_for_signal() {
 }
 
 /// Waits, bounded, until no worker has a process left.
-async fn wait_for_workers(
-    router: &actix::Addr<smyth_actors::router::RouterActor>,
-    limit: Duration,
-) {
+async fn wait_for_workers(router: &actix::Addr<smyth_actors::router::RouterActor>, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
         let Ok(status) = router.send(GetStatus).await else {
             return;
         };
-        if status
-            .iter()
-            .flat_map(|h| &h.workers)
-            .all(|w| w.pid.is_none())
-        {
+        if status.iter().flat_map(|h| &h.workers).all(|w| w.pid.is_none()) {
             return;
         }
         actix_rt::time::sleep(Duration::from_millis(20)).await;

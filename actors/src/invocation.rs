@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+/// AWS's payload limit, for request bodies, events and results alike (6 MB).
+pub const MAX_PAYLOAD: usize = 6_291_556;
+
 /// One Lambda invocation on its way to a worker.
 #[derive(Debug, Clone)]
 pub struct Invocation {
@@ -17,21 +20,11 @@ pub struct Invocation {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The runtime posted `/response`: the handler's JSON result.
-    Success {
-        request_id: String,
-        body: bytes::Bytes,
-    },
+    Success { request_id: String, body: bytes::Bytes },
     /// The runtime posted `/error`: `{"errorMessage","errorType","stackTrace"}`.
-    HandlerError {
-        request_id: String,
-        body: bytes::Bytes,
-    },
+    HandlerError { request_id: String, body: bytes::Bytes },
     /// The invocation failed outside the handler's code (timeout, crash, init failure, oversize result).
-    Failed {
-        request_id: String,
-        error: FailureKind,
-        message: String,
-    },
+    Failed { request_id: String, error: FailureKind, message: String },
 }
 
 /// Failures decided by smyth, each with its AWS error type.

@@ -19,12 +19,9 @@ pub fn spawn_spec(
 ) -> SpawnSpec {
     let argv = match &handler.runtime {
         Runtime::Python => vec![config.python.clone(), "-c".into(), BOOTSTRAP.into()],
-        Runtime::Awslambdaric => vec![
-            config.python.clone(),
-            "-m".into(),
-            "awslambdaric".into(),
-            handler.handler_path.clone(),
-        ],
+        Runtime::Awslambdaric => {
+            vec![config.python.clone(), "-m".into(), "awslambdaric".into(), handler.handler_path.clone()]
+        }
         Runtime::Command(argv) => argv.clone(),
     };
     let mut env = smyth_config::worker_env(config, handler, inherited);
@@ -33,23 +30,13 @@ pub fn spawn_spec(
     env.insert("AWS_LAMBDA_LOG_LEVEL".into(), handler.log_level.clone());
     env.insert("SMYTH_WORKER".into(), format!("{}:{slot}", handler.name));
     env.insert("SMYTH_STRATEGY".into(), handler.strategy.as_str().into());
-    SpawnSpec {
-        argv,
-        env,
-        cwd: config.root.clone(),
-    }
+    SpawnSpec { argv, env, cwd: config.root.clone() }
 }
 
 /// The function's ARN, as the runtime and the Invoke API report it.
 pub fn function_arn(handler: &HandlerConfig, env: &BTreeMap<String, String>) -> String {
-    let region = env
-        .get("AWS_REGION")
-        .map(String::as_str)
-        .unwrap_or("eu-central-1");
-    format!(
-        "arn:aws:lambda:{region}:000000000000:function:{}",
-        handler.name
-    )
+    let region = env.get("AWS_REGION").map(String::as_str).unwrap_or("eu-central-1");
+    format!("arn:aws:lambda:{region}:000000000000:function:{}", handler.name)
 }
 
 /// AWS's shape: `2026/11/24/[$LATEST]<32 hex>`.

@@ -51,8 +51,5 @@ pub fn start(config: &Config, ports: &[Vec<u16>], inherited: &BTreeMap<String, S
         routes.push(Route::new(&handler, supervisor));
     }
     let router = actix::Actor::start(RouterActor::new(routes));
-    Pools {
-        router,
-        workers_by_port,
-    }
+    Pools { router, workers_by_port }
 }

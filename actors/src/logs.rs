@@ -8,8 +8,7 @@ const PALETTE: [u8; 6] = [36, 33, 35, 32, 34, 96];
 
 fn colour_enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED
-        .get_or_init(|| std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+    *ENABLED.get_or_init(|| std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
 }
 
 /// The worker's name as shown in the log, coloured when the log is a terminal.

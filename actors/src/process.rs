@@ -92,15 +92,11 @@ pub fn spawn(
     drop(command); // closes our copies of the pipe's write end, so the pump sees EOF
     let pid = child.id();
     let prefix = name.to_string();
-    std::thread::Builder::new()
-        .name(format!("log {name}"))
-        .spawn(move || pump_lines(reader, &prefix))?;
-    std::thread::Builder::new()
-        .name(format!("wait {name}"))
-        .spawn(move || {
-            let exit = child.wait().map(Exit::from).unwrap_or(Exit::Code(-1));
-            on_exit(pid, exit);
-        })?;
+    std::thread::Builder::new().name(format!("log {name}")).spawn(move || pump_lines(reader, &prefix))?;
+    std::thread::Builder::new().name(format!("wait {name}")).spawn(move || {
+        let exit = child.wait().map(Exit::from).unwrap_or(Exit::Code(-1));
+        on_exit(pid, exit);
+    })?;
     Ok(pid)
 }
 
@@ -156,10 +152,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let spec = SpawnSpec {
             argv: vec!["sleep".into(), "30".into()],
-            env: BTreeMap::from([(
-                "PATH".to_string(),
-                std::env::var("PATH").unwrap_or_default(),
-            )]),
+            env: BTreeMap::from([("PATH".to_string(), std::env::var("PATH").unwrap_or_default())]),
             cwd: std::env::temp_dir(),
         };
         let pid = spawn(&spec, "test:1", move |_, exit| tx.send(exit).unwrap()).unwrap();

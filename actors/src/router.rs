@@ -47,10 +47,7 @@ impl Actor for RouterActor {
 }
 
 async fn invoke(supervisor: Addr<HandlerSupervisor>, message: Invoke) -> InvokeResult {
-    supervisor
-        .send(message)
-        .await
-        .unwrap_or(Err(Rejection::Unavailable))
+    supervisor.send(message).await.unwrap_or(Err(Rejection::Unavailable))
 }
 
 impl Handler<RouteRequest> for RouterActor {
@@ -90,18 +87,8 @@ impl Handler<GetStatus> for RouterActor {
     type Result = ResponseFuture<Vec<HandlerStatus>>;
 
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
-        let asks: Vec<_> = self
-            .routes
-            .iter()
-            .map(|r| r.supervisor.send(GetHandlerStatus))
-            .collect();
-        Box::pin(async move {
-            join_all(asks)
-                .await
-                .into_iter()
-                .filter_map(Result::ok)
-                .collect()
-        })
+        let asks: Vec<_> = self.routes.iter().map(|r| r.supervisor.send(GetHandlerStatus)).collect();
+        Box::pin(async move { join_all(asks).await.into_iter().filter_map(Result::ok).collect() })
     }
 }
 

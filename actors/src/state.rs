@@ -12,11 +12,7 @@ pub enum WorkerState {
     /// Initialised and idle.
     Warm { pid: u32 },
     /// An invocation is in flight.
-    Busy {
-        pid: u32,
-        request_id: String,
-        started: Instant,
-    },
+    Busy { pid: u32, request_id: String, started: Instant },
     /// Being killed; the slot is cold once the process is reaped.
     Stopping { pid: u32 },
 }

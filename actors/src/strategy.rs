@@ -24,33 +24,20 @@ impl SlotView {
 
 /// Picks the slot for the next request, or None to wait for one.
 /// `random(n)` returns a number below n (injected so tests are deterministic).
-pub fn pick(
-    strategy: Strategy,
-    slots: &[SlotView],
-    random: &mut dyn FnMut(usize) -> usize,
-) -> Option<usize> {
+pub fn pick(strategy: Strategy, slots: &[SlotView], random: &mut dyn FnMut(usize) -> usize) -> Option<usize> {
     let free = || slots.iter().enumerate().filter(|(_, s)| s.free());
     match strategy {
-        Strategy::FirstWarm => free()
-            .min_by_key(|(i, s)| (first_warm_rank(s.state), *i))
-            .map(|(i, _)| i),
+        Strategy::FirstWarm => free().min_by_key(|(i, s)| (first_warm_rank(s.state), *i)).map(|(i, _)| i),
         Strategy::RoundRobin => {
-            let (i, slot) = slots
-                .iter()
-                .enumerate()
-                .min_by_key(|(i, s)| (s.last_used, *i))?;
+            let (i, slot) = slots.iter().enumerate().min_by_key(|(i, s)| (s.last_used, *i))?;
             slot.free().then_some(i)
         }
         Strategy::Random => {
             let candidates: Vec<usize> = free().map(|(i, _)| i).collect();
             (!candidates.is_empty()).then(|| candidates[random(candidates.len())])
         }
-        Strategy::LeastRecentlyUsed => free()
-            .min_by_key(|(i, s)| (s.last_used, *i))
-            .map(|(i, _)| i),
-        Strategy::AlwaysCold => free()
-            .min_by_key(|(i, s)| (always_cold_rank(s.state), *i))
-            .map(|(i, _)| i),
+        Strategy::LeastRecentlyUsed => free().min_by_key(|(i, s)| (s.last_used, *i)).map(|(i, _)| i),
+        Strategy::AlwaysCold => free().min_by_key(|(i, s)| (always_cold_rank(s.state), *i)).map(|(i, _)| i),
     }
 }
 
@@ -103,11 +90,7 @@ pub fn admit(
         return Admission::Throttle(Rejection::ReservedConcurrency);
     }
     // FIFO: nobody overtakes a request that is already waiting.
-    let slot = if queued == 0 {
-        pick(strategy, slots, random)
-    } else {
-        None
-    };
+    let slot = if queued == 0 { pick(strategy, slots, random) } else { None };
     match slot {
         Some(_) if !account_has_room => Admission::Throttle(Rejection::AccountConcurrency),
         Some(i) => Admission::Dispatch(i),
@@ -122,11 +105,7 @@ mod tests {
     use StateKind::*;
 
     fn slot(state: StateKind, assigned: bool, last_used: Option<u64>) -> SlotView {
-        SlotView {
-            state,
-            assigned,
-            last_used,
-        }
+        SlotView { state, assigned, last_used }
     }
 
     fn first(_: usize) -> usize {
@@ -137,47 +116,15 @@ mod tests {
     fn pick_table() {
         let cases: Vec<(Strategy, Vec<SlotView>, Option<usize>)> = vec![
             // first_warm: warm over cold, starting over cold, wait when all assigned
-            (
-                Strategy::FirstWarm,
-                vec![slot(Cold, false, None), slot(Warm, false, Some(1))],
-                Some(1),
-            ),
-            (
-                Strategy::FirstWarm,
-                vec![slot(Cold, false, None), slot(Starting, false, None)],
-                Some(1),
-            ),
-            (
-                Strategy::FirstWarm,
-                vec![slot(Warm, true, Some(2)), slot(Cold, false, None)],
-                Some(1),
-            ),
-            (
-                Strategy::FirstWarm,
-                vec![slot(Busy, true, Some(1)), slot(Busy, true, Some(2))],
-                None,
-            ),
-            (
-                Strategy::FirstWarm,
-                vec![slot(Warm, false, Some(5)), slot(Warm, false, Some(1))],
-                Some(0),
-            ),
+            (Strategy::FirstWarm, vec![slot(Cold, false, None), slot(Warm, false, Some(1))], Some(1)),
+            (Strategy::FirstWarm, vec![slot(Cold, false, None), slot(Starting, false, None)], Some(1)),
+            (Strategy::FirstWarm, vec![slot(Warm, true, Some(2)), slot(Cold, false, None)], Some(1)),
+            (Strategy::FirstWarm, vec![slot(Busy, true, Some(1)), slot(Busy, true, Some(2))], None),
+            (Strategy::FirstWarm, vec![slot(Warm, false, Some(5)), slot(Warm, false, Some(1))], Some(0)),
             // round_robin: the slot unused longest, even if that means waiting for it
-            (
-                Strategy::RoundRobin,
-                vec![slot(Warm, false, Some(3)), slot(Cold, false, None)],
-                Some(1),
-            ),
-            (
-                Strategy::RoundRobin,
-                vec![slot(Warm, false, Some(3)), slot(Warm, false, Some(2))],
-                Some(1),
-            ),
-            (
-                Strategy::RoundRobin,
-                vec![slot(Busy, true, Some(1)), slot(Warm, false, Some(2))],
-                None,
-            ),
+            (Strategy::RoundRobin, vec![slot(Warm, false, Some(3)), slot(Cold, false, None)], Some(1)),
+            (Strategy::RoundRobin, vec![slot(Warm, false, Some(3)), slot(Warm, false, Some(2))], Some(1)),
+            (Strategy::RoundRobin, vec![slot(Busy, true, Some(1)), slot(Warm, false, Some(2))], None),
             // least_recently_used: the free slot unused longest
             (
                 Strategy::LeastRecentlyUsed,
@@ -190,100 +137,47 @@ mod tests {
                 Some(1),
             ),
             // always_cold: a cold slot first
-            (
-                Strategy::AlwaysCold,
-                vec![slot(Stopping, false, Some(1)), slot(Cold, false, None)],
-                Some(1),
-            ),
-            (
-                Strategy::AlwaysCold,
-                vec![slot(Stopping, false, Some(1)), slot(Busy, true, None)],
-                Some(0),
-            ),
+            (Strategy::AlwaysCold, vec![slot(Stopping, false, Some(1)), slot(Cold, false, None)], Some(1)),
+            (Strategy::AlwaysCold, vec![slot(Stopping, false, Some(1)), slot(Busy, true, None)], Some(0)),
             (Strategy::AlwaysCold, vec![slot(Busy, true, Some(1))], None),
             // random: only free slots are candidates
-            (
-                Strategy::Random,
-                vec![slot(Busy, true, Some(1)), slot(Warm, false, Some(2))],
-                Some(1),
-            ),
+            (Strategy::Random, vec![slot(Busy, true, Some(1)), slot(Warm, false, Some(2))], Some(1)),
             (Strategy::Random, vec![slot(Busy, true, Some(1))], None),
             // an empty pool (reserved_concurrency = 0) never picks
             (Strategy::FirstWarm, vec![], None),
         ];
         for (strategy, slots, expected) in cases {
-            assert_eq!(
-                pick(strategy, &slots, &mut first),
-                expected,
-                "{strategy:?} {slots:?}"
-            );
+            assert_eq!(pick(strategy, &slots, &mut first), expected, "{strategy:?} {slots:?}");
         }
     }
 
     #[test]
     fn random_uses_the_injected_choice() {
-        let slots = [
-            slot(Warm, false, None),
-            slot(Busy, true, None),
-            slot(Warm, false, None),
-        ];
+        let slots = [slot(Warm, false, None), slot(Busy, true, None), slot(Warm, false, None)];
         assert_eq!(pick(Strategy::Random, &slots, &mut |n| n - 1), Some(2));
     }
 
     #[test]
     fn admit_table() {
-        let queueing = Limits {
-            reserved: false,
-            queue_size: 2,
-        };
-        let reserved = Limits {
-            reserved: true,
-            queue_size: 2,
-        };
+        let queueing = Limits { reserved: false, queue_size: 2 };
+        let reserved = Limits { reserved: true, queue_size: 2 };
         let busy = vec![slot(Busy, true, Some(1))];
         let free = vec![slot(Warm, false, Some(1))];
         let cases: Vec<(&[SlotView], usize, Limits, bool, Admission)> = vec![
             (&free, 0, queueing, true, Admission::Dispatch(0)),
             (&busy, 0, queueing, true, Admission::Queue),
             (&busy, 1, queueing, true, Admission::Queue),
-            (
-                &busy,
-                2,
-                queueing,
-                true,
-                Admission::Throttle(Rejection::QueueFull),
-            ),
+            (&busy, 2, queueing, true, Admission::Throttle(Rejection::QueueFull)),
             // a free slot does not let a newcomer overtake the queue
             (&free, 1, queueing, true, Admission::Queue),
-            (
-                &busy,
-                0,
-                reserved,
-                true,
-                Admission::Throttle(Rejection::ReservedConcurrency),
-            ),
-            (
-                &[],
-                0,
-                reserved,
-                true,
-                Admission::Throttle(Rejection::ReservedConcurrency),
-            ),
+            (&busy, 0, reserved, true, Admission::Throttle(Rejection::ReservedConcurrency)),
+            (&[], 0, reserved, true, Admission::Throttle(Rejection::ReservedConcurrency)),
             (&free, 0, reserved, true, Admission::Dispatch(0)),
-            (
-                &free,
-                0,
-                queueing,
-                false,
-                Admission::Throttle(Rejection::AccountConcurrency),
-            ),
+            (&free, 0, queueing, false, Admission::Throttle(Rejection::AccountConcurrency)),
         ];
         for (slots, queued, limits, room, expected) in cases {
             let got = admit(Strategy::FirstWarm, slots, queued, limits, room, &mut first);
-            assert_eq!(
-                got, expected,
-                "{slots:?} queued={queued} {limits:?} room={room}"
-            );
+            assert_eq!(got, expected, "{slots:?} queued={queued} {limits:?} room={room}");
         }
     }
 }

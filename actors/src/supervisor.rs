@@ -28,10 +28,7 @@ pub struct AccountLimit {
 
 impl AccountLimit {
     pub fn new(limit: usize) -> Arc<Self> {
-        Arc::new(Self {
-            in_flight: AtomicUsize::new(0),
-            limit,
-        })
+        Arc::new(Self { in_flight: AtomicUsize::new(0), limit })
     }
 
     fn has_room(&self) -> bool {
@@ -81,11 +78,7 @@ impl HandlerSupervisor {
                     let status = worker.status();
                     let addr = worker.start();
                     workers.push(addr.clone());
-                    let view = SlotView {
-                        state: StateKind::Cold,
-                        assigned: false,
-                        last_used: None,
-                    };
+                    let view = SlotView { state: StateKind::Cold, assigned: false, last_used: None };
                     Slot { addr, view, status }
                 })
                 .collect();
@@ -107,10 +100,7 @@ impl HandlerSupervisor {
     }
 
     fn limits(&self) -> Limits {
-        Limits {
-            reserved: self.handler.reserved_concurrency.is_some(),
-            queue_size: self.handler.queue_size,
-        }
+        Limits { reserved: self.handler.reserved_concurrency.is_some(), queue_size: self.handler.queue_size }
     }
 
     fn dispatch(&mut self, slot: usize, invocation: Invocation, reply: oneshot::Sender<Outcome>) {
@@ -214,11 +204,7 @@ impl Handler<WorkerChanged> for HandlerSupervisor {
         let keep_warm = msg.slot < self.handler.provisioned_concurrency && !self.shutting_down;
         if keep_warm && slot.view.state == StateKind::Cold && !slot.view.assigned {
             let addr = slot.addr.clone();
-            let pause = if msg.init_failed {
-                Duration::from_secs(1)
-            } else {
-                Duration::ZERO
-            };
+            let pause = if msg.init_failed { Duration::from_secs(1) } else { Duration::ZERO };
             ctx.run_later(pause, move |_, _| addr.do_send(Warmup));
         }
         self.drain_queue();
@@ -245,18 +231,13 @@ impl Handler<Shutdown> for HandlerSupervisor {
         self.shutting_down = true;
         self.queue.clear();
         let deadline = actix_rt::time::Instant::now() + msg.grace;
-        Box::pin(
-            wait_until(deadline, |act: &mut Self| {
-                act.slots.iter().all(|s| !s.view.assigned)
-            })
-            .map(|_, act, _| {
+        Box::pin(wait_until(deadline, |act: &mut Self| act.slots.iter().all(|s| !s.view.assigned)).map(
+            |_, act, _| {
                 for slot in &act.slots {
-                    slot.addr.do_send(Stop {
-                        signal: nix::sys::signal::Signal::SIGKILL,
-                    });
+                    slot.addr.do_send(Stop { signal: nix::sys::signal::Signal::SIGKILL });
                 }
-            }),
-        )
+            },
+        ))
     }
 }
 
@@ -269,8 +250,6 @@ fn wait_until<A: Actor<Context = Context<A>>>(
         actix_rt::time::sleep(Duration::from_millis(20)).await;
         Some(((), ()))
     }))
-    .take_while(move |_, act, _| {
-        actix::fut::ready(!done(act) && actix_rt::time::Instant::now() < deadline)
-    })
+    .take_while(move |_, act, _| actix::fut::ready(!done(act) && actix_rt::time::Instant::now() < deadline))
     .finish()
 }

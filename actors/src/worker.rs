@@ -128,26 +128,17 @@ impl WorkerActor {
 
     fn start_process(&mut self, ctx: &mut Context<Self>) {
         let mut spec = self.spec.clone();
-        let kind = if self.provisioned && self.pending.is_none() {
-            "provisioned-concurrency"
-        } else {
-            "on-demand"
-        };
-        spec.env
-            .insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), kind.into());
+        let kind =
+            if self.provisioned && self.pending.is_none() { "provisioned-concurrency" } else { "on-demand" };
+        spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), kind.into());
         let me = ctx.address();
-        match process::spawn(&spec, &self.name, move |pid, exit| {
-            me.do_send(ChildExited { pid, exit })
-        }) {
+        match process::spawn(&spec, &self.name, move |pid, exit| me.do_send(ChildExited { pid, exit })) {
             Ok(pid) => {
                 tracing::debug!(worker = %self.name, pid, "cold start");
                 self.cold_starts += 1;
                 self.stop_expected = false;
                 self.init_error = None;
-                self.transition(WorkerState::Starting {
-                    pid,
-                    since: Instant::now(),
-                });
+                self.transition(WorkerState::Starting { pid, since: Instant::now() });
                 self.report(false, false);
             }
             Err(err) => {
@@ -160,9 +151,7 @@ impl WorkerActor {
     }
 
     fn deliver(&mut self, ctx: &mut Context<Self>) {
-        let (Some((invocation, reply)), Some(next)) =
-            (self.pending.take(), self.waiting_next.take())
-        else {
+        let (Some((invocation, reply)), Some(next)) = (self.pending.take(), self.waiting_next.take()) else {
             return;
         };
         let WorkerState::Warm { pid } = self.state else {
@@ -190,11 +179,7 @@ impl WorkerActor {
         });
         self.invocations += 1;
         self.last_used = Some(SystemTime::now());
-        self.transition(WorkerState::Busy {
-            pid,
-            request_id: request_id.clone(),
-            started: Instant::now(),
-        });
+        self.transition(WorkerState::Busy { pid, request_id: request_id.clone(), started: Instant::now() });
         self.current = Some(InFlight {
             request_id,
             reply,
@@ -217,9 +202,8 @@ impl WorkerActor {
 
     fn log_report(&self, flight: &InFlight) {
         let duration = flight.started.elapsed().as_secs_f64() * 1000.0;
-        let init = flight
-            .init_duration
-            .map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0));
+        let init =
+            flight.init_duration.map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0));
         tracing::info!(
             target: "smyth::report",
             "{} | REPORT RequestId: {}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB{}",
@@ -233,11 +217,7 @@ impl WorkerActor {
 
     fn fail_pending(&mut self, kind: FailureKind, message: String) {
         if let Some((_, reply)) = self.pending.take() {
-            let _ = reply.send(Outcome::Failed {
-                request_id: String::new(),
-                error: kind,
-                message,
-            });
+            let _ = reply.send(Outcome::Failed { request_id: String::new(), error: kind, message });
         }
     }
 
@@ -258,9 +238,7 @@ impl WorkerActor {
         let _ = flight.reply.send(Outcome::Failed {
             request_id: request_id.to_string(),
             error: FailureKind::Timeout(self.handler.timeout),
-            message: format!(
-                "RequestId: {request_id} Error: Task timed out after {seconds:.2} seconds"
-            ),
+            message: format!("RequestId: {request_id} Error: Task timed out after {seconds:.2} seconds"),
         });
         self.report(true, false);
     }
@@ -336,9 +314,7 @@ impl Handler<NextInvocation> for WorkerActor {
                 ))
             }
             WorkerState::Cold | WorkerState::Stopping { .. } => {
-                return Err(RuntimeApiError::InvalidStateTransition(
-                    "the worker is stopping".into(),
-                ))
+                return Err(RuntimeApiError::InvalidStateTransition("the worker is stopping".into()))
             }
         }
         self.waiting_next = Some(msg.reply);
@@ -351,12 +327,7 @@ impl Handler<PostResult> for WorkerActor {
     type Result = Result<(), RuntimeApiError>;
 
     fn handle(&mut self, msg: PostResult, ctx: &mut Context<Self>) -> Self::Result {
-        let WorkerState::Busy {
-            pid,
-            ref request_id,
-            ..
-        } = self.state
-        else {
+        let WorkerState::Busy { pid, ref request_id, .. } = self.state else {
             return Err(RuntimeApiError::InvalidRequestId);
         };
         if *request_id != msg.request_id {
@@ -364,15 +335,9 @@ impl Handler<PostResult> for WorkerActor {
         }
         let request_id = msg.request_id;
         let outcome = if msg.is_error {
-            Outcome::HandlerError {
-                request_id,
-                body: msg.body,
-            }
+            Outcome::HandlerError { request_id, body: msg.body }
         } else {
-            Outcome::Success {
-                request_id,
-                body: msg.body,
-            }
+            Outcome::Success { request_id, body: msg.body }
         };
         self.finish(ctx, outcome);
         self.transition(WorkerState::Warm { pid });
@@ -389,11 +354,7 @@ impl Handler<ResponseTooLarge> for WorkerActor {
 
     fn handle(&mut self, msg: ResponseTooLarge, ctx: &mut Context<Self>) -> Self::Result {
         match self.state {
-            WorkerState::Busy {
-                pid,
-                ref request_id,
-                ..
-            } if *request_id == msg.request_id => {
+            WorkerState::Busy { pid, ref request_id, .. } if *request_id == msg.request_id => {
                 let message = format!(
                     "RequestId: {} Error: Response payload size exceeded maximum allowed payload size (6291556 bytes).",
                     msg.request_id
@@ -418,9 +379,7 @@ impl Handler<PostInitError> for WorkerActor {
 
     fn handle(&mut self, msg: PostInitError, _: &mut Context<Self>) -> Self::Result {
         if !matches!(self.state, WorkerState::Starting { .. }) {
-            return Err(RuntimeApiError::InvalidStateTransition(
-                "init error reported after init".into(),
-            ));
+            return Err(RuntimeApiError::InvalidStateTransition("init error reported after init".into()));
         }
         tracing::error!(worker = %self.name, error_type = %msg.error_type, "init failed");
         self.init_error = Some((msg.error_type, msg.body));
@@ -439,20 +398,11 @@ impl Handler<ChildExited> for WorkerActor {
         let crashed = !self.stop_expected;
         let mut finished = false;
         if let Some(flight) = self.current.as_ref() {
-            let message = format!(
-                "RequestId: {} Error: Runtime exited with error: {}",
-                flight.request_id, msg.exit
-            );
+            let message =
+                format!("RequestId: {} Error: Runtime exited with error: {}", flight.request_id, msg.exit);
             let request_id = flight.request_id.clone();
             tracing::error!(worker = %self.name, pid = msg.pid, "{message}");
-            self.finish(
-                ctx,
-                Outcome::Failed {
-                    request_id,
-                    error: FailureKind::Exited,
-                    message,
-                },
-            );
+            self.finish(ctx, Outcome::Failed { request_id, error: FailureKind::Exited, message });
             finished = true;
         } else if was_starting {
             let (kind, message) = init_failure(self.init_error.take(), msg.exit);
@@ -479,18 +429,11 @@ fn init_failure(reported: Option<(String, Bytes)>, exit: Exit) -> (FailureKind, 
         Some((kind, body)) => {
             let message = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
-                .and_then(|v| {
-                    v.get("errorMessage")
-                        .and_then(|m| m.as_str())
-                        .map(str::to_string)
-                })
+                .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string))
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
             (FailureKind::Init(kind), message)
         }
-        None => (
-            FailureKind::Init("Runtime.ExitError".into()),
-            format!("Runtime exited with error: {exit}"),
-        ),
+        None => (FailureKind::Init("Runtime.ExitError".into()), format!("Runtime exited with error: {exit}")),
     }
 }
 

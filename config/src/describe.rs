@@ -13,11 +13,7 @@ impl Config {
     /// The resolved globals, then one handler per line.
     pub fn describe(&self) -> String {
         let mut out = String::new();
-        let python_path: Vec<_> = self
-            .python_path
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
+        let python_path: Vec<_> = self.python_path.iter().map(|p| p.display().to_string()).collect();
         let env_file = match &self.env_file {
             Some(f) => format!("{} ({} vars)", f.display(), self.env_file_vars.len()),
             None => "none".into(),
@@ -39,24 +35,9 @@ impl Config {
         let _ = writeln!(out, "python_path [{}]", python_path.join(", "));
         let _ = writeln!(out, "env      {} vars; env_file {env_file}", self.env.len());
         let _ = writeln!(out, "handlers ({}):", self.handlers.len());
-        let width = self
-            .handlers
-            .iter()
-            .map(|h| h.name.len())
-            .max()
-            .unwrap_or(0);
-        let route_width = self
-            .handlers
-            .iter()
-            .map(|h| h.url_path.len())
-            .max()
-            .unwrap_or(0);
-        let path_width = self
-            .handlers
-            .iter()
-            .map(|h| h.handler_path.len())
-            .max()
-            .unwrap_or(0);
+        let width = self.handlers.iter().map(|h| h.name.len()).max().unwrap_or(0);
+        let route_width = self.handlers.iter().map(|h| h.url_path.len()).max().unwrap_or(0);
+        let path_width = self.handlers.iter().map(|h| h.handler_path.len()).max().unwrap_or(0);
         for h in &self.handlers {
             let _ = writeln!(
                 out,

@@ -34,9 +34,7 @@ pub fn discover(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, ConfigEr
             return Ok(smyth);
         }
     }
-    Err(ConfigError::NotFound {
-        start: cwd.to_path_buf(),
-    })
+    Err(ConfigError::NotFound { start: cwd.to_path_buf() })
 }
 
 /// discover + parse + validate + resolve, with the server's own environment.
@@ -52,10 +50,8 @@ pub fn load_with_env(
 ) -> Result<Config, ConfigError> {
     let file = discover(explicit, cwd)?;
     // An absolute, symlink-free root: workers chdir into it and PYTHONPATH starts with it.
-    let file = std::fs::canonicalize(&file).map_err(|source| ConfigError::Io {
-        path: file.clone(),
-        source,
-    })?;
+    let file =
+        std::fs::canonicalize(&file).map_err(|source| ConfigError::Io { path: file.clone(), source })?;
     let text = read(&file)?;
     parse_str(&text, &file, env)
 }
@@ -63,17 +59,10 @@ pub fn load_with_env(
 /// Parses config text as if read from `source` (whose folder is the project root). A file named
 /// `pyproject.toml`, or any file with a `[tool.smyth]` table, is read from `[tool.smyth]`; any other
 /// file (`smyth.toml`) from its top level.
-pub fn parse_str(
-    text: &str,
-    source: &Path,
-    env: &BTreeMap<String, String>,
-) -> Result<Config, ConfigError> {
+pub fn parse_str(text: &str, source: &Path, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
     let is_pyproject = source.file_name().is_some_and(|n| n == "pyproject.toml");
-    let layout = if is_pyproject || parse::has_smyth_table(text) {
-        Layout::Pyproject
-    } else {
-        Layout::TopLevel
-    };
+    let layout =
+        if is_pyproject || parse::has_smyth_table(text) { Layout::Pyproject } else { Layout::TopLevel };
     let root = source.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut problems = Vec::new();
     let config = parse::parse(text, layout, &mut problems)
@@ -83,17 +72,11 @@ pub fn parse_str(
         _ => {
             // Stable order regardless of which pass found a problem.
             problems.sort_by_key(|p| p.line);
-            Err(ConfigError::Invalid {
-                file: source.to_path_buf(),
-                problems,
-            })
+            Err(ConfigError::Invalid { file: source.to_path_buf(), problems })
         }
     }
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })
 }

@@ -48,10 +48,7 @@ fn defaults(config: &Config, handler: &HandlerConfig) -> BTreeMap<String, String
         ("AWS_DEFAULT_REGION", "eu-central-1".into()),
         ("AWS_REGION", "eu-central-1".into()),
         ("AWS_EXECUTION_ENV", format!("AWS_Lambda_python{python}")),
-        (
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-            handler.memory_size.to_string(),
-        ),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", handler.memory_size.to_string()),
         ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),

@@ -28,10 +28,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{}", Problems { file, problems })]
-    Invalid {
-        file: PathBuf,
-        problems: Vec<Problem>,
-    },
+    Invalid { file: PathBuf, problems: Vec<Problem> },
 }
 
 impl ConfigError {
@@ -52,13 +49,7 @@ struct Problems<'a> {
 impl fmt::Display for Problems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        write!(
-            f,
-            "{} problem{} in {}:",
-            n,
-            if n == 1 { "" } else { "s" },
-            self.file.display()
-        )?;
+        write!(f, "{} problem{} in {}:", n, if n == 1 { "" } else { "s" }, self.file.display())?;
         for p in self.problems {
             write!(f, "\n{}:{}: ", self.file.display(), p.line)?;
             if !p.key.is_empty() {

@@ -41,9 +41,7 @@ pub struct Lines {
 
 impl Lines {
     pub fn new(text: &str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         Self { starts }
     }
 
@@ -83,11 +81,8 @@ pub fn parse(text: &str, layout: Layout, problems: &mut Vec<Problem>) -> Option<
     let (mut table, span) = match layout {
         Layout::TopLevel => (doc.get_ref().clone(), doc.span()),
         Layout::Pyproject => {
-            let smyth = doc
-                .get_ref()
-                .get("tool")
-                .and_then(|t| t.get_ref().as_table())
-                .and_then(|t| t.get("smyth"));
+            let smyth =
+                doc.get_ref().get("tool").and_then(|t| t.get_ref().as_table()).and_then(|t| t.get("smyth"));
             match smyth.map(|s| (s.get_ref().as_table(), s.span())) {
                 Some((Some(t), span)) => (t.clone(), span),
                 Some((None, span)) => {
@@ -128,8 +123,7 @@ pub fn parse(text: &str, layout: Layout, problems: &mut Vec<Problem>) -> Option<
                 DeValue::Table(t) if t.is_empty() => problems.push(Problem {
                     line: lines.line(span.start),
                     key: "handlers".into(),
-                    message: "no handlers configured: add a [tool.smyth.handlers.NAME] table"
-                        .into(),
+                    message: "no handlers configured: add a [tool.smyth.handlers.NAME] table".into(),
                 }),
                 DeValue::Table(t) => {
                     for (name, value) in t {
@@ -146,11 +140,7 @@ pub fn parse(text: &str, layout: Layout, problems: &mut Vec<Problem>) -> Option<
                                 None
                             }
                         };
-                        handlers.push(ParsedHandler {
-                            name,
-                            line: name_line,
-                            raw: raw.unwrap_or_default(),
-                        });
+                        handlers.push(ParsedHandler { name, line: name_line, raw: raw.unwrap_or_default() });
                     }
                 }
                 other => {
@@ -199,25 +189,13 @@ fn read_table<T: DeserializeOwned>(
             Ok(t) => return Some(t),
             Err(e) => {
                 let message = friendly(e.message());
-                let culprit = e
-                    .span()
-                    .and_then(|s| locate(&table, &s).map(|k| (k, s.start)));
+                let culprit = e.span().and_then(|s| locate(&table, &s).map(|k| (k, s.start)));
                 let Some(((key, path), offset)) = culprit else {
-                    let line = e
-                        .span()
-                        .map_or(lines.line(span.start), |s| lines.line(s.start));
-                    problems.push(Problem {
-                        line,
-                        key: prefix.trim_end_matches('.').to_string(),
-                        message,
-                    });
+                    let line = e.span().map_or(lines.line(span.start), |s| lines.line(s.start));
+                    problems.push(Problem { line, key: prefix.trim_end_matches('.').to_string(), message });
                     return None;
                 };
-                problems.push(Problem {
-                    line: lines.line(offset),
-                    key: format!("{prefix}{path}"),
-                    message,
-                });
+                problems.push(Problem { line: lines.line(offset), key: format!("{prefix}{path}"), message });
                 table.remove(key.as_str());
             }
         }
@@ -241,10 +219,7 @@ fn locate(table: &DeTable<'_>, span: &Range<usize>) -> Option<(String, String)> 
 
 fn unknown_key_message(key: &str, known: &[&str]) -> String {
     let (other, place) = if known == RawGlobal::KEYS {
-        (
-            RawHandler::KEYS,
-            "a handler key: put it under [tool.smyth.handlers.NAME]",
-        )
+        (RawHandler::KEYS, "a handler key: put it under [tool.smyth.handlers.NAME]")
     } else {
         (RawGlobal::KEYS, "a global key: put it under [tool.smyth]")
     };
@@ -277,10 +252,7 @@ fn friendly(message: &str) -> String {
     ] {
         m = m.replace(rust, toml);
     }
-    match m
-        .strip_prefix("invalid type: ")
-        .and_then(|m| m.rsplit_once(", expected "))
-    {
+    match m.strip_prefix("invalid type: ").and_then(|m| m.rsplit_once(", expected ")) {
         Some((found, expected)) => format!("expected {expected}, found {found}"),
         None => m,
     }

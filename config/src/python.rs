@@ -16,18 +16,12 @@ pub fn explicit(python: &str, root: &Path) -> String {
 
 /// `$VIRTUAL_ENV/bin/python`, then `<root>/.venv/bin/python`, then `python3`.
 pub fn default(root: &Path, env: &BTreeMap<String, String>) -> String {
-    let venv = env
-        .get("VIRTUAL_ENV")
-        .filter(|v| !v.is_empty())
-        .map(|v| Path::new(v).join("bin/python"));
+    let venv = env.get("VIRTUAL_ENV").filter(|v| !v.is_empty()).map(|v| Path::new(v).join("bin/python"));
     let local = root.join(".venv/bin/python");
     venv.into_iter()
         .chain([local])
         .find(|p| p.is_file())
-        .map_or_else(
-            || "python3".to_string(),
-            |p| p.to_string_lossy().into_owned(),
-        )
+        .map_or_else(|| "python3".to_string(), |p| p.to_string_lossy().into_owned())
 }
 
 /// `"3.12"` from a venv's `pyvenv.cfg` or from the name the interpreter resolves to
@@ -50,18 +44,13 @@ fn locate(python: &str, env: &BTreeMap<String, String>) -> Option<PathBuf> {
     if python.contains('/') {
         return Some(PathBuf::from(python));
     }
-    env.get("PATH")?
-        .split(':')
-        .map(|dir| Path::new(dir).join(python))
-        .find(|p| p.is_file())
+    env.get("PATH")?.split(':').map(|dir| Path::new(dir).join(python)).find(|p| p.is_file())
 }
 
 fn from_pyvenv_cfg(cfg: &str) -> Option<String> {
     cfg.lines().find_map(|line| {
         let (key, value) = line.split_once('=')?;
-        matches!(key.trim(), "version" | "version_info")
-            .then(|| major_minor(value.trim()))
-            .flatten()
+        matches!(key.trim(), "version" | "version_info").then(|| major_minor(value.trim())).flatten()
     })
 }
 
@@ -84,14 +73,8 @@ mod tests {
 
     #[test]
     fn reads_versions() {
-        assert_eq!(
-            from_pyvenv_cfg("home = /usr/bin\nversion = 3.12.1\n"),
-            Some("3.12".into())
-        );
-        assert_eq!(
-            from_pyvenv_cfg("version_info = 3.11.7.final.0"),
-            Some("3.11".into())
-        );
+        assert_eq!(from_pyvenv_cfg("home = /usr/bin\nversion = 3.12.1\n"), Some("3.12".into()));
+        assert_eq!(from_pyvenv_cfg("version_info = 3.11.7.final.0"), Some("3.11".into()));
         assert_eq!(from_file_name("python3.13"), Some("3.13".into()));
         assert_eq!(from_file_name("python3"), None);
     }
@@ -109,10 +92,7 @@ mod tests {
         let local = root.join(".venv/bin/python").to_string_lossy().into_owned();
         assert_eq!(default(&root, &no_env), local);
 
-        let env = BTreeMap::from([(
-            "VIRTUAL_ENV".to_string(),
-            venv.to_string_lossy().into_owned(),
-        )]);
+        let env = BTreeMap::from([("VIRTUAL_ENV".to_string(), venv.to_string_lossy().into_owned())]);
         // VIRTUAL_ENV set but without an interpreter: fall through to .venv.
         assert_eq!(default(&root, &env), local);
         std::fs::create_dir_all(venv.join("bin")).unwrap();

@@ -106,20 +106,15 @@ mod tests {
         let err = toml::from_str::<T>("zz_probe = 1").unwrap_err().to_string();
         let list = err.split("expected one of").nth(1).expect(&err);
         let list = list.lines().next().unwrap();
-        list.split(',')
-            .map(|f| f.trim().trim_matches('`').to_string())
-            .collect()
+        list.split(',').map(|f| f.trim().trim_matches('`').to_string()).collect()
     }
 
     #[test]
     fn keys_match_the_structs() {
         let handler: Vec<String> = RawHandler::KEYS.iter().map(|k| k.to_string()).collect();
         assert_eq!(serde_fields::<RawHandler>(), handler);
-        let global: Vec<String> = RawGlobal::KEYS
-            .iter()
-            .filter(|k| **k != "handlers")
-            .map(|k| k.to_string())
-            .collect();
+        let global: Vec<String> =
+            RawGlobal::KEYS.iter().filter(|k| **k != "handlers").map(|k| k.to_string()).collect();
         assert_eq!(serde_fields::<RawGlobal>(), global);
     }
 }

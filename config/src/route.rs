@@ -13,17 +13,13 @@ const CONVERTERS: &[(&str, &str)] = &[
     ("str", "[^/]+"),
     ("int", "[0-9]+"),
     ("float", r"[0-9]+(?:\.[0-9]+)?"),
-    (
-        "uuid",
-        "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-    ),
+    ("uuid", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
     ("path", ".*"),
 ];
 
 /// Starlette's parameter syntax: `{name}` or `{name:converter}`.
-static PARAM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?\}").unwrap()
-});
+static PARAM: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?\}").unwrap());
 
 /// A compiled `url_path` such as `/orders/{id:int}/{rest:path}`.
 #[derive(Debug, Clone)]
@@ -76,23 +72,14 @@ impl RoutePattern {
         regex.push('$');
         shape.push_str(literal);
         let regex = Regex::new(&regex).map_err(|e| e.to_string())?;
-        Ok(Self {
-            source: pattern.to_string(),
-            regex,
-            params,
-            shape,
-        })
+        Ok(Self { source: pattern.to_string(), regex, params, shape })
     }
 
     /// The path parameters (name, raw matched text) in pattern order, or None when `path` does not match.
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
         let caps = self.regex.captures(path)?;
         Some(
-            self.params
-                .iter()
-                .enumerate()
-                .map(|(i, name)| (name.clone(), caps[i + 1].to_string()))
-                .collect(),
+            self.params.iter().enumerate().map(|(i, name)| (name.clone(), caps[i + 1].to_string())).collect(),
         )
     }
 
@@ -129,12 +116,7 @@ mod tests {
     }
 
     fn params(pairs: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
-        Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     /// (pattern, path, expected params or None for no match)
@@ -171,32 +153,16 @@ mod tests {
             ("/u/{u:uuid}", &format!("/u/{}", uuid.to_uppercase()), None),
             ("/u/{u:uuid}", "/u/3fa85f64", None),
             // path
-            (
-                "/orders/{path:path}",
-                "/orders/a/b/c",
-                Some(&[("path", "a/b/c")]),
-            ),
+            ("/orders/{path:path}", "/orders/a/b/c", Some(&[("path", "a/b/c")])),
             ("/orders/{path:path}", "/orders/", Some(&[("path", "")])),
             ("/orders/{path:path}", "/order", None),
-            (
-                "/{path:path}",
-                "/anything/at/all",
-                Some(&[("path", "anything/at/all")]),
-            ),
+            ("/{path:path}", "/anything/at/all", Some(&[("path", "anything/at/all")])),
             // several, in pattern order
-            (
-                "/users/{user}/orders/{id:int}",
-                "/users/ann/orders/3",
-                Some(&[("user", "ann"), ("id", "3")]),
-            ),
+            ("/users/{user}/orders/{id:int}", "/users/ann/orders/3", Some(&[("user", "ann"), ("id", "3")])),
             ("/users/{user}/orders/{id:int}", "/users/ann/orders/x", None),
         ];
         for (pattern, path, expected) in cases {
-            assert_eq!(
-                m(pattern, path),
-                expected.and_then(params),
-                "pattern {pattern} path {path}"
-            );
+            assert_eq!(m(pattern, path), expected.and_then(params), "pattern {pattern} path {path}");
         }
     }
 

@@ -32,14 +32,8 @@ const SMYTH_STRATEGIES: [(&str, Strategy); 2] = [
     ("smyth.runner.strategy.round_robin", Strategy::RoundRobin),
 ];
 const SMYTH_EVENTS: [(&str, EventFormat); 2] = [
-    (
-        "smyth.event.generate_api_gw_v2_event_data",
-        EventFormat::ApiGwV2,
-    ),
-    (
-        "smyth.event.generate_lambda_invocation_event_data",
-        EventFormat::Raw,
-    ),
+    ("smyth.event.generate_api_gw_v2_event_data", EventFormat::ApiGwV2),
+    ("smyth.event.generate_lambda_invocation_event_data", EventFormat::Raw),
 ];
 /// Smyth's default `context_data_function_path`; our bootstrap builds that context itself.
 const SMYTH_CONTEXT: &str = "smyth.context.generate_context_data";
@@ -55,9 +49,7 @@ impl Check<'_> {
     fn at(&mut self, line: usize, key: &str, message: impl Into<String>) {
         self.problems.push(Problem {
             line,
-            key: format!("{}{key}", self.prefix)
-                .trim_end_matches('.')
-                .to_string(),
+            key: format!("{}{key}", self.prefix).trim_end_matches('.').to_string(),
             message: message.into(),
         });
     }
@@ -72,14 +64,7 @@ impl Check<'_> {
     }
 
     /// An integer within `min..=max`, or `default` (reported when out of range).
-    fn int(
-        &mut self,
-        v: &Option<Spanned<i64>>,
-        key: &str,
-        min: i64,
-        max: i64,
-        default: i64,
-    ) -> i64 {
+    fn int(&mut self, v: &Option<Spanned<i64>>, key: &str, min: i64, max: i64, default: i64) -> i64 {
         match v {
             None => default,
             Some(s) if (min..=max).contains(s.get_ref()) => *s.get_ref(),
@@ -88,11 +73,7 @@ impl Check<'_> {
                 default
             }
             Some(s) => {
-                self.bad(
-                    s,
-                    key,
-                    format!("must be between {min} and {max}, got {}", s.get_ref()),
-                );
+                self.bad(s, key, format!("must be between {min} and {max}, got {}", s.get_ref()));
                 default
             }
         }
@@ -105,11 +86,7 @@ impl Check<'_> {
         match Duration::try_from_secs_f64(secs) {
             Ok(d) if secs > 0.0 => Some(d),
             _ => {
-                self.bad(
-                    s,
-                    key,
-                    format!("must be a positive number of seconds, got {secs}"),
-                );
+                self.bad(s, key, format!("must be a positive number of seconds, got {secs}"));
                 None
             }
         }
@@ -123,11 +100,7 @@ impl Check<'_> {
         })
     }
 
-    fn env(
-        &mut self,
-        v: &Option<Spanned<BTreeMap<String, String>>>,
-        key: &str,
-    ) -> BTreeMap<String, String> {
+    fn env(&mut self, v: &Option<Spanned<BTreeMap<String, String>>>, key: &str) -> BTreeMap<String, String> {
         let Some(env) = v else { return BTreeMap::new() };
         for name in env.get_ref().keys() {
             if name.is_empty() || name.contains(['=', '\0']) {
@@ -149,11 +122,7 @@ pub fn resolve(
     problems: &mut Vec<Problem>,
 ) -> Config {
     let lines = Lines::new(text);
-    let mut check = Check {
-        lines: &lines,
-        problems,
-        prefix: String::new(),
-    };
+    let mut check = Check { lines: &lines, problems, prefix: String::new() };
     let g: &RawGlobal = &parsed.global;
 
     let host = match &g.host {
@@ -171,11 +140,7 @@ pub fn resolve(
         Some(p) => {
             let trimmed = p.get_ref().trim_end_matches('/');
             if !trimmed.starts_with('/') || trimmed.len() < 2 {
-                check.bad(
-                    p,
-                    "smyth_path_prefix",
-                    "must start with `/` and name a path, e.g. \"/_smyth\"",
-                );
+                check.bad(p, "smyth_path_prefix", "must start with `/` and name a path, e.g. \"/_smyth\"");
             }
             trimmed.to_string()
         }
@@ -197,13 +162,8 @@ pub fn resolve(
         .map(|p| p.get_ref().iter().map(|d| root.join(d)).collect())
         .unwrap_or_default();
     let reload = g.reload.as_ref().is_none_or(|r| *r.get_ref());
-    let account_concurrency = check.int(
-        &g.account_concurrency,
-        "account_concurrency",
-        1,
-        i64::MAX,
-        1000,
-    ) as usize;
+    let account_concurrency =
+        check.int(&g.account_concurrency, "account_concurrency", 1, i64::MAX, 1000) as usize;
 
     let mut handlers: Vec<HandlerConfig> = Vec::new();
     let mut routes: Vec<(String, usize)> = Vec::new();
@@ -268,8 +228,7 @@ fn env_file(
             (default, 1)
         }
     };
-    let vars =
-        dotenvy::from_path_iter(&path).and_then(|iter| iter.collect::<Result<BTreeMap<_, _>, _>>());
+    let vars = dotenvy::from_path_iter(&path).and_then(|iter| iter.collect::<Result<BTreeMap<_, _>, _>>());
     match vars {
         Ok(vars) => (Some(path), vars),
         Err(e) => {
@@ -290,10 +249,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
     let r: &RawHandler = &h.raw;
     if h.name.is_empty()
         || h.name.len() > 64
-        || !h
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || !h.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         check.at(
             h.line,
@@ -307,11 +263,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
 
     let handler_path = match &r.handler_path {
         None => {
-            check.at(
-                h.line,
-                "handler_path",
-                "required (e.g. \"app.handlers.order_handler\")",
-            );
+            check.at(h.line, "handler_path", "required (e.g. \"app.handlers.order_handler\")");
             None
         }
         Some(p) => {
@@ -330,11 +282,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
     };
     let route = match &r.url_path {
         None => {
-            check.at(
-                h.line,
-                "url_path",
-                "required (e.g. \"/orders/{path:path}\")",
-            );
+            check.at(h.line, "url_path", "required (e.g. \"/orders/{path:path}\")");
             None
         }
         Some(u) => match RoutePattern::parse(u.get_ref()) {
@@ -346,23 +294,16 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
         },
     };
 
-    let timeout = check
-        .seconds(&r.timeout, "timeout")
-        .unwrap_or(Duration::from_secs(3));
+    let timeout = check.seconds(&r.timeout, "timeout").unwrap_or(Duration::from_secs(3));
     let idle_timeout = check.seconds(&r.idle_timeout, "idle_timeout");
     let explicit_concurrency = r.concurrency.as_ref().map(|c| {
         let n = check.int(&r.concurrency, "concurrency", 1, i64::MAX, 1);
         (n, c)
     });
-    let reserved = r.reserved_concurrency.as_ref().map(|_| {
-        check.int(
-            &r.reserved_concurrency,
-            "reserved_concurrency",
-            0,
-            i64::MAX,
-            0,
-        ) as usize
-    });
+    let reserved = r
+        .reserved_concurrency
+        .as_ref()
+        .map(|_| check.int(&r.reserved_concurrency, "reserved_concurrency", 0, i64::MAX, 0) as usize);
     let concurrency = match (reserved, explicit_concurrency) {
         (Some(res), Some((n, c))) if n as usize != res && *c.get_ref() >= 1 => {
             check.bad(
@@ -379,13 +320,8 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
         (None, Some((n, _))) => n as usize,
         (None, None) => 1,
     };
-    let provisioned = check.int(
-        &r.provisioned_concurrency,
-        "provisioned_concurrency",
-        0,
-        i64::MAX,
-        0,
-    ) as usize;
+    let provisioned =
+        check.int(&r.provisioned_concurrency, "provisioned_concurrency", 0, i64::MAX, 0) as usize;
     if let Some(p) = &r.provisioned_concurrency {
         if provisioned > concurrency {
             check.bad(
@@ -438,9 +374,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -448,10 +382,7 @@ fn is_identifier(s: &str) -> bool {
 fn strategy(check: &mut Check<'_>, r: &RawHandler) -> Strategy {
     let mut chosen: Option<(Strategy, &str)> = None;
     if let Some(s) = &r.strategy {
-        match Strategy::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s.get_ref())
-        {
+        match Strategy::ALL.into_iter().find(|k| k.as_str() == s.get_ref()) {
             Some(k) => chosen = Some((k, "strategy")),
             None => {
                 let names: Vec<_> = Strategy::ALL.iter().map(|k| k.as_str()).collect();
@@ -466,10 +397,7 @@ fn strategy(check: &mut Check<'_>, r: &RawHandler) -> Strategy {
     ] {
         let Some(v) = value else { continue };
         let Some((_, k)) = SMYTH_STRATEGIES.iter().find(|(p, _)| p == v.get_ref()) else {
-            let accepted: Vec<_> = SMYTH_STRATEGIES
-                .iter()
-                .map(|(p, _)| format!("\"{p}\""))
-                .collect();
+            let accepted: Vec<_> = SMYTH_STRATEGIES.iter().map(|(p, _)| format!("\"{p}\"")).collect();
             let msg = format!(
                 "custom Python strategies are not supported; accepted: {} (or use `strategy`)",
                 accepted.join(", ")
@@ -479,11 +407,7 @@ fn strategy(check: &mut Check<'_>, r: &RawHandler) -> Strategy {
         };
         match chosen {
             Some((other, other_key)) if other != *k => {
-                let msg = format!(
-                    "means {} but `{other_key}` says {}",
-                    k.as_str(),
-                    other.as_str()
-                );
+                let msg = format!("means {} but `{other_key}` says {}", k.as_str(), other.as_str());
                 check.bad(v, key, msg);
             }
             _ => chosen = Some((*k, key)),
@@ -494,12 +418,8 @@ fn strategy(check: &mut Check<'_>, r: &RawHandler) -> Strategy {
 
 /// `event_format`, or Smyth's `event_data_function_path`; they must agree.
 fn event_format(check: &mut Check<'_>, r: &RawHandler) -> EventFormat {
-    const ALL: [EventFormat; 4] = [
-        EventFormat::ApiGwV2,
-        EventFormat::ApiGwV1,
-        EventFormat::Alb,
-        EventFormat::Raw,
-    ];
+    const ALL: [EventFormat; 4] =
+        [EventFormat::ApiGwV2, EventFormat::ApiGwV1, EventFormat::Alb, EventFormat::Raw];
     let mut chosen = None;
     if let Some(s) = &r.event_format {
         match ALL.into_iter().find(|f| f.as_str() == s.get_ref()) {
@@ -514,10 +434,7 @@ fn event_format(check: &mut Check<'_>, r: &RawHandler) -> EventFormat {
     if let Some(v) = &r.event_data_function_path {
         match SMYTH_EVENTS.iter().find(|(p, _)| p == v.get_ref()) {
             None => {
-                let accepted: Vec<_> = SMYTH_EVENTS
-                    .iter()
-                    .map(|(p, _)| format!("\"{p}\""))
-                    .collect();
+                let accepted: Vec<_> = SMYTH_EVENTS.iter().map(|(p, _)| format!("\"{p}\"")).collect();
                 let msg = format!(
                     "custom Python event functions are not supported; accepted: {} (or use `event_format`)",
                     accepted.join(", ")
@@ -526,11 +443,7 @@ fn event_format(check: &mut Check<'_>, r: &RawHandler) -> EventFormat {
             }
             Some((_, f)) => match chosen {
                 Some(other) if other != *f => {
-                    let msg = format!(
-                        "means {} but `event_format` says {}",
-                        f.as_str(),
-                        other.as_str()
-                    );
+                    let msg = format!("means {} but `event_format` says {}", f.as_str(), other.as_str());
                     check.bad(v, "event_data_function_path", msg);
                 }
                 _ => chosen = Some(*f),
@@ -549,28 +462,16 @@ fn runtime(check: &mut Check<'_>, r: &RawHandler, handler_line: usize) -> Runtim
             Runtime::Command(c.get_ref().clone())
         }
         (Some("command"), Some(c)) => {
-            check.bad(
-                c,
-                "command",
-                "must be a non-empty array: the program and its arguments",
-            );
+            check.bad(c, "command", "must be a non-empty array: the program and its arguments");
             Runtime::Python
         }
         (Some("command"), None) => {
             let line = r.runtime.as_ref().map_or(handler_line, |s| check.line(s));
-            check.at(
-                line,
-                "command",
-                "required when runtime = \"command\" (e.g. [\"./bootstrap\"])",
-            );
+            check.at(line, "command", "required when runtime = \"command\" (e.g. [\"./bootstrap\"])");
             Runtime::Python
         }
         (None | Some("python" | "awslambdaric"), Some(c)) => {
-            check.bad(
-                c,
-                "command",
-                "only used with runtime = \"command\"; add it or drop `command`",
-            );
+            check.bad(c, "command", "only used with runtime = \"command\"; add it or drop `command`");
             Runtime::Python
         }
         (Some(other), _) => {

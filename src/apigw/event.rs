@@ -24,17 +24,42 @@ pub struct RouteInfo<'a> {
 ///
 /// Absent parts are left out as AWS leaves them out: `cookies`, `queryStringParameters`,
 /// `pathParameters` and `body` only appear when there is something to put in them.
+#[cfg(test)]
 pub fn build_v2_event(req: &HttpRequest, body: &[u8], route: &RouteInfo<'_>) -> Value {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let mut event = request_event(req, body);
+    apply_route(&mut event, route);
+    event
+}
+
+/// The event without its route-dependent parts (`routeKey`, `pathParameters`): built at the HTTP
+/// edge, before the router has matched; [`apply_route`] completes it.
+pub fn request_event(req: &HttpRequest, body: &[u8]) -> Value {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let request_id = uuid::Uuid::new_v4().to_string();
-    build_v2_event_at(req, body, route, now_ms, &request_id)
+    request_event_at(req, body, now_ms, &request_id)
+}
+
+/// Adds what only the matched route knows: `routeKey` (twice) and `pathParameters`.
+pub fn apply_route(event: &mut Value, route: &RouteInfo<'_>) {
+    let Some(event) = event.as_object_mut() else { return };
+    let route_key = Value::String(route_key(route.url_path));
+    if let Some(context) = event.get_mut("requestContext").and_then(Value::as_object_mut) {
+        context.insert("routeKey".into(), route_key.clone());
+    }
+    event.insert("routeKey".into(), route_key);
+    if !route.path_params.is_empty() {
+        let params: Map<String, Value> = route
+            .path_params
+            .iter()
+            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+            .collect();
+        event.insert("pathParameters".into(), Value::Object(params));
+    }
 }
 
 /// [`build_v2_event`] with the clock and the request id given (for tests and for callers that
 /// already have a request id).
+#[cfg(test)]
 pub fn build_v2_event_at(
     req: &HttpRequest,
     body: &[u8],
@@ -42,17 +67,20 @@ pub fn build_v2_event_at(
     now_ms: u64,
     request_id: &str,
 ) -> Value {
-    let route_key = route_key(route.url_path);
+    let mut event = request_event_at(req, body, now_ms, request_id);
+    apply_route(&mut event, route);
+    event
+}
+
+fn request_event_at(req: &HttpRequest, body: &[u8], now_ms: u64, request_id: &str) -> Value {
     let path = req.path();
     let raw_query = req.query_string();
     let (host, scheme) = {
         let conn = req.connection_info();
         (conn.host().to_owned(), conn.scheme().to_owned())
     };
-    let source_ip = req
-        .peer_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_else(|| "127.0.0.1".to_owned());
+    let source_ip =
+        req.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_else(|| "127.0.0.1".to_owned());
 
     let mut headers = joined_headers(req);
     for (name, value) in [
@@ -62,15 +90,10 @@ pub fn build_v2_event_at(
     ] {
         headers.entry(name).or_insert(Value::String(value));
     }
-    let user_agent = headers
-        .get("user-agent")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
+    let user_agent = headers.get("user-agent").and_then(Value::as_str).unwrap_or("").to_owned();
 
     let mut event = Map::new();
     event.insert("version".into(), "2.0".into());
-    event.insert("routeKey".into(), route_key.clone().into());
     event.insert("rawPath".into(), path.into());
     event.insert("rawQueryString".into(), raw_query.into());
     let cookies = cookies(req);
@@ -81,14 +104,6 @@ pub fn build_v2_event_at(
     let query = query_parameters(raw_query);
     if !query.is_empty() {
         event.insert("queryStringParameters".into(), Value::Object(query));
-    }
-    if !route.path_params.is_empty() {
-        let params: Map<String, Value> = route
-            .path_params
-            .iter()
-            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-            .collect();
-        event.insert("pathParameters".into(), Value::Object(params));
     }
     let domain = strip_port(&host);
     event.insert(
@@ -106,7 +121,6 @@ pub fn build_v2_event_at(
                 "userAgent": user_agent,
             },
             "requestId": request_id,
-            "routeKey": route_key,
             "stage": "$default",
             "time": clf_time(now_ms / 1000),
             "timeEpoch": now_ms,
@@ -115,10 +129,7 @@ pub fn build_v2_event_at(
     let is_base64 = if body.is_empty() {
         false
     } else {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         match std::str::from_utf8(body) {
             Ok(text) if is_text(content_type) => {
                 event.insert("body".into(), text.into());
@@ -238,12 +249,7 @@ pub fn is_text(content_type: Option<&str>) -> bool {
     let Some(content_type) = content_type else {
         return true;
     };
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if essence.is_empty() {
         return true;
     }
@@ -253,10 +259,8 @@ pub fn is_text(content_type: Option<&str>) -> bool {
     match kind {
         "text" => true,
         "application" => {
-            matches!(
-                subtype,
-                "json" | "xml" | "javascript" | "ecmascript" | "graphql" | "x-ndjson" | "yaml"
-            ) || subtype.ends_with("+json")
+            matches!(subtype, "json" | "xml" | "javascript" | "ecmascript" | "graphql" | "x-ndjson" | "yaml")
+                || subtype.ends_with("+json")
                 || subtype.ends_with("+xml")
         }
         _ => false,
@@ -280,34 +284,12 @@ fn host_port(host: &str) -> &str {
 
 /// `24/Nov/2026:09:06:41 +0000`: the time format of `requestContext.time`.
 pub fn clf_time(epoch_secs: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = epoch_secs / 86_400;
-    let secs = epoch_secs % 86_400;
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
+    time::OffsetDateTime::from_unix_timestamp(epoch_secs as i64)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -321,17 +303,9 @@ mod tests {
         event_on(req, body, "/orders/{id:int}", NO_PARAMS)
     }
 
-    fn event_on(
-        req: TestRequest,
-        body: &[u8],
-        url_path: &str,
-        params: &[(String, String)],
-    ) -> Value {
+    fn event_on(req: TestRequest, body: &[u8], url_path: &str, params: &[(String, String)]) -> Value {
         let req = req.to_http_request();
-        let route = RouteInfo {
-            url_path,
-            path_params: params,
-        };
+        let route = RouteInfo { url_path, path_params: params };
         build_v2_event_at(&req, body, &route, 1_795_511_201_123, "req-1")
     }
 
@@ -419,10 +393,7 @@ mod tests {
         let headers = event(req, b"")["headers"].clone();
         assert_eq!(headers["x-custom-thing"], "One");
         assert_eq!(headers["accept"], "text/html,application/json");
-        assert_eq!(
-            headers["x-forwarded-for"], "1.2.3.4",
-            "a client's own value is kept"
-        );
+        assert_eq!(headers["x-forwarded-for"], "1.2.3.4", "a client's own value is kept");
         assert!(headers.get("X-Custom-Thing").is_none());
     }
 
@@ -441,82 +412,47 @@ mod tests {
     fn query_parameters_are_decoded_and_repeated_ones_comma_joined() {
         for (query, want) in [
             ("a=1&a=2&b=x", json!({"a": "1,2", "b": "x"})),
-            (
-                "q=hello%20world&plus=a+b",
-                json!({"q": "hello world", "plus": "a b"}),
-            ),
+            ("q=hello%20world&plus=a+b", json!({"q": "hello world", "plus": "a b"})),
             ("flag", json!({"flag": ""})),
             ("e=&e=1", json!({"e": ",1"})),
             ("caf%C3%A9=cr%C3%A8me", json!({"café": "crème"})),
         ] {
             let got = event(TestRequest::get().uri(&format!("/orders?{query}")), b"");
             assert_eq!(got["queryStringParameters"], want, "{query}");
-            assert_eq!(
-                got["rawQueryString"], query,
-                "raw query string is kept as sent"
-            );
+            assert_eq!(got["rawQueryString"], query, "raw query string is kept as sent");
         }
     }
 
     #[test]
     fn path_parameters_come_from_the_route() {
-        let params = [
-            ("user".to_owned(), "ann".to_owned()),
-            ("rest".to_owned(), "a/b/c.txt".to_owned()),
-        ];
+        let params = [("user".to_owned(), "ann".to_owned()), ("rest".to_owned(), "a/b/c.txt".to_owned())];
         let got = event_on(
             TestRequest::get().uri("/u/ann/files/a/b/c.txt"),
             b"",
             "/u/{user}/files/{rest:path}",
             &params,
         );
-        assert_eq!(
-            got["pathParameters"],
-            json!({"user": "ann", "rest": "a/b/c.txt"})
-        );
+        assert_eq!(got["pathParameters"], json!({"user": "ann", "rest": "a/b/c.txt"}));
         assert_eq!(got["routeKey"], "ANY /u/{user}/files/{rest+}");
-        assert_eq!(
-            got["requestContext"]["routeKey"],
-            "ANY /u/{user}/files/{rest+}"
-        );
+        assert_eq!(got["requestContext"]["routeKey"], "ANY /u/{user}/files/{rest+}");
     }
 
     #[test]
     fn bodies_are_text_or_base64_by_content_type() {
         let binary: &[u8] = &[0xff, 0x00, 0x10, 0x80];
         for (content_type, body, want_body, want_b64) in [
-            (
-                Some("application/json"),
-                &b"{\"a\":1}"[..],
-                "{\"a\":1}",
-                false,
-            ),
-            (
-                Some("application/json; charset=utf-8"),
-                b"[1]",
-                "[1]",
-                false,
-            ),
+            (Some("application/json"), &b"{\"a\":1}"[..], "{\"a\":1}", false),
+            (Some("application/json; charset=utf-8"), b"[1]", "[1]", false),
             (Some("text/plain"), b"hi", "hi", false),
             (Some("TEXT/HTML"), b"<p>", "<p>", false),
             (Some("application/vnd.api+json"), b"{}", "{}", false),
             (Some("application/xml"), b"<a/>", "<a/>", false),
             (Some("application/javascript"), b"x()", "x()", false),
             (None, b"plain", "plain", false),
-            (
-                Some("application/x-www-form-urlencoded"),
-                b"a=1",
-                "YT0x",
-                true,
-            ),
+            (Some("application/x-www-form-urlencoded"), b"a=1", "YT0x", true),
             (Some("application/octet-stream"), b"abc", "YWJj", true),
             (Some("image/png"), binary, "/wAQgA==", true),
-            (
-                Some("multipart/form-data; boundary=x"),
-                b"--x",
-                "LS14",
-                true,
-            ),
+            (Some("multipart/form-data; boundary=x"), b"--x", "LS14", true),
             (None, binary, "/wAQgA==", true),
             (Some("text/plain"), binary, "/wAQgA==", true),
         ] {
@@ -547,16 +483,10 @@ mod tests {
     #[test]
     fn fresh_request_ids_and_current_time() {
         let req = TestRequest::get().uri("/orders").to_http_request();
-        let route = RouteInfo {
-            url_path: "/orders",
-            path_params: NO_PARAMS,
-        };
+        let route = RouteInfo { url_path: "/orders", path_params: NO_PARAMS };
         let a = build_v2_event(&req, b"", &route);
         let b = build_v2_event(&req, b"", &route);
-        assert_ne!(
-            a["requestContext"]["requestId"],
-            b["requestContext"]["requestId"]
-        );
+        assert_ne!(a["requestContext"]["requestId"], b["requestContext"]["requestId"]);
         let epoch = a["requestContext"]["timeEpoch"].as_u64().unwrap();
         assert!(epoch > 1_700_000_000_000);
         assert_eq!(a["requestContext"]["time"], clf_time(epoch / 1000));

@@ -9,10 +9,8 @@ use actix_web::{
 };
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
+use smyth_actors::invocation::MAX_PAYLOAD;
 use smyth_actors::invocation::{FailureKind, Outcome, Rejection};
-
-/// The largest request body API Gateway passes to Lambda (the Lambda payload limit).
-pub const MAX_REQUEST_BODY: usize = 6_291_556;
 
 const JSON: &str = "application/json";
 
@@ -33,9 +31,7 @@ pub fn map_result(result: &[u8]) -> HttpResponse {
     match value {
         Value::Object(map) if map.contains_key("statusCode") => proxy_response(map),
         Value::String(body) => HttpResponse::Ok().content_type(JSON).body(body),
-        _ => HttpResponse::Ok()
-            .content_type(JSON)
-            .body(actix_web::web::Bytes::copy_from_slice(result)),
+        _ => HttpResponse::Ok().content_type(JSON).body(actix_web::web::Bytes::copy_from_slice(result)),
     }
 }
 
@@ -100,13 +96,7 @@ fn header_text(value: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
-        Value::Array(items) => Some(
-            items
-                .iter()
-                .filter_map(header_text)
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
+        Value::Array(items) => Some(items.iter().filter_map(header_text).collect::<Vec<_>>().join(",")),
         Value::Null | Value::Object(_) => None,
     }
 }
@@ -116,25 +106,17 @@ fn append_header(response: &mut HttpResponseBuilder, name: &str, value: &str) {
         (Ok(name), Ok(value)) => {
             response.append_header((name, value));
         }
-        _ => tracing::warn!(
-            header = name,
-            "dropping a response header that is not valid HTTP"
-        ),
+        _ => tracing::warn!(header = name, "dropping a response header that is not valid HTTP"),
     }
 }
 
 fn malformed(why: &str) -> HttpResponse {
     tracing::warn!("malformed Lambda proxy response: {why}");
-    json_error(
-        StatusCode::BAD_GATEWAY,
-        json!({"message": "Internal Server Error"}),
-    )
+    json_error(StatusCode::BAD_GATEWAY, json!({"message": "Internal Server Error"}))
 }
 
 fn json_error(status: StatusCode, body: Value) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type(JSON)
-        .body(body.to_string())
+    HttpResponse::build(status).content_type(JSON).body(body.to_string())
 }
 
 /// The HTTP response for how an invocation ended.
@@ -174,15 +156,11 @@ pub fn rejection_response(rejection: &Rejection) -> HttpResponse {
     match rejection {
         Rejection::NotFound(_) => not_found(),
         Rejection::ReservedConcurrency | Rejection::AccountConcurrency | Rejection::QueueFull => {
-            json_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                json!({"message": "Too Many Requests"}),
-            )
+            json_error(StatusCode::TOO_MANY_REQUESTS, json!({"message": "Too Many Requests"}))
         }
-        Rejection::Unavailable => json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"message": "Service Unavailable"}),
-        ),
+        Rejection::Unavailable => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, json!({"message": "Service Unavailable"}))
+        }
     }
 }
 
@@ -191,12 +169,9 @@ pub fn not_found() -> HttpResponse {
     json_error(StatusCode::NOT_FOUND, json!({"message": "Not Found"}))
 }
 
-/// A request body over [`MAX_REQUEST_BODY`]: 413 `{"message":"Request Entity Too Large"}`.
+/// A request body over [`MAX_PAYLOAD`]: 413 `{"message":"Request Entity Too Large"}`.
 pub fn payload_too_large() -> HttpResponse {
-    json_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        json!({"message": "Request Entity Too Large"}),
-    )
+    json_error(StatusCode::PAYLOAD_TOO_LARGE, json!({"message": "Request Entity Too Large"}))
 }
 
 /// Errors of a `url_path` route that never produced an outcome, for `?` in actix handlers.
@@ -204,7 +179,7 @@ pub fn payload_too_large() -> HttpResponse {
 pub enum GatewayError {
     #[error("no route")]
     NotFound,
-    #[error("request body over {MAX_REQUEST_BODY} bytes")]
+    #[error("request body over {MAX_PAYLOAD} bytes")]
     PayloadTooLarge,
     #[error(transparent)]
     Rejected(#[from] Rejection),
@@ -240,11 +215,7 @@ mod tests {
 
     impl Got {
         fn header_values(&self, name: &str) -> Vec<&str> {
-            self.headers
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .collect()
+            self.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
         }
         fn json(&self) -> Value {
             serde_json::from_slice(&self.body).expect("a JSON body")
@@ -258,17 +229,9 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
             .collect();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_owned());
+        let content_type = response.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned());
         let body = response.into_body().try_into_bytes().unwrap().to_vec();
-        Got {
-            status,
-            content_type,
-            headers,
-            body,
-        }
+        Got { status, content_type, headers, body }
     }
 
     fn mapped(result: &str) -> Got {
@@ -334,10 +297,7 @@ mod tests {
         let got = mapped(
             r#"{"statusCode":200,"cookies":["a=1; Path=/","b=2; HttpOnly"],"headers":{"set-cookie":"c=3"},"body":""}"#,
         );
-        assert_eq!(
-            got.header_values("set-cookie"),
-            ["c=3", "a=1; Path=/", "b=2; HttpOnly"]
-        );
+        assert_eq!(got.header_values("set-cookie"), ["c=3", "a=1; Path=/", "b=2; HttpOnly"]);
     }
 
     #[test]
@@ -417,10 +377,7 @@ mod tests {
             got.json(),
             json!({"message": "Internal Server Error", "errorType": "ValueError", "errorMessage": "boom"})
         );
-        let got = outcome(Outcome::HandlerError {
-            request_id: "r".into(),
-            body: "garbage".into(),
-        });
+        let got = outcome(Outcome::HandlerError { request_id: "r".into(), body: "garbage".into() });
         assert_eq!(got.status, 502);
         assert_eq!(got.json(), json!({"message": "Internal Server Error"}));
     }
@@ -434,24 +391,9 @@ mod tests {
                 "Endpoint request timed out",
                 "Sandbox.Timedout",
             ),
-            (
-                FailureKind::Exited,
-                502,
-                "Internal Server Error",
-                "Runtime.ExitError",
-            ),
-            (
-                FailureKind::OutOfMemory,
-                502,
-                "Internal Server Error",
-                "Runtime.OutOfMemory",
-            ),
-            (
-                FailureKind::ResponseTooLarge,
-                502,
-                "Internal Server Error",
-                "Function.ResponseSizeTooLarge",
-            ),
+            (FailureKind::Exited, 502, "Internal Server Error", "Runtime.ExitError"),
+            (FailureKind::OutOfMemory, 502, "Internal Server Error", "Runtime.OutOfMemory"),
+            (FailureKind::ResponseTooLarge, 502, "Internal Server Error", "Function.ResponseSizeTooLarge"),
             (
                 FailureKind::Init("Runtime.ImportModuleError".into()),
                 502,
@@ -472,40 +414,17 @@ mod tests {
             );
         }
         let got = got(failure_response(&FailureKind::Exited, ""));
-        assert_eq!(
-            got.json(),
-            json!({"message": "Internal Server Error", "errorType": "Runtime.ExitError"})
-        );
+        assert_eq!(got.json(), json!({"message": "Internal Server Error", "errorType": "Runtime.ExitError"}));
     }
 
     #[test]
     fn rejections() {
         for (rejection, status, body) in [
-            (
-                Rejection::NotFound("x".into()),
-                404,
-                json!({"message": "Not Found"}),
-            ),
-            (
-                Rejection::ReservedConcurrency,
-                429,
-                json!({"message": "Too Many Requests"}),
-            ),
-            (
-                Rejection::AccountConcurrency,
-                429,
-                json!({"message": "Too Many Requests"}),
-            ),
-            (
-                Rejection::QueueFull,
-                429,
-                json!({"message": "Too Many Requests"}),
-            ),
-            (
-                Rejection::Unavailable,
-                503,
-                json!({"message": "Service Unavailable"}),
-            ),
+            (Rejection::NotFound("x".into()), 404, json!({"message": "Not Found"})),
+            (Rejection::ReservedConcurrency, 429, json!({"message": "Too Many Requests"})),
+            (Rejection::AccountConcurrency, 429, json!({"message": "Too Many Requests"})),
+            (Rejection::QueueFull, 429, json!({"message": "Too Many Requests"})),
+            (Rejection::Unavailable, 503, json!({"message": "Service Unavailable"})),
         ] {
             let got = got(rejection_response(&rejection));
             assert_eq!(got.status, status, "{rejection:?}");
@@ -518,22 +437,14 @@ mod tests {
     fn gateway_errors_answer_like_the_functions() {
         for (error, status, body) in [
             (GatewayError::NotFound, 404, json!({"message": "Not Found"})),
-            (
-                GatewayError::PayloadTooLarge,
-                413,
-                json!({"message": "Request Entity Too Large"}),
-            ),
-            (
-                GatewayError::from(Rejection::QueueFull),
-                429,
-                json!({"message": "Too Many Requests"}),
-            ),
+            (GatewayError::PayloadTooLarge, 413, json!({"message": "Request Entity Too Large"})),
+            (GatewayError::from(Rejection::QueueFull), 429, json!({"message": "Too Many Requests"})),
         ] {
             assert_eq!(error.status_code().as_u16(), status);
             let got = got(error.error_response());
             assert_eq!(got.status, status);
             assert_eq!(got.json(), body);
         }
-        assert_eq!(MAX_REQUEST_BODY, 6_291_556);
+        assert_eq!(MAX_PAYLOAD, 6_291_556);
     }
 }

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use super::*;
 
-const PYPROJECT: &str = "[project]\nname = \"app\"\n\n[tool.smyth.handlers.a]\nhandler_path = \"app.a\"\nurl_path = \"/a\"\n";
+const PYPROJECT: &str =
+    "[project]\nname = \"app\"\n\n[tool.smyth.handlers.a]\nhandler_path = \"app.a\"\nurl_path = \"/a\"\n";
 
 fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -31,10 +32,7 @@ fn walks_up_from_a_subdirectory() {
 fn skips_a_pyproject_without_tool_smyth() {
     let (_dir, root) = tree(&[
         ("pyproject.toml", PYPROJECT),
-        (
-            "libs/inner/pyproject.toml",
-            "[project]\nname = \"inner\"\n[tool.black]\n",
-        ),
+        ("libs/inner/pyproject.toml", "[project]\nname = \"inner\"\n[tool.black]\n"),
     ]);
     let found = discover(None, &root.join("libs/inner")).unwrap();
     assert_eq!(found, root.join("pyproject.toml"));
@@ -44,10 +42,7 @@ fn skips_a_pyproject_without_tool_smyth() {
 fn finds_smyth_toml_and_prefers_pyproject_in_the_same_folder() {
     let smyth = "[handlers.s]\nhandler_path = \"app.s\"\nurl_path = \"/s\"\n";
     let (_dir, root) = tree(&[("svc/smyth.toml", smyth), ("svc/deep/x.py", "")]);
-    assert_eq!(
-        discover(None, &root.join("svc/deep")).unwrap(),
-        root.join("svc/smyth.toml")
-    );
+    assert_eq!(discover(None, &root.join("svc/deep")).unwrap(), root.join("svc/smyth.toml"));
     let c = load_with_env(None, &root.join("svc/deep"), &BTreeMap::new()).unwrap();
     assert_eq!(c.handlers[0].name, "s");
 
@@ -59,20 +54,14 @@ fn finds_smyth_toml_and_prefers_pyproject_in_the_same_folder() {
 fn a_broken_pyproject_that_mentions_smyth_is_reported_not_skipped() {
     let (_dir, root) = tree(&[("pyproject.toml", "[tool.smyth\nport = 1\n")]);
     let err = load_with_env(None, &root, &BTreeMap::new()).unwrap_err();
-    assert!(
-        err.to_string().contains("pyproject.toml:1: invalid TOML"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("pyproject.toml:1: invalid TOML"), "{err}");
 }
 
 #[test]
 fn explicit_file_wins_and_is_relative_to_cwd() {
     let (_dir, root) = tree(&[
         ("pyproject.toml", PYPROJECT),
-        (
-            "conf/local.toml",
-            "port = 9100\n[handlers.b]\nhandler_path = \"app.b\"\nurl_path = \"/b\"\n",
-        ),
+        ("conf/local.toml", "port = 9100\n[handlers.b]\nhandler_path = \"app.b\"\nurl_path = \"/b\"\n"),
     ]);
     let c = load_with_env(Some(Path::new("conf/local.toml")), &root, &BTreeMap::new()).unwrap();
     assert_eq!(c.port, 9100);
@@ -84,17 +73,12 @@ fn explicit_file_wins_and_is_relative_to_cwd() {
 
 #[test]
 fn nothing_found_names_the_start() {
-    let (_dir, root) = tree(&[
-        ("pyproject.toml", "[project]\nname = \"x\"\n"),
-        ("a/b/c.txt", ""),
-    ]);
+    let (_dir, root) = tree(&[("pyproject.toml", "[project]\nname = \"x\"\n"), ("a/b/c.txt", "")]);
     let err = discover(None, &root.join("a/b")).unwrap_err();
     // Parents of the tempdir may hold a config on a dev machine; the start is what is named.
     if let ConfigError::NotFound { start } = &err {
         assert_eq!(start, &root.join("a/b"));
-        assert!(err
-            .to_string()
-            .contains(&root.join("a/b").display().to_string()));
+        assert!(err.to_string().contains(&root.join("a/b").display().to_string()));
     }
 }
 
@@ -103,18 +87,6 @@ fn the_example_project_is_valid() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let c = load_with_env(None, &examples, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<_> = c.handlers.iter().map(|h| h.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "order_handler",
-            "product_handler",
-            "products_api",
-            "slow",
-            "broken"
-        ]
-    );
-    assert_eq!(
-        c.handler("product_handler").unwrap().strategy,
-        Strategy::RoundRobin
-    );
+    assert_eq!(names, ["order_handler", "product_handler", "products_api", "slow", "broken"]);
+    assert_eq!(c.handler("product_handler").unwrap().strategy, Strategy::RoundRobin);
 }

@@ -3,10 +3,7 @@
 use super::*;
 
 fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[test]
@@ -43,11 +40,8 @@ fn python_version_shows_in_the_execution_env() {
 #[test]
 fn precedence_defaults_os_env_file_global_handler() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join(".env"),
-        "# comment\nFROM_FILE=file\nLAYER=file\nAWS_REGION=us-east-1\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join(".env"), "# comment\nFROM_FILE=file\nLAYER=file\nAWS_REGION=us-east-1\n")
+        .unwrap();
     let text = r#"
 [tool.smyth]
 python_path = ["src"]
@@ -78,19 +72,13 @@ url_path = "/b"
     let root = dir.path().display().to_string();
     let a = worker_env(&c, c.handler("a").unwrap(), &os);
     assert_eq!(a["HOME"], "/home/dev", "os.environ passes through");
-    assert_eq!(
-        a["AWS_ACCESS_KEY_ID"], "from-os",
-        "os.environ over defaults"
-    );
+    assert_eq!(a["AWS_ACCESS_KEY_ID"], "from-os", "os.environ over defaults");
     assert_eq!(a["AWS_REGION"], "us-east-1", "env file over os.environ");
     assert_eq!(a["FROM_FILE"], "file");
     assert_eq!(a["GLOBAL_ONLY"], "g");
     assert_eq!(a["LAYER"], "handler", "handler env over global env");
     assert_eq!(a["AWS_LAMBDA_FUNCTION_VERSION"], "34");
-    assert_eq!(
-        a["_HANDLER"], "app.a",
-        "the bootstrap's handler is never overridden"
-    );
+    assert_eq!(a["_HANDLER"], "app.a", "the bootstrap's handler is never overridden");
     assert_eq!(a["PYTHONPATH"], format!("{root}:{root}/src:/site/extra"));
 
     let b = worker_env(&c, c.handler("b").unwrap(), &os);
@@ -107,23 +95,14 @@ fn explicit_env_file_is_relative_to_the_root() {
     std::fs::write(dir.path().join(".env"), "B=2\n").unwrap();
     let text = format!("[tool.smyth]\nenv_file = \"conf/dev.env\"\n{MINIMAL}");
     let c = parse_str(&text, &dir.path().join("pyproject.toml"), &BTreeMap::new()).unwrap();
-    assert_eq!(
-        c.env_file_vars,
-        vars(&[("A", "1")]),
-        "the explicit file replaces .env"
-    );
+    assert_eq!(c.env_file_vars, vars(&[("A", "1")]), "the explicit file replaces .env");
 }
 
 #[test]
 fn broken_env_file_is_a_problem() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".env"), "GOOD=1\nnot a line\n").unwrap();
-    let err = parse_str(
-        MINIMAL,
-        &dir.path().join("pyproject.toml"),
-        &BTreeMap::new(),
-    )
-    .unwrap_err();
+    let err = parse_str(MINIMAL, &dir.path().join("pyproject.toml"), &BTreeMap::new()).unwrap_err();
     assert_eq!(err.problems()[0].key, "env_file", "{err}");
 }
 

@@ -7,27 +7,17 @@ fn handler_problems(body: &str) -> Vec<Problem> {
     let text = format!(
         "[tool.smyth]\n[tool.smyth.handlers.h]\nhandler_path = \"app.h\"\nurl_path = \"/h\"\n{body}\n"
     );
-    try_parse(&text)
-        .map(|_| panic!("accepted: {body}"))
-        .unwrap_err()
-        .problems()
-        .to_vec()
+    try_parse(&text).map(|_| panic!("accepted: {body}")).unwrap_err().problems().to_vec()
 }
 
 fn global_problems(body: &str) -> Vec<Problem> {
     let text = format!("[tool.smyth]\n{body}\n{MINIMAL}");
-    try_parse(&text)
-        .map(|_| panic!("accepted: {body}"))
-        .unwrap_err()
-        .problems()
-        .to_vec()
+    try_parse(&text).map(|_| panic!("accepted: {body}")).unwrap_err().problems().to_vec()
 }
 
 fn assert_one(problems: &[Problem], line: usize, key: &str, needle: &str) {
     assert!(
-        problems
-            .iter()
-            .any(|p| p.line == line && p.key == key && p.message.contains(needle)),
+        problems.iter().any(|p| p.line == line && p.key == key && p.message.contains(needle)),
         "expected line {line}, key {key}, message with {needle:?}; got {problems:#?}"
     );
 }
@@ -104,19 +94,9 @@ fn bad_required_keys_and_patterns() {
                 [tool.smyth.handlers.f]\nhandler_path = \"app.f\"\nurl_path = \"f\"\n";
     let problems = try_parse(text).unwrap_err().problems().to_vec();
     assert_one(&problems, 1, "handlers.h.url_path", "required");
-    assert_one(
-        &problems,
-        2,
-        "handlers.h.handler_path",
-        "not `module.function`",
-    );
+    assert_one(&problems, 2, "handlers.h.handler_path", "not `module.function`");
     assert_one(&problems, 3, "handlers.g.handler_path", "required");
-    assert_one(
-        &problems,
-        4,
-        "handlers.g.url_path",
-        "unknown converter `integer`",
-    );
+    assert_one(&problems, 4, "handlers.g.url_path", "unknown converter `integer`");
     assert_one(&problems, 7, "handlers.f.url_path", "must start with `/`");
 }
 
@@ -132,18 +112,10 @@ fn bad_global_values() {
         ("account_concurrency = 0", "account_concurrency", ">= 1"),
         ("reload = \"no\"", "reload", "expected a boolean"),
         ("python_path = \"src\"", "python_path", "expected an array"),
-        (
-            "smyth_path_prefix = \"smyth\"",
-            "smyth_path_prefix",
-            "must start with `/`",
-        ),
+        ("smyth_path_prefix = \"smyth\"", "smyth_path_prefix", "must start with `/`"),
         ("env_file = \"missing.env\"", "env_file", "file not found"),
         ("host = \"\"", "host", "must not be empty"),
-        (
-            "env = { \"A=B\" = \"x\" }",
-            "env",
-            "not a valid variable name",
-        ),
+        ("env = { \"A=B\" = \"x\" }", "env", "not a valid variable name"),
     ];
     for (body, key, needle) in cases {
         assert_one(&global_problems(body), 2, key, needle);
@@ -157,18 +129,8 @@ fn duplicate_url_paths() {
                 [tool.smyth.handlers.c]\nhandler_path = \"app.c\"\nurl_path = \"/items/{key:str}\"\n\
                 [tool.smyth.handlers.d]\nhandler_path = \"app.d\"\nurl_path = \"/items/{id:int}\"\n";
     let problems = try_parse(text).unwrap_err().problems().to_vec();
-    assert_one(
-        &problems,
-        6,
-        "handlers.b.url_path",
-        "same route as handler `a` (line 3)",
-    );
-    assert_one(
-        &problems,
-        9,
-        "handlers.c.url_path",
-        "same route as handler `a` (line 3)",
-    );
+    assert_one(&problems, 6, "handlers.b.url_path", "same route as handler `a` (line 3)");
+    assert_one(&problems, 9, "handlers.c.url_path", "same route as handler `a` (line 3)");
     assert_eq!(problems.len(), 2, "{problems:#?}");
 }
 
@@ -200,10 +162,7 @@ strategy_function_path = "my.own.strategy"
         (14, "handlers.products.concurrency"),
         (15, "handlers.products.strategy_function_path"),
     ];
-    assert!(
-        shown.starts_with(&format!("6 problems in {SOURCE}:")),
-        "{shown}"
-    );
+    assert!(shown.starts_with(&format!("6 problems in {SOURCE}:")), "{shown}");
     for (line, key) in expected {
         let wanted = format!("{SOURCE}:{line}: key `{key}`: ");
         assert!(shown.contains(&wanted), "{wanted} in\n{shown}");
@@ -237,8 +196,5 @@ fn missing_tables() {
 fn bad_handler_names() {
     let text = "[tool.smyth.handlers.\"my orders\"]\nhandler_path = \"app.a\"\nurl_path = \"/a\"\n";
     let err = try_parse(text).unwrap_err();
-    assert!(
-        err.problems()[0].message.contains("AWS function name"),
-        "{err}"
-    );
+    assert!(err.problems()[0].message.contains("AWS function name"), "{err}");
 }

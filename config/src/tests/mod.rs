@@ -45,9 +45,7 @@ fn every_default() {
     assert!(c.reload);
     assert_eq!(c.account_concurrency, 1000);
 
-    let [h] = c.handlers.as_slice() else {
-        panic!("one handler")
-    };
+    let [h] = c.handlers.as_slice() else { panic!("one handler") };
     assert_eq!(h.name, "orders");
     assert_eq!(h.handler_path, "app.handlers.order_handler");
     assert_eq!(h.url_path, "/orders/{path:path}");
@@ -110,21 +108,12 @@ command = ["./bootstrap", "--fast"]
     assert_eq!(c.smyth_path_prefix, "/smyth");
     assert_eq!(c.env, BTreeMap::from([("STAGE".into(), "dev".into())]));
     assert_eq!(c.python, "/opt/py/bin/python3");
-    assert_eq!(
-        c.python_path,
-        [
-            Path::new("/nonexistent/proj/src"),
-            Path::new("/nonexistent/proj/lib")
-        ]
-    );
+    assert_eq!(c.python_path, [Path::new("/nonexistent/proj/src"), Path::new("/nonexistent/proj/lib")]);
     assert!(!c.reload);
     assert_eq!(c.account_concurrency, 50);
 
     let h = c.handler("orders").unwrap();
-    assert_eq!(
-        h.route.matches("/orders/7"),
-        Some(vec![("id".into(), "7".into())])
-    );
+    assert_eq!(h.route.matches("/orders/7"), Some(vec![("id".into(), "7".into())]));
     assert_eq!(h.timeout, Duration::from_millis(1500));
     assert_eq!(h.concurrency, 4);
     assert_eq!(h.provisioned_concurrency, 2);
@@ -141,10 +130,7 @@ command = ["./bootstrap", "--fast"]
     assert_eq!(h.handler_path, "bin/bootstrap.handler");
     assert_eq!(h.reserved_concurrency, Some(3));
     assert_eq!(h.concurrency, 3);
-    assert_eq!(
-        h.runtime,
-        Runtime::Command(vec!["./bootstrap".into(), "--fast".into()])
-    );
+    assert_eq!(h.runtime, Runtime::Command(vec!["./bootstrap".into(), "--fast".into()]));
 }
 
 #[test]
@@ -153,12 +139,7 @@ fn every_value_of_the_enums() {
         let c = parse(&format!("{MINIMAL}strategy = \"{}\"\n", s.as_str()));
         assert_eq!(c.handlers[0].strategy, s);
     }
-    for f in [
-        EventFormat::ApiGwV2,
-        EventFormat::ApiGwV1,
-        EventFormat::Alb,
-        EventFormat::Raw,
-    ] {
+    for f in [EventFormat::ApiGwV2, EventFormat::ApiGwV1, EventFormat::Alb, EventFormat::Raw] {
         let c = parse(&format!("{MINIMAL}event_format = \"{}\"\n", f.as_str()));
         assert_eq!(c.handlers[0].event_format, f);
     }
@@ -222,10 +203,7 @@ fn reserved_concurrency_sets_the_pool() {
     let zero = h("reserved_concurrency = 0\n");
     assert_eq!((zero.concurrency, zero.reserved_concurrency), (0, Some(0)));
     let three = h("reserved_concurrency = 3\n");
-    assert_eq!(
-        (three.concurrency, three.reserved_concurrency),
-        (3, Some(3))
-    );
+    assert_eq!((three.concurrency, three.reserved_concurrency), (3, Some(3)));
     let same = h("reserved_concurrency = 3\nconcurrency = 3\nprovisioned_concurrency = 3\n");
     assert_eq!((same.concurrency, same.provisioned_concurrency), (3, 3));
 }
@@ -245,12 +223,7 @@ fn handlers_keep_file_order() {
 #[test]
 fn smyth_toml_has_the_keys_at_top_level() {
     let text = "port = 9001\n[handlers.a]\nhandler_path = \"app.a\"\nurl_path = \"/a\"\n";
-    let c = parse_str(
-        text,
-        Path::new("/nonexistent/proj/smyth.toml"),
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let c = parse_str(text, Path::new("/nonexistent/proj/smyth.toml"), &BTreeMap::new()).unwrap();
     assert_eq!(c.port, 9001);
     assert_eq!(c.handlers[0].name, "a");
 }

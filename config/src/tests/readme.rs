@@ -6,10 +6,7 @@ const README: &str = include_str!("../../../README.md");
 
 /// The first-column keys of the table under `### {heading}` in the Configuration section.
 fn table_keys(heading: &str) -> Vec<String> {
-    let config = README
-        .split("\n## Configuration\n")
-        .nth(1)
-        .expect("README has a ## Configuration section");
+    let config = README.split("\n## Configuration\n").nth(1).expect("README has a ## Configuration section");
     let section = config
         .split(&format!("\n### {heading}\n"))
         .nth(1)
@@ -19,14 +16,7 @@ fn table_keys(heading: &str) -> Vec<String> {
         .skip_while(|l| !l.starts_with('|'))
         .take_while(|l| l.starts_with('|'))
         .skip(2) // header and separator
-        .map(|l| {
-            l.split('|')
-                .nth(1)
-                .unwrap()
-                .trim()
-                .trim_matches('`')
-                .to_string()
-        })
+        .map(|l| l.split('|').nth(1).unwrap().trim().trim_matches('`').to_string())
         .collect()
 }
 
