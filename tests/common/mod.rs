@@ -1,0 +1,218 @@
+//! The integration harness: a real `smyth run` on a free port, serving real Python handlers written
+//! into a temp dir. Every wait is bounded and polls; the server is killed when the test ends.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const STARTUP: Duration = Duration::from_secs(20);
+
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    log: Arc<Mutex<String>>,
+    agent: ureq::Agent,
+}
+
+/// A finished HTTP exchange.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// The `[tool.smyth]` table with `port = 0` and the given handler tables appended.
+pub fn pyproject(handlers: &str) -> String {
+    format!("[tool.smyth]\nport = 0\n\n{handlers}")
+}
+
+impl Server {
+    /// Writes `files` into a fresh project dir and starts the server there.
+    pub fn start(files: &[(&str, &str)]) -> Server {
+        Self::start_with_args(files, &[])
+    }
+
+    pub fn start_with_args(files: &[(&str, &str)], args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smyth"))
+            .arg("run")
+            .args(args)
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .env_remove("VIRTUAL_ENV")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn smyth");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut server = Server { child, port: 0, dir, log, agent };
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if let Some(port) = listening_port(&server.log()) {
+                server.port = port;
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("smyth exited with {status} before listening:\n{}", server.log());
+            }
+            assert!(Instant::now() < deadline, "smyth did not start listening:\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[], None)
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+        let mut req = ureq::http::Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let result = match body {
+            Some(body) => self.agent.run(req.body(body.to_vec()).unwrap()),
+            None => self.agent.run(req.body(()).unwrap()),
+        };
+        let mut resp = result.unwrap_or_else(|e| panic!("{method} {path} failed: {e}\n{}", self.log()));
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        Reply { status, headers, body }
+    }
+
+    pub fn status(&self) -> Value {
+        self.get("/_smyth/status").json()
+    }
+
+    /// The status of one worker, e.g. `workers("counter")[0]["state"]`.
+    pub fn workers(&self, handler: &str) -> Vec<Value> {
+        self.status()["handlers"][handler]["workers"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Every worker pid the status shows.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        let status = self.status();
+        let mut pids = Vec::new();
+        for handler in status["handlers"].as_object().unwrap().values() {
+            for worker in handler["workers"].as_array().unwrap() {
+                if let Some(pid) = worker["pid"].as_u64() {
+                    pids.push(pid as u32);
+                }
+            }
+        }
+        pids
+    }
+
+    /// Polls `cond` every 20 ms until it holds; panics with `what` and the log after `limit`.
+    pub fn wait_for(&self, what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}\n--- log ---\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits (bounded) for the server process to exit; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "smyth did not exit\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_port(log: &str) -> Option<u16> {
+    let at = log.find("smyth listening on http://")?;
+    let rest = &log[at + "smyth listening on http://".len()..];
+    let addr = rest.split_whitespace().next()?;
+    addr.rsplit(':').next()?.parse().ok()
+}
+
+/// Whether a process is alive (and not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+pub fn project_path(server: &Server, name: &str) -> PathBuf {
+    server.path().join(name)
+}
