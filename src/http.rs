@@ -8,6 +8,7 @@ use percent_encoding::percent_decode_str;
 use smyth_actors::invocation::{Invocation, Rejection};
 use smyth_actors::messages::{GetStatus, RouteMatch, RouteRequest};
 use smyth_actors::router::RouterActor;
+use tokio::sync::oneshot;
 
 use crate::apigw::event;
 use crate::apigw::response::{self, GatewayError};
@@ -58,7 +59,9 @@ async fn dispatch(
             received,
         }
     });
-    let routed = edge.router.send(RouteRequest { path, build }).await.map_err(|_| Rejection::Unavailable)?;
-    let outcome = routed.ok_or(GatewayError::NotFound)??;
+    let (reply, answer) = oneshot::channel();
+    edge.router.do_send(RouteRequest { path, build, reply });
+    // Dropped with this future when the client disconnects: a queued request is then not run.
+    let outcome = answer.await.unwrap_or(Err(Rejection::Unavailable))?;
     Ok(response::outcome_response(outcome))
 }

@@ -81,7 +81,13 @@ pub async fn run(config: Config) -> io::Result<()> {
     );
 
     wait_for_signal().await;
-    tracing::info!("shutting down: letting in-flight invocations finish");
+    tracing::info!("shutting down: letting in-flight invocations finish (Ctrl-C again to force)");
+    actix_rt::spawn(async {
+        wait_for_signal().await;
+        // Every worker has PR_SET_PDEATHSIG: exiting kills them all.
+        tracing::warn!("forced exit");
+        std::process::exit(130);
+    });
     let stopping = server_handle.stop(true);
     let _ = router.send(Shutdown { grace: SHUTDOWN_GRACE }).await;
     wait_for_workers(&router, Duration::from_secs(5)).await;

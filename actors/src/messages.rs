@@ -4,9 +4,13 @@ use actix::prelude::*;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::invocation::{Invocation, InvokeResult, Outcome};
+use crate::invocation::{Invocation, InvokeResult};
 use crate::process::Exit;
 use crate::status::{HandlerStatus, WorkerStatus};
+
+/// Where an invocation's result goes. The edge holds the receiver: when its client goes away the
+/// sender is closed, so a request still waiting in a queue is dropped instead of run.
+pub type Reply = oneshot::Sender<InvokeResult>;
 
 // ---- edge → router ----
 
@@ -20,19 +24,22 @@ pub struct RouteMatch {
 }
 
 /// Route a URL path; `build` makes the invocation from the match (the edge builds the event).
+/// No matching route is `Rejection::NotFound`.
 #[derive(Message)]
-#[rtype(result = "Option<InvokeResult>")]
+#[rtype(result = "()")]
 pub struct RouteRequest {
     pub path: String,
     pub build: Box<dyn FnOnce(&RouteMatch) -> Invocation + Send>,
+    pub reply: Reply,
 }
 
-/// Invoke a handler by name (the Lambda Invoke API); None when there is no such handler.
+/// Invoke a handler by name (the Lambda Invoke API).
 #[derive(Message)]
-#[rtype(result = "InvokeResult")]
+#[rtype(result = "()")]
 pub struct InvokeByName {
     pub name: String,
     pub invocation: Invocation,
+    pub reply: Reply,
 }
 
 #[derive(Message)]
@@ -49,8 +56,11 @@ pub struct Shutdown {
 // ---- router → supervisor ----
 
 #[derive(Message)]
-#[rtype(result = "InvokeResult")]
-pub struct Invoke(pub Invocation);
+#[rtype(result = "()")]
+pub struct Invoke {
+    pub invocation: Invocation,
+    pub reply: Reply,
+}
 
 // ---- supervisor → worker ----
 
@@ -59,7 +69,7 @@ pub struct Invoke(pub Invocation);
 #[rtype(result = "()")]
 pub struct Run {
     pub invocation: Invocation,
-    pub reply: oneshot::Sender<Outcome>,
+    pub reply: Reply,
 }
 
 /// Start the process ahead of any request (provisioned concurrency).
@@ -77,8 +87,8 @@ pub struct WorkerChanged {
     pub status: WorkerStatus,
     /// The invocation assigned to this slot has ended: the slot may take the next one.
     pub finished: bool,
-    /// The process died during init (for restart backoff).
-    pub init_failed: bool,
+    /// The process died during init with this error (for restart backoff).
+    pub init_error: Option<(crate::invocation::FailureKind, String)>,
 }
 
 // ---- Runtime API → worker ----

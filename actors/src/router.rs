@@ -4,7 +4,7 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use smyth_config::{HandlerConfig, RoutePattern};
 
-use crate::invocation::{InvokeResult, Rejection};
+use crate::invocation::Rejection;
 use crate::messages::*;
 use crate::status::HandlerStatus;
 use crate::supervisor::{GetHandlerStatus, HandlerSupervisor};
@@ -46,14 +46,10 @@ impl Actor for RouterActor {
     }
 }
 
-async fn invoke(supervisor: Addr<HandlerSupervisor>, message: Invoke) -> InvokeResult {
-    supervisor.send(message).await.unwrap_or(Err(Rejection::Unavailable))
-}
-
 impl Handler<RouteRequest> for RouterActor {
-    type Result = ResponseFuture<Option<InvokeResult>>;
+    type Result = ();
 
-    fn handle(&mut self, msg: RouteRequest, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: RouteRequest, _: &mut Context<Self>) {
         let found = self.routes.iter().find_map(|route| {
             let params = route.pattern.matches(&msg.path)?;
             let matched = RouteMatch {
@@ -65,21 +61,24 @@ impl Handler<RouteRequest> for RouterActor {
             Some((route.supervisor.clone(), matched))
         });
         let Some((supervisor, matched)) = found else {
-            return Box::pin(async { None });
+            let _ = msg.reply.send(Err(Rejection::NotFound(msg.path)));
+            return;
         };
         let invocation = (msg.build)(&matched);
-        Box::pin(async move { Some(invoke(supervisor, Invoke(invocation)).await) })
+        supervisor.do_send(Invoke { invocation, reply: msg.reply });
     }
 }
 
 impl Handler<InvokeByName> for RouterActor {
-    type Result = ResponseFuture<InvokeResult>;
+    type Result = ();
 
-    fn handle(&mut self, msg: InvokeByName, _: &mut Context<Self>) -> Self::Result {
-        let Some(route) = self.routes.iter().find(|r| r.handler == msg.name) else {
-            return Box::pin(async move { Err(Rejection::NotFound(msg.name)) });
-        };
-        Box::pin(invoke(route.supervisor.clone(), Invoke(msg.invocation)))
+    fn handle(&mut self, msg: InvokeByName, _: &mut Context<Self>) {
+        match self.routes.iter().find(|r| r.handler == msg.name) {
+            Some(route) => route.supervisor.do_send(Invoke { invocation: msg.invocation, reply: msg.reply }),
+            None => {
+                let _ = msg.reply.send(Err(Rejection::NotFound(msg.name)));
+            }
+        }
     }
 }
 

@@ -1,18 +1,17 @@
 //! `HandlerSupervisor`: one per handler. Owns the worker actors of the pool, admits requests (dispatch,
-//! queue or throttle, decided by `strategy`), keeps the FIFO queue and the status view, and keeps
-//! provisioned workers warm.
+//! queue or throttle, decided by `strategy`), keeps the FIFO queue and the status view, keeps
+//! provisioned workers warm, and backs off slots whose init keeps failing.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use futures_util::FutureExt;
 use smyth_config::HandlerConfig;
-use tokio::sync::oneshot;
 
-use crate::invocation::{Invocation, InvokeResult, Outcome, Rejection};
+use crate::backoff::init_backoff;
+use crate::invocation::{FailureKind, Invocation, Outcome, Rejection};
 use crate::messages::*;
 use crate::state::StateKind;
 use crate::status::{HandlerStatus, WorkerStatus};
@@ -44,18 +43,32 @@ impl AccountLimit {
     }
 }
 
+/// A slot whose init keeps failing: no new process before `retry_at`; requests get `error` meanwhile.
+struct InitFailures {
+    count: u32,
+    retry_at: Instant,
+    error: (FailureKind, String),
+}
+
 struct Slot {
     addr: Addr<WorkerActor>,
     view: SlotView,
     status: WorkerStatus,
+    failing: Option<InitFailures>,
 }
 
-type Waiting = (Invocation, oneshot::Sender<Outcome>);
+impl Slot {
+    /// The init error to answer with instead of starting a process, while backing off.
+    fn backing_off(&self) -> Option<&(FailureKind, String)> {
+        let failing = self.failing.as_ref()?;
+        (self.view.state == StateKind::Cold && Instant::now() < failing.retry_at).then_some(&failing.error)
+    }
+}
 
 pub struct HandlerSupervisor {
     handler: Arc<HandlerConfig>,
     slots: Vec<Slot>,
-    queue: VecDeque<Waiting>,
+    queue: VecDeque<(Invocation, Reply)>,
     account: Arc<AccountLimit>,
     /// Dispatch sequence, for least-recently-used decisions.
     sequence: u64,
@@ -79,7 +92,7 @@ impl HandlerSupervisor {
                     let addr = worker.start();
                     workers.push(addr.clone());
                     let view = SlotView { state: StateKind::Cold, assigned: false, last_used: None };
-                    Slot { addr, view, status }
+                    Slot { addr, view, status, failing: None }
                 })
                 .collect();
             HandlerSupervisor {
@@ -103,7 +116,14 @@ impl HandlerSupervisor {
         Limits { reserved: self.handler.reserved_concurrency.is_some(), queue_size: self.handler.queue_size }
     }
 
-    fn dispatch(&mut self, slot: usize, invocation: Invocation, reply: oneshot::Sender<Outcome>) {
+    /// Hands the invocation to `slot`, or answers with the slot's init error while it backs off.
+    fn dispatch(&mut self, slot: usize, invocation: Invocation, reply: Reply) {
+        if let Some((error, message)) = self.slots[slot].backing_off() {
+            let outcome =
+                Outcome::Failed { request_id: String::new(), error: error.clone(), message: message.clone() };
+            let _ = reply.send(Ok(outcome));
+            return;
+        }
         self.sequence += 1;
         self.account.acquire();
         let target = &mut self.slots[slot];
@@ -122,11 +142,35 @@ impl HandlerSupervisor {
             if !self.account.has_room() {
                 return;
             }
-            let Some(slot) = pick(self.handler.strategy, &self.views(), &mut random_below) else {
-                return;
-            };
+            let Some(slot) = pick(self.handler.strategy, &self.views(), &mut random_below) else { return };
             let (invocation, reply) = self.queue.pop_front().expect("front exists");
             self.dispatch(slot, invocation, reply);
+        }
+    }
+
+    /// Records how the slot's last init went, and restarts a provisioned slot when it is due.
+    fn track_init(
+        &mut self,
+        slot: usize,
+        init_error: Option<(FailureKind, String)>,
+        ctx: &mut Context<Self>,
+    ) {
+        let target = &mut self.slots[slot];
+        match init_error {
+            Some(error) => {
+                let count = target.failing.as_ref().map_or(0, |f| f.count) + 1;
+                let pause = init_backoff(count);
+                tracing::warn!(worker = %target.status.id, failures = count, "init failed; next start in {pause:?}");
+                target.failing = Some(InitFailures { count, retry_at: Instant::now() + pause, error });
+            }
+            None if target.view.state == StateKind::Warm => target.failing = None,
+            None => {}
+        }
+        let provisioned = slot < self.handler.provisioned_concurrency && !self.shutting_down;
+        if provisioned && target.view.state == StateKind::Cold && !target.view.assigned {
+            let pause = target.failing.as_ref().map_or(Duration::ZERO, |f| f.retry_at - Instant::now());
+            let addr = target.addr.clone();
+            ctx.run_later(pause, move |_, _| addr.do_send(Warmup));
         }
     }
 
@@ -161,13 +205,13 @@ impl Actor for HandlerSupervisor {
 }
 
 impl Handler<Invoke> for HandlerSupervisor {
-    type Result = ResponseFuture<InvokeResult>;
+    type Result = ();
 
-    fn handle(&mut self, Invoke(invocation): Invoke, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Invoke { invocation, reply }: Invoke, _: &mut Context<Self>) {
         if self.shutting_down {
-            return Box::pin(async { Err(Rejection::Unavailable) });
+            let _ = reply.send(Err(Rejection::Unavailable));
+            return;
         }
-        let (reply, outcome) = oneshot::channel();
         let decision = admit(
             self.handler.strategy,
             &self.views(),
@@ -182,10 +226,9 @@ impl Handler<Invoke> for HandlerSupervisor {
             Admission::Throttle(rejection) => {
                 self.throttled += 1;
                 tracing::warn!(handler = %self.handler.name, "throttled: {rejection}");
-                return Box::pin(async move { Err(rejection) });
+                let _ = reply.send(Err(rejection));
             }
         }
-        Box::pin(outcome.map(|result| result.map_err(|_| Rejection::Unavailable)))
     }
 }
 
@@ -200,13 +243,7 @@ impl Handler<WorkerChanged> for HandlerSupervisor {
             slot.view.assigned = false;
             self.account.release();
         }
-        // A provisioned worker that died is started again (after a pause if its init failed).
-        let keep_warm = msg.slot < self.handler.provisioned_concurrency && !self.shutting_down;
-        if keep_warm && slot.view.state == StateKind::Cold && !slot.view.assigned {
-            let addr = slot.addr.clone();
-            let pause = if msg.init_failed { Duration::from_secs(1) } else { Duration::ZERO };
-            ctx.run_later(pause, move |_, _| addr.do_send(Warmup));
-        }
+        self.track_init(msg.slot, msg.init_error, ctx);
         self.drain_queue();
     }
 }
@@ -223,33 +260,49 @@ impl Handler<GetHandlerStatus> for HandlerSupervisor {
     }
 }
 
+/// How long a worker gets to exit after SIGTERM before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_millis(500);
+
 impl Handler<Shutdown> for HandlerSupervisor {
     type Result = ResponseActFuture<Self, ()>;
 
-    /// Refuses new work, lets in-flight invocations finish within the grace, then kills every process.
+    /// Refuses new work, lets in-flight invocations finish within the grace, then SIGTERM, a short
+    /// grace, and SIGKILL for what is left.
     fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.shutting_down = true;
-        self.queue.clear();
-        let deadline = actix_rt::time::Instant::now() + msg.grace;
-        Box::pin(wait_until(deadline, |act: &mut Self| act.slots.iter().all(|s| !s.view.assigned)).map(
-            |_, act, _| {
-                for slot in &act.slots {
-                    slot.addr.do_send(Stop { signal: nix::sys::signal::Signal::SIGKILL });
-                }
-            },
-        ))
+        for (_, reply) in self.queue.drain(..) {
+            let _ = reply.send(Err(Rejection::Unavailable));
+        }
+        let idle = |act: &mut Self| act.slots.iter().all(|s| !s.view.assigned);
+        let gone = |act: &mut Self| act.slots.iter().all(|s| s.status.pid.is_none());
+        Box::pin(
+            wait_until(msg.grace, idle)
+                .map(|_, act: &mut Self, _| act.signal_all(nix::sys::signal::Signal::SIGTERM))
+                .then(move |_, _, _| wait_until(TERM_GRACE, gone))
+                .map(|_, act, _| act.signal_all(nix::sys::signal::Signal::SIGKILL)),
+        )
     }
 }
 
-/// Resolves when `done(actor)` holds or at the deadline, checking every 20 ms.
+impl HandlerSupervisor {
+    fn signal_all(&self, signal: nix::sys::signal::Signal) {
+        for slot in &self.slots {
+            slot.addr.do_send(Stop { signal });
+        }
+    }
+}
+
+/// Resolves when `done(actor)` holds or after `limit`, checking every 20 ms.
 fn wait_until<A: Actor<Context = Context<A>>>(
-    deadline: actix_rt::time::Instant,
+    limit: Duration,
     done: fn(&mut A) -> bool,
 ) -> impl ActorFuture<A, Output = ()> {
-    actix::fut::wrap_stream::<_, A>(futures_util::stream::unfold((), |_| async {
+    let deadline = Instant::now() + limit;
+    let ticks = futures_util::stream::unfold((), |_| async {
         actix_rt::time::sleep(Duration::from_millis(20)).await;
         Some(((), ()))
-    }))
-    .take_while(move |_, act, _| actix::fut::ready(!done(act) && actix_rt::time::Instant::now() < deadline))
-    .finish()
+    });
+    actix::fut::wrap_stream::<_, A>(ticks)
+        .take_while(move |_, act, _| actix::fut::ready(!done(act) && Instant::now() < deadline))
+        .finish()
 }

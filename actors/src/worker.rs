@@ -20,7 +20,7 @@ use crate::status::{epoch_ms, WorkerStatus};
 /// The invocation the runtime is running.
 struct InFlight {
     request_id: String,
-    reply: oneshot::Sender<Outcome>,
+    reply: Reply,
     started: Instant,
     timer: SpawnHandle,
     /// Set on the first invocation after a cold start, for the REPORT line.
@@ -38,7 +38,7 @@ pub struct WorkerActor {
     /// The runtime is parked in `/next`.
     waiting_next: Option<oneshot::Sender<NextEvent>>,
     /// Assigned but not yet handed to the runtime (it is starting, or between `/response` and `/next`).
-    pending: Option<(Invocation, oneshot::Sender<Outcome>)>,
+    pending: Option<(Invocation, Reply)>,
     current: Option<InFlight>,
     /// What the runtime reported to `/init/error`.
     init_error: Option<(String, Bytes)>,
@@ -106,12 +106,16 @@ impl WorkerActor {
         true
     }
 
-    fn report(&self, finished: bool, init_failed: bool) {
+    fn report(&self, finished: bool) {
+        self.report_init(finished, None);
+    }
+
+    fn report_init(&self, finished: bool, init_error: Option<(FailureKind, String)>) {
         self.supervisor.do_send(WorkerChanged {
             slot: self.slot,
             status: self.status(),
             finished,
-            init_failed,
+            init_error,
         });
     }
 
@@ -139,13 +143,14 @@ impl WorkerActor {
                 self.stop_expected = false;
                 self.init_error = None;
                 self.transition(WorkerState::Starting { pid, since: Instant::now() });
-                self.report(false, false);
+                self.report(false);
             }
             Err(err) => {
                 tracing::error!(worker = %self.name, command = ?self.spec.argv, %err, "could not start the worker");
-                let message = format!("could not start `{}`: {err}", self.spec.argv.join(" "));
-                self.fail_pending(FailureKind::Init("Runtime.ExitError".into()), message);
-                self.report(true, true);
+                let kind = FailureKind::Init("Runtime.ExitError".into());
+                let message = format!("could not start `{}`: {err}", self.spec.argv[0]);
+                let finished = self.fail_pending(kind.clone(), message.clone());
+                self.report_init(finished, Some((kind, message)));
             }
         }
     }
@@ -187,7 +192,7 @@ impl WorkerActor {
             timer,
             init_duration: self.unreported_init.take(),
         });
-        self.report(false, false);
+        self.report(false);
     }
 
     /// Ends the current invocation with `outcome`; the slot may take the next request.
@@ -197,7 +202,7 @@ impl WorkerActor {
         };
         ctx.cancel_future(flight.timer);
         self.log_report(&flight);
-        let _ = flight.reply.send(outcome);
+        let _ = flight.reply.send(Ok(outcome));
     }
 
     fn log_report(&self, flight: &InFlight) {
@@ -215,10 +220,11 @@ impl WorkerActor {
         );
     }
 
-    fn fail_pending(&mut self, kind: FailureKind, message: String) {
-        if let Some((_, reply)) = self.pending.take() {
-            let _ = reply.send(Outcome::Failed { request_id: String::new(), error: kind, message });
-        }
+    /// Fails the invocation waiting for a process; whether there was one.
+    fn fail_pending(&mut self, kind: FailureKind, message: String) -> bool {
+        let Some((_, reply)) = self.pending.take() else { return false };
+        let _ = reply.send(Ok(Outcome::Failed { request_id: String::new(), error: kind, message }));
+        true
     }
 
     fn on_timeout(&mut self, request_id: &str) {
@@ -235,12 +241,12 @@ impl WorkerActor {
         self.stop_expected = true;
         self.transition(WorkerState::Stopping { pid });
         self.log_report(&flight);
-        let _ = flight.reply.send(Outcome::Failed {
+        let _ = flight.reply.send(Ok(Outcome::Failed {
             request_id: request_id.to_string(),
             error: FailureKind::Timeout(self.handler.timeout),
             message: format!("RequestId: {request_id} Error: Task timed out after {seconds:.2} seconds"),
-        });
-        self.report(true, false);
+        }));
+        self.report(true);
     }
 
     /// Kills the process on purpose (recycling, shutdown); the slot turns cold when it is reaped.
@@ -305,7 +311,7 @@ impl Handler<NextInvocation> for WorkerActor {
             WorkerState::Starting { pid, since } => {
                 self.unreported_init = Some(since.elapsed());
                 self.transition(WorkerState::Warm { pid });
-                self.report(false, false);
+                self.report(false);
             }
             WorkerState::Warm { .. } => {}
             WorkerState::Busy { .. } => {
@@ -344,7 +350,7 @@ impl Handler<PostResult> for WorkerActor {
         if self.handler.strategy == Strategy::AlwaysCold {
             self.recycle();
         }
-        self.report(true, false);
+        self.report(true);
         Ok(())
     }
 }
@@ -366,7 +372,7 @@ impl Handler<ResponseTooLarge> for WorkerActor {
                 };
                 self.finish(ctx, outcome);
                 self.transition(WorkerState::Warm { pid });
-                self.report(true, false);
+                self.report(true);
                 Ok(())
             }
             _ => Err(RuntimeApiError::InvalidRequestId),
@@ -397,6 +403,7 @@ impl Handler<ChildExited> for WorkerActor {
         let was_starting = matches!(self.state, WorkerState::Starting { .. });
         let crashed = !self.stop_expected;
         let mut finished = false;
+        let mut init_error = None;
         if let Some(flight) = self.current.as_ref() {
             let message =
                 format!("RequestId: {} Error: Runtime exited with error: {}", flight.request_id, msg.exit);
@@ -404,11 +411,11 @@ impl Handler<ChildExited> for WorkerActor {
             tracing::error!(worker = %self.name, pid = msg.pid, "{message}");
             self.finish(ctx, Outcome::Failed { request_id, error: FailureKind::Exited, message });
             finished = true;
-        } else if was_starting {
+        } else if was_starting && crashed {
             let (kind, message) = init_failure(self.init_error.take(), msg.exit);
             tracing::error!(worker = %self.name, pid = msg.pid, error_type = kind.error_type(), "init failed: {message}");
-            finished = self.pending.is_some();
-            self.fail_pending(kind, message);
+            finished = self.fail_pending(kind.clone(), message.clone());
+            init_error = Some((kind, message));
         } else if crashed {
             tracing::warn!(worker = %self.name, pid = msg.pid, "worker exited while idle: {}", msg.exit);
         }
@@ -417,7 +424,7 @@ impl Handler<ChildExited> for WorkerActor {
         }
         self.waiting_next = None;
         self.transition(WorkerState::Cold);
-        self.report(finished, was_starting && crashed);
+        self.report_init(finished, init_error);
         // An invocation assigned while the old process was stopping gets a fresh one.
         self.advance(ctx);
     }
@@ -464,7 +471,7 @@ impl Handler<Stop> for WorkerActor {
         self.stop_expected = true;
         if !matches!(self.state, WorkerState::Stopping { .. }) && self.current.is_none() {
             self.transition(WorkerState::Stopping { pid });
-            self.report(false, false);
+            self.report(false);
         }
         process::kill_group(pid, msg.signal);
     }

@@ -177,8 +177,6 @@ pub fn payload_too_large() -> HttpResponse {
 /// Errors of a `url_path` route that never produced an outcome, for `?` in actix handlers.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("no route")]
-    NotFound,
     #[error("request body over {MAX_PAYLOAD} bytes")]
     PayloadTooLarge,
     #[error(transparent)]
@@ -192,7 +190,6 @@ impl ResponseError for GatewayError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            GatewayError::NotFound => not_found(),
             GatewayError::PayloadTooLarge => payload_too_large(),
             GatewayError::Rejected(rejection) => rejection_response(rejection),
         }
@@ -436,7 +433,7 @@ mod tests {
     #[test]
     fn gateway_errors_answer_like_the_functions() {
         for (error, status, body) in [
-            (GatewayError::NotFound, 404, json!({"message": "Not Found"})),
+            (GatewayError::from(Rejection::NotFound("/x".into())), 404, json!({"message": "Not Found"})),
             (GatewayError::PayloadTooLarge, 413, json!({"message": "Request Entity Too Large"})),
             (GatewayError::from(Rejection::QueueFull), 429, json!({"message": "Too Many Requests"})),
         ] {
