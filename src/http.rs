@@ -1,6 +1,12 @@
 //! The client-facing HTTP surface: handler routes (`url_path`) and smyth's own endpoints.
 
-use std::time::Instant;
+use std::any::Any;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Extensions;
+use nix::errno::Errno;
+use nix::sys::socket::{recv, MsgFlags};
 
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,6 +19,39 @@ use tokio::sync::oneshot;
 use crate::apigw::event;
 use crate::apigw::response::{self, GatewayError};
 use crate::runtime_api::read_limited;
+
+/// The client connection's socket, recorded at connect time so a waiting request can notice that its
+/// client went away (actix-web does not cancel a handler when that happens).
+#[derive(Clone, Copy)]
+pub struct ClientSocket(RawFd);
+
+impl ClientSocket {
+    /// For `HttpServer::on_connect`.
+    pub fn record(connection: &dyn Any, data: &mut Extensions) {
+        if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            data.insert(ClientSocket(stream.as_raw_fd()));
+        }
+    }
+
+    /// Resolves once the peer has closed the connection; checks every 50 ms, so answers that come
+    /// quickly never pay for it.
+    async fn hung_up(req: &HttpRequest) {
+        let Some(ClientSocket(fd)) = req.conn_data::<ClientSocket>().copied() else {
+            return std::future::pending().await;
+        };
+        loop {
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+            // The connection, and so its socket, lives as long as this request's handler. A peek
+            // that reads 0 bytes is the peer's close; no data yet (EAGAIN) or pipelined data is not.
+            let mut byte = [0u8; 1];
+            match recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+                Ok(0) => return,
+                Err(err) if err != Errno::EAGAIN => return,
+                _ => {}
+            }
+        }
+    }
+}
 
 /// What every client route needs.
 #[derive(Clone)]
@@ -61,7 +100,10 @@ async fn dispatch(
     });
     let (reply, answer) = oneshot::channel();
     edge.router.do_send(RouteRequest { path, build, reply });
-    // Dropped with this future when the client disconnects: a queued request is then not run.
-    let outcome = answer.await.unwrap_or(Err(Rejection::Unavailable))?;
+    let outcome = tokio::select! {
+        answer = answer => answer.unwrap_or(Err(Rejection::Unavailable))?,
+        // Dropping `answer` tells the supervisor: a request still queued is then not run.
+        _ = ClientSocket::hung_up(&req) => return Ok(HttpResponse::RequestTimeout().finish()),
+    };
     Ok(response::outcome_response(outcome))
 }

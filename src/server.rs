@@ -65,6 +65,7 @@ pub async fn run(config: Config) -> io::Result<()> {
         App::new().app_data(web::Data::new(edge.clone())).configure(move |cfg| http::configure(cfg, &prefix))
     })
     .workers(1)
+    .on_connect(http::ClientSocket::record)
     .disable_signals()
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .listen(listener)?
