@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
+use smyth_actors::launch;
 use smyth_actors::messages::{GetStatus, Shutdown};
-use smyth_config::Config;
+use smyth_config::{Config, Runtime};
 
 use crate::http::{self, Edge};
 use crate::runtime_api::{self, Workers};
@@ -32,10 +33,17 @@ fn bind_runtime_listeners(config: &Config) -> io::Result<(Vec<Vec<u16>>, Vec<Tcp
     Ok((ports, listeners))
 }
 
-pub async fn run(config: Config) -> io::Result<()> {
+pub async fn run(mut config: Config) -> io::Result<()> {
     let (ports, runtime_listeners) = bind_runtime_listeners(&config)?;
     let inherited: BTreeMap<String, String> = std::env::vars().collect();
-    let pools = smyth_actors::start(&config, &ports, &inherited);
+    if config.handlers.iter().any(|h| !matches!(h.runtime, Runtime::Command(_))) {
+        match launch::resolve_interpreter(&config.python, &inherited) {
+            Ok(python) => config.python = python,
+            Err(err) => tracing::error!("{err}; Python handlers will fail to start"),
+        }
+    }
+    let bootstrap = launch::BootstrapFile::write()?;
+    let pools = smyth_actors::start(&config, &ports, &inherited, &bootstrap.path);
     let router = pools.router.clone();
 
     let workers = Workers(Arc::new(pools.workers_by_port));

@@ -20,7 +20,8 @@ API_PREFIX = "/2018-06-01/runtime"
 NEXT_PATH = API_PREFIX + "/invocation/next"
 INIT_ERROR_PATH = API_PREFIX + "/init/error"
 RECV_SIZE = 65536
-BOOTSTRAP_FILE = "<string>"  # the filename of this source's frames, as run with `python3 -c`
+# The filename of this source's frames: the server runs it as a file (or `python3 -c` when testing).
+BOOTSTRAP_FILE = globals().get("__file__", "<string>")
 
 
 class RuntimeApiClosed(ConnectionError):

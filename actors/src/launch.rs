@@ -1,6 +1,9 @@
 //! How a worker slot's child is started: argv by runtime, and the full environment.
 
 use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use smyth_config::{Config, HandlerConfig, Runtime};
 
@@ -9,6 +12,40 @@ use crate::process::SpawnSpec;
 /// The bundled Python runtime: a Lambda Runtime API client, standard library only.
 pub const BOOTSTRAP: &str = include_str!("bootstrap.py");
 
+/// The bundled runtime written into a private temp dir for the server's lifetime, so `ps` and
+/// tracebacks show a file rather than a page of source. Removed when dropped.
+pub struct BootstrapFile {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl BootstrapFile {
+    pub fn write() -> io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("smyth-").tempdir()?;
+        let path = dir.path().join("smyth_bootstrap.py");
+        std::fs::write(&path, BOOTSTRAP)?;
+        Ok(Self { _dir: dir, path })
+    }
+}
+
+/// The real executable behind `python` (which may be a shim, as pyenv's are: they add ~40 ms to
+/// every cold start), asked once of the interpreter itself.
+pub fn resolve_interpreter(python: &str, env: &BTreeMap<String, String>) -> Result<String, String> {
+    let output = Command::new(python)
+        .args(["-c", "import sys; sys.stdout.write(sys.executable)"])
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|err| format!("cannot run the Python interpreter `{python}`: {err}"))?;
+    let executable = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    match (output.status.success(), executable.is_empty()) {
+        (true, false) => Ok(executable),
+        _ => Err(format!("the Python interpreter `{python}` did not start ({})", output.status)),
+    }
+}
+
 /// The spawn spec of one worker slot, whose Runtime API listens on `port`.
 pub fn spawn_spec(
     config: &Config,
@@ -16,9 +53,10 @@ pub fn spawn_spec(
     slot: usize,
     port: u16,
     inherited: &BTreeMap<String, String>,
+    bootstrap: &Path,
 ) -> SpawnSpec {
     let argv = match &handler.runtime {
-        Runtime::Python => vec![config.python.clone(), "-c".into(), BOOTSTRAP.into()],
+        Runtime::Python => vec![config.python.clone(), bootstrap.to_string_lossy().into_owned()],
         Runtime::Awslambdaric => {
             vec![config.python.clone(), "-m".into(), "awslambdaric".into(), handler.handler_path.clone()]
         }
@@ -64,7 +102,20 @@ mod tests {
     }
 
     #[test]
-    fn bootstrap_is_embedded() {
-        assert!(BOOTSTRAP.contains("AWS_LAMBDA_RUNTIME_API"));
+    fn bootstrap_file_holds_the_runtime_and_goes_away() {
+        let file = BootstrapFile::write().unwrap();
+        assert!(std::fs::read_to_string(&file.path).unwrap().contains("AWS_LAMBDA_RUNTIME_API"));
+        let path = file.path.clone();
+        drop(file);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn interpreters_resolve_to_their_executable() {
+        let env = BTreeMap::from([("PATH".to_string(), std::env::var("PATH").unwrap_or_default())]);
+        let resolved = resolve_interpreter("python3", &env).unwrap();
+        assert!(Path::new(&resolved).is_absolute(), "{resolved}");
+        let err = resolve_interpreter("no-such-python-here", &env).unwrap_err();
+        assert!(err.contains("no-such-python-here"), "{err}");
     }
 }

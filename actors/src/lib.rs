@@ -36,7 +36,13 @@ pub struct Pools {
 
 /// Starts one supervisor per handler with its workers on the current arbiter. `ports[h][slot]` is the
 /// Runtime API port bound for slot `slot` of handler `h`; `inherited` is the server's environment.
-pub fn start(config: &Config, ports: &[Vec<u16>], inherited: &BTreeMap<String, String>) -> Pools {
+/// `bootstrap` is the bundled runtime's file (see [`launch::BootstrapFile`]).
+pub fn start(
+    config: &Config,
+    ports: &[Vec<u16>],
+    inherited: &BTreeMap<String, String>,
+    bootstrap: &std::path::Path,
+) -> Pools {
     let account = AccountLimit::new(config.account_concurrency);
     let mut workers_by_port = HashMap::new();
     let mut routes = Vec::new();
@@ -44,7 +50,7 @@ pub fn start(config: &Config, ports: &[Vec<u16>], inherited: &BTreeMap<String, S
         let handler = Arc::new(handler.clone());
         let (supervisor, workers) =
             HandlerSupervisor::start(handler.clone(), account.clone(), |slot, sup| {
-                let spec = launch::spawn_spec(config, &handler, slot, ports[slot], inherited);
+                let spec = launch::spawn_spec(config, &handler, slot, ports[slot], inherited, bootstrap);
                 let arn = launch::function_arn(&handler, &spec.env);
                 WorkerActor::new(slot, handler.clone(), spec, arn, sup)
             });
