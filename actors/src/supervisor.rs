@@ -148,11 +148,13 @@ impl HandlerSupervisor {
         }
     }
 
-    /// Records how the slot's last init went, and restarts a provisioned slot when it is due.
+    /// Records how the slot's last init went (`healthy`: an invocation just completed), and restarts a
+    /// provisioned slot when it is due.
     fn track_init(
         &mut self,
         slot: usize,
         init_error: Option<(FailureKind, String)>,
+        healthy: bool,
         ctx: &mut Context<Self>,
     ) {
         let target = &mut self.slots[slot];
@@ -163,7 +165,8 @@ impl HandlerSupervisor {
                 tracing::warn!(worker = %target.status.id, failures = count, "init failed; next start in {pause:?}");
                 target.failing = Some(InitFailures { count, retry_at: Instant::now() + pause, error });
             }
-            None if target.view.state == StateKind::Warm => target.failing = None,
+            // A healthy invocation ends the backoff.
+            None if healthy => target.failing = None,
             None => {}
         }
         let provisioned = slot < self.handler.provisioned_concurrency && !self.shutting_down;
@@ -243,7 +246,8 @@ impl Handler<WorkerChanged> for HandlerSupervisor {
             slot.view.assigned = false;
             self.account.release();
         }
-        self.track_init(msg.slot, msg.init_error, ctx);
+        let healthy = msg.finished && slot.view.state == StateKind::Warm;
+        self.track_init(msg.slot, msg.init_error, healthy, ctx);
         self.drain_queue();
     }
 }
