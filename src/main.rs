@@ -3,6 +3,7 @@
 mod apigw;
 mod cli;
 mod http;
+mod invoke_api;
 mod logging;
 mod runtime_api;
 mod server;

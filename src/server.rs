@@ -12,6 +12,7 @@ use smyth_actors::messages::{GetStatus, Shutdown};
 use smyth_config::{Config, Runtime};
 
 use crate::http::{self, Edge};
+use crate::invoke_api;
 use crate::runtime_api::{self, Workers};
 
 /// How long in-flight invocations may run on after a shutdown signal.
@@ -70,7 +71,10 @@ pub async fn run(mut config: Config) -> io::Result<()> {
     let prefix = config.smyth_path_prefix.clone();
     let server = HttpServer::new(move || {
         let prefix = prefix.clone();
-        App::new().app_data(web::Data::new(edge.clone())).configure(move |cfg| http::configure(cfg, &prefix))
+        App::new()
+            .app_data(web::Data::new(edge.clone()))
+            .configure(invoke_api::configure)
+            .configure(move |cfg| http::configure(cfg, &prefix))
     })
     .workers(1)
     .on_connect(http::ClientSocket::record)
