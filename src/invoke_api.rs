@@ -1,6 +1,239 @@
 //! The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`), as boto3 and the AWS CLI
-//! call it.
+//! call it: synchronous, asynchronous (`Event`, retried like AWS) and `DryRun` invocations, with
+//! AWS's status codes, headers and error shapes.
 
-use actix_web::web;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use actix::Addr;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine as _;
+use serde_json::json;
+use smyth_actors::invocation::{Invocation, InvokeResult, Outcome, Rejection, MAX_PAYLOAD};
+use smyth_actors::messages::InvokeByName;
+use smyth_actors::router::RouterActor;
+use smyth_config::{Config, HandlerConfig};
+use tokio::sync::oneshot;
+
+use crate::runtime_api::read_limited;
+
+/// AWS's limit for an asynchronous invocation's payload.
+const MAX_EVENT_PAYLOAD: usize = 256 * 1024;
+
+/// What the Invoke API needs to know of each function.
+#[derive(Clone, Copy)]
+struct Retries {
+    attempts: u32,
+    delay: Duration,
+}
+
+#[derive(Clone)]
+pub struct InvokeApi {
+    router: Addr<RouterActor>,
+    region: String,
+    functions: Arc<HashMap<String, Retries>>,
+}
+
+impl InvokeApi {
+    pub fn new(config: &Config, router: Addr<RouterActor>) -> Self {
+        let retries =
+            |h: &HandlerConfig| Retries { attempts: h.maximum_retry_attempts, delay: h.retry_delay };
+        let functions = config.handlers.iter().map(|h| (h.name.clone(), retries(h))).collect();
+        let region = config.env.get("AWS_REGION").cloned().unwrap_or_else(|| "eu-central-1".into());
+        Self { router, region, functions: Arc::new(functions) }
+    }
+
+    fn arn(&self, name: &str) -> String {
+        format!("arn:aws:lambda:{}:000000000000:function:{name}:$LATEST", self.region)
+    }
+
+    async fn invoke(&self, name: &str, invocation: Invocation) -> InvokeResult {
+        let (reply, answer) = oneshot::channel();
+        self.router.do_send(InvokeByName { name: name.to_string(), invocation, reply });
+        answer.await.unwrap_or(Err(Rejection::Unavailable))
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, api: InvokeApi) {
+    cfg.app_data(web::Data::new(api))
+        .route("/2015-03-31/functions/{name}/invocations", web::post().to(invoke));
+}
+
+/// `my-function`, `123456789012:function:my-function` or a full ARN, with an optional qualifier.
+fn parse_name(raw: &str) -> (&str, Option<&str>) {
+    let rest = raw.rsplit_once(":function:").map_or(raw, |(_, rest)| rest);
+    match rest.split_once(':') {
+        Some((name, qualifier)) => (name, Some(qualifier)),
+        None => (rest, None),
+    }
+}
+
+/// An error in AWS's shape: the type in `x-amzn-ErrorType` (boto3 reads it first) and in the body.
+fn aws_error(status: StatusCode, error_type: &str, body: serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status).insert_header(("x-amzn-ErrorType", error_type)).json(body)
+}
+
+fn throttled(reason: &str) -> HttpResponse {
+    let body = json!({"Reason": reason, "Type": "User", "message": "Rate Exceeded."});
+    aws_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", body)
+}
+
+fn rejection(api: &InvokeApi, rejection: &Rejection) -> HttpResponse {
+    match rejection {
+        Rejection::NotFound(name) => not_found(api, name),
+        Rejection::ReservedConcurrency => throttled("ReservedFunctionConcurrentInvocationLimitExceeded"),
+        Rejection::AccountConcurrency => throttled("ConcurrentInvocationLimitExceeded"),
+        Rejection::QueueFull => throttled("FunctionInvocationRateLimitExceeded"),
+        Rejection::Unavailable => aws_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceException",
+            json!({"Type": "Service", "Message": "smyth is shutting down"}),
+        ),
+    }
+}
+
+fn not_found(api: &InvokeApi, name: &str) -> HttpResponse {
+    let body = json!({"Type": "User", "Message": format!("Function not found: {}", api.arn(name))});
+    aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", body)
+}
+
+fn bad_request(error_type: &str, message: String) -> HttpResponse {
+    aws_error(StatusCode::BAD_REQUEST, error_type, json!({"Type": "User", "message": message}))
+}
+
+fn too_large(limit: usize) -> HttpResponse {
+    let message = format!("Request must be smaller than {limit} bytes for the InvokeFunction operation");
+    aws_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestTooLargeException",
+        json!({"Type": "User", "message": message}),
+    )
+}
+
+/// A synchronous invocation's answer: 200 with the result, or 200 with `X-Amz-Function-Error`.
+fn outcome_response(outcome: Outcome) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.content_type("application/json").insert_header(("X-Amz-Executed-Version", "$LATEST"));
+    match outcome {
+        Outcome::Success { request_id, body } => {
+            response.insert_header(("x-amzn-RequestId", request_id)).body(body)
+        }
+        Outcome::HandlerError { request_id, body } => response
+            .insert_header(("x-amzn-RequestId", request_id))
+            .insert_header(("X-Amz-Function-Error", "Unhandled"))
+            .body(body),
+        Outcome::Failed { request_id, error, message } => response
+            .insert_header(("x-amzn-RequestId", request_id))
+            .insert_header(("X-Amz-Function-Error", "Unhandled"))
+            .json(json!({"errorMessage": message, "errorType": error.error_type(), "stackTrace": []})),
+    }
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn invoke(req: HttpRequest, payload: web::Payload, api: web::Data<InvokeApi>) -> HttpResponse {
+    let raw_name = req.match_info().get("name").unwrap_or_default().to_string();
+    let (name, arn_qualifier) = parse_name(&raw_name);
+    let qualifier = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.get("Qualifier").cloned())
+        .or(arn_qualifier.map(str::to_string));
+    let Some(retries) = api.functions.get(name).copied() else { return not_found(&api, name) };
+    if qualifier.as_deref().is_some_and(|q| q != "$LATEST") {
+        return not_found(&api, &format!("{name}:{}", qualifier.unwrap_or_default()));
+    }
+    let kind = header(&req, "X-Amz-Invocation-Type").unwrap_or("RequestResponse").to_string();
+    let limit = if kind == "Event" { MAX_EVENT_PAYLOAD } else { MAX_PAYLOAD };
+    let Some(body) = read_limited(&req, payload).await else { return too_large(limit) };
+    if body.len() > limit {
+        return too_large(limit);
+    }
+    let body = if body.is_empty() { web::Bytes::from_static(b"{}") } else { body };
+    if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        return bad_request(
+            "InvalidRequestContentException",
+            format!("Could not parse request body into json: {err}"),
+        );
+    }
+    let client_context = match header(&req, "X-Amz-Client-Context").map(decode_client_context) {
+        Some(Err(message)) => return bad_request("InvalidRequestContentException", message),
+        Some(Ok(context)) => Some(context),
+        None => None,
+    };
+    let invocation = Invocation { payload: body, client_context, received: Instant::now() };
+    match kind.as_str() {
+        "RequestResponse" => match api.invoke(name, invocation).await {
+            Ok(outcome) => outcome_response(outcome),
+            Err(err) => rejection(&api, &err),
+        },
+        "Event" => {
+            actix_rt::spawn(run_event(api.get_ref().clone(), name.to_string(), invocation, retries));
+            HttpResponse::Accepted().finish()
+        }
+        "DryRun" => HttpResponse::NoContent().finish(),
+        other => bad_request(
+            "InvalidParameterValueException",
+            format!("Invalid invocation type `{other}`: use RequestResponse, Event or DryRun"),
+        ),
+    }
+}
+
+/// `X-Amz-Client-Context` is base64 JSON; the runtime receives the JSON.
+fn decode_client_context(encoded: &str) -> Result<String, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|err| format!("X-Amz-Client-Context is not valid base64: {err}"))?;
+    String::from_utf8(bytes).map_err(|_| "X-Amz-Client-Context is not UTF-8 JSON".to_string())
+}
+
+/// An asynchronous invocation: attempts, then retries after `delay` and twice `delay`, as AWS does
+/// for a function error, a crash, a timeout or throttling.
+async fn run_event(api: InvokeApi, name: String, invocation: Invocation, retries: Retries) {
+    for attempt in 0..=retries.attempts {
+        let result = api.invoke(&name, invocation.clone()).await;
+        let failure = match &result {
+            Ok(Outcome::Success { .. }) => return,
+            Ok(Outcome::HandlerError { body, .. }) => String::from_utf8_lossy(body).into_owned(),
+            Ok(Outcome::Failed { message, error, .. }) => format!("{}: {message}", error.error_type()),
+            Err(Rejection::NotFound(_) | Rejection::Unavailable) => return,
+            Err(rejection) => rejection.to_string(),
+        };
+        if attempt == retries.attempts {
+            tracing::warn!(function = %name, attempts = attempt + 1, "asynchronous invocation failed for good: {failure}");
+            return;
+        }
+        let pause = retries.delay * (attempt + 1);
+        tracing::warn!(function = %name, "asynchronous invocation failed ({failure}); retrying in {pause:?}");
+        actix_rt::time::sleep(pause).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names_and_arns() {
+        let cases = [
+            ("orders", ("orders", None)),
+            ("arn:aws:lambda:eu-central-1:000000000000:function:orders", ("orders", None)),
+            ("arn:aws:lambda:eu-central-1:000000000000:function:orders:$LATEST", ("orders", Some("$LATEST"))),
+            ("000000000000:function:orders", ("orders", None)),
+            ("orders:prod", ("orders", Some("prod"))),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(parse_name(raw), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn client_context_is_base64_json() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(r#"{"custom":{"a":1}}"#);
+        assert_eq!(decode_client_context(&encoded).unwrap(), r#"{"custom":{"a":1}}"#);
+        assert!(decode_client_context("%%%").unwrap_err().contains("base64"));
+    }
+}

@@ -69,11 +69,12 @@ pub async fn run(mut config: Config) -> io::Result<()> {
     let address = listener.local_addr()?;
     let edge = Edge { router: router.clone() };
     let prefix = config.smyth_path_prefix.clone();
+    let invoke = invoke_api::InvokeApi::new(&config, router.clone());
     let server = HttpServer::new(move || {
         let prefix = prefix.clone();
         App::new()
             .app_data(web::Data::new(edge.clone()))
-            .configure(invoke_api::configure)
+            .configure(|cfg| invoke_api::configure(cfg, invoke.clone()))
             .configure(move |cfg| http::configure(cfg, &prefix))
     })
     .workers(1)

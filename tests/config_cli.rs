@@ -25,11 +25,7 @@ fn text(bytes: &[u8]) -> String {
 fn check_accepts_the_example_project_and_prints_each_handler() {
     let out = smyth_check(&examples(), &[]);
     let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        text(&out.stderr)
-    );
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
     for (name, route) in [
         ("order_handler", "/orders/{path:path}"),
         ("product_handler", "/products/{path:path}"),
@@ -66,15 +62,9 @@ fn check_reports_every_problem_with_its_line_and_key() {
     let out = smyth_check(dir.path(), &[]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
-    assert!(
-        stderr.contains("pyproject.toml:7: key `handlers.orders.concurency`"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("pyproject.toml:7: key `handlers.orders.concurency`"), "{stderr}");
     assert!(stderr.contains("did you mean `concurrency`?"), "{stderr}");
-    assert!(
-        stderr.contains("pyproject.toml:8: key `handlers.orders.timeout`"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("pyproject.toml:8: key `handlers.orders.timeout`"), "{stderr}");
 }
 
 #[test]
@@ -88,10 +78,7 @@ fn check_with_an_explicit_broken_file() {
     let out = smyth_check(dir.path(), &["--config", "local.toml"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
-    assert!(
-        stderr.contains("local.toml:3: key `handlers.a.url_path`"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("local.toml:3: key `handlers.a.url_path`"), "{stderr}");
     assert!(stderr.contains("unknown converter `integer`"), "{stderr}");
 }
 

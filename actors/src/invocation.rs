@@ -10,7 +10,7 @@ pub const MAX_PAYLOAD: usize = 6_291_556;
 pub struct Invocation {
     /// The event JSON, as bytes, exactly as the runtime will receive it from `/next`.
     pub payload: bytes::Bytes,
-    /// Base64 client context (`X-Amz-Client-Context`), passed through to the runtime.
+    /// The client context JSON (`X-Amz-Client-Context`, decoded), for the runtime's header.
     pub client_context: Option<String>,
     /// When the client asked (for queue time and the REPORT line).
     pub received: Instant,

@@ -55,6 +55,10 @@ pub struct HandlerConfig {
     pub log_level: String,
     /// Requests that may wait for a worker before the handler answers 429.
     pub queue_size: usize,
+    /// Retries of a failed asynchronous (`Event`) invocation, as AWS's MaximumRetryAttempts (0 to 2).
+    pub maximum_retry_attempts: u32,
+    /// Pause before the first retry of a failed `Event` invocation; the second waits twice as long.
+    pub retry_delay: Duration,
     pub env: BTreeMap<String, String>,
 }
 

@@ -332,6 +332,9 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
         }
     }
     let queue_size = check.int(&r.queue_size, "queue_size", 1, i64::MAX, 1000) as usize;
+    let maximum_retry_attempts =
+        check.int(&r.maximum_retry_attempts, "maximum_retry_attempts", 0, 2, 2) as u32;
+    let retry_delay = check.seconds(&r.retry_delay, "retry_delay").unwrap_or(Duration::from_secs(60));
     let memory_size = check.int(&r.memory_size, "memory_size", 128, 10240, 128) as u32;
     let log_level = check.log_level(&r.log_level, "log_level");
     let env = check.env(&r.env, "env");
@@ -366,6 +369,8 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             runtime,
             log_level,
             queue_size,
+            maximum_retry_attempts,
+            retry_delay,
             env,
         },
         route_line,

@@ -41,6 +41,8 @@ fn bad_handler_values() {
         ("reserved_concurrency = -1", "reserved_concurrency", ">= 0"),
         ("reserved_concurrency = 2\nconcurrency = 3", "concurrency", "conflicts with reserved_concurrency"),
         ("queue_size = 0", "queue_size", ">= 1"),
+        ("maximum_retry_attempts = 3", "maximum_retry_attempts", "between 0 and 2"),
+        ("retry_delay = 0", "retry_delay", "positive"),
         ("memory_size = 64", "memory_size", "between 128 and 10240"),
         ("memory_size = 20000", "memory_size", "between 128 and 10240"),
         ("strategy = \"fastest\"", "strategy", "not one of first_warm"),

@@ -61,6 +61,8 @@ fn every_default() {
     assert_eq!(h.runtime, Runtime::Python);
     assert_eq!(h.log_level, "INFO");
     assert_eq!(h.queue_size, 1000);
+    assert_eq!(h.maximum_retry_attempts, 2);
+    assert_eq!(h.retry_delay, Duration::from_secs(60));
     assert!(h.env.is_empty());
 }
 
@@ -86,6 +88,8 @@ timeout = 1.5
 concurrency = 4
 provisioned_concurrency = 2
 queue_size = 10
+maximum_retry_attempts = 0
+retry_delay = 0.25
 strategy = "least_recently_used"
 memory_size = 512
 idle_timeout = 60
@@ -118,6 +122,8 @@ command = ["./bootstrap", "--fast"]
     assert_eq!(h.concurrency, 4);
     assert_eq!(h.provisioned_concurrency, 2);
     assert_eq!(h.queue_size, 10);
+    assert_eq!(h.maximum_retry_attempts, 0);
+    assert_eq!(h.retry_delay, Duration::from_millis(250));
     assert_eq!(h.strategy, Strategy::LeastRecentlyUsed);
     assert_eq!(h.memory_size, 512);
     assert_eq!(h.idle_timeout, Some(Duration::from_secs(60)));
