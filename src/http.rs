@@ -16,7 +16,10 @@ use smyth_actors::messages::{GetStatus, RouteMatch, RouteRequest};
 use smyth_actors::router::RouterActor;
 use tokio::sync::oneshot;
 
-use crate::apigw::event;
+use smyth_config::EventFormat;
+
+use crate::apigw;
+use crate::apigw::request::RequestSnapshot;
 use crate::apigw::response::{self, GatewayError};
 use crate::runtime_api::read_limited;
 
@@ -79,7 +82,8 @@ async fn status(edge: web::Data<Edge>) -> HttpResponse {
     }
 }
 
-/// Any request on a handler's `url_path`: build the event, invoke, map the result back.
+/// Any request on a handler's `url_path`: snapshot the request, let the router's match pick the event
+/// format, invoke, map the result back by that format's rules.
 async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
@@ -88,22 +92,38 @@ async fn dispatch(
     let received = Instant::now();
     let body = read_limited(&req, payload).await.ok_or(GatewayError::PayloadTooLarge)?;
     let path = percent_decode_str(req.path()).decode_utf8_lossy().into_owned();
-    let mut event = event::request_event(&req, &body);
+    let request = RequestSnapshot::capture(&req, body);
+    // The matched format (or why the request cannot be an event of it), from the router's thread.
+    let (matched_tx, matched) = oneshot::channel::<Result<EventFormat, String>>();
     let build = Box::new(move |route: &RouteMatch| {
-        let info = event::RouteInfo { url_path: &route.url_path, path_params: &route.path_params };
-        event::apply_route(&mut event, &info);
-        Invocation {
-            payload: serde_json::to_vec(&event).unwrap_or_default().into(),
-            client_context: None,
-            received,
-        }
+        let (payload, matched) = match apigw::event_payload(&request, route) {
+            Ok(payload) => (payload, Ok(route.event_format)),
+            // The router cannot be told to drop a request. The edge answers 400 at once and drops
+            // the reply (a queued request is then never run); one that reaches a worker carries a
+            // payload no runtime can decode, so it fails before the handler is called.
+            Err(problem) => (web::Bytes::from_static(REFUSED_EVENT), Err(problem)),
+        };
+        let _ = matched_tx.send(matched);
+        Invocation { payload, client_context: None, received }
     });
     let (reply, answer) = oneshot::channel();
     edge.router.do_send(RouteRequest { path, build, reply });
-    let outcome = tokio::select! {
-        answer = answer => answer.unwrap_or(Err(Rejection::Unavailable))?,
-        // Dropping `answer` tells the supervisor: a request still queued is then not run.
-        _ = ClientSocket::hung_up(&req) => return Ok(HttpResponse::RequestTimeout().finish()),
+    let exchange = async {
+        let format = match matched.await {
+            Ok(Ok(format)) => format,
+            Ok(Err(problem)) => return Ok(response::bad_request(&problem)),
+            // Never built: no route matched (or the router went away); the answer says which.
+            Err(_) => EventFormat::ApiGwV2,
+        };
+        let outcome = answer.await.unwrap_or(Err(Rejection::Unavailable))?;
+        Ok(apigw::outcome_response(format, outcome))
     };
-    Ok(response::outcome_response(outcome))
+    tokio::select! {
+        response = exchange => response,
+        // Dropping `answer` tells the supervisor: a request still queued is then not run.
+        _ = ClientSocket::hung_up(&req) => Ok(HttpResponse::RequestTimeout().finish()),
+    }
 }
+
+/// The payload of a request refused at the edge (see `dispatch`): not JSON, on purpose.
+const REFUSED_EVENT: &[u8] = b"<smyth: request refused, the body is not JSON>";

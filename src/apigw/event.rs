@@ -1,10 +1,14 @@
 //! HTTP request → API Gateway HTTP API (payload format 2.0) event, as AWS builds it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use actix_web::{http::header, web, HttpRequest};
+#[cfg(test)]
+use actix_web::HttpRequest;
+use actix_web::{http::header, web};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
+
+use super::request::RequestSnapshot;
+#[cfg(test)]
+use super::request::{host_port, strip_port};
 
 /// The account id smyth puts in events and ARNs.
 pub const ACCOUNT_ID: &str = "000000000000";
@@ -24,88 +28,32 @@ pub struct RouteInfo<'a> {
 ///
 /// Absent parts are left out as AWS leaves them out: `cookies`, `queryStringParameters`,
 /// `pathParameters` and `body` only appear when there is something to put in them.
-#[cfg(test)]
-pub fn build_v2_event(req: &HttpRequest, body: &[u8], route: &RouteInfo<'_>) -> Value {
-    let mut event = request_event(req, body);
-    apply_route(&mut event, route);
-    event
-}
-
-/// The event without its route-dependent parts (`routeKey`, `pathParameters`): built at the HTTP
-/// edge, before the router has matched; [`apply_route`] completes it.
-pub fn request_event(req: &HttpRequest, body: &[u8]) -> Value {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    let request_id = uuid::Uuid::new_v4().to_string();
-    request_event_at(req, body, now_ms, &request_id)
-}
-
-/// Adds what only the matched route knows: `routeKey` (twice) and `pathParameters`.
-pub fn apply_route(event: &mut Value, route: &RouteInfo<'_>) {
-    let Some(event) = event.as_object_mut() else { return };
-    let route_key = Value::String(route_key(route.url_path));
-    if let Some(context) = event.get_mut("requestContext").and_then(Value::as_object_mut) {
-        context.insert("routeKey".into(), route_key.clone());
-    }
-    event.insert("routeKey".into(), route_key);
-    if !route.path_params.is_empty() {
-        let params: Map<String, Value> = route
-            .path_params
-            .iter()
-            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-            .collect();
-        event.insert("pathParameters".into(), Value::Object(params));
-    }
-}
-
-/// [`build_v2_event`] with the clock and the request id given (for tests and for callers that
-/// already have a request id).
-#[cfg(test)]
-pub fn build_v2_event_at(
-    req: &HttpRequest,
-    body: &[u8],
-    route: &RouteInfo<'_>,
-    now_ms: u64,
-    request_id: &str,
-) -> Value {
-    let mut event = request_event_at(req, body, now_ms, request_id);
-    apply_route(&mut event, route);
-    event
-}
-
-fn request_event_at(req: &HttpRequest, body: &[u8], now_ms: u64, request_id: &str) -> Value {
-    let path = req.path();
-    let raw_query = req.query_string();
-    let (host, scheme) = {
-        let conn = req.connection_info();
-        (conn.host().to_owned(), conn.scheme().to_owned())
-    };
-    let source_ip =
-        req.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_else(|| "127.0.0.1".to_owned());
-
-    let mut headers = joined_headers(req);
-    for (name, value) in [
-        ("x-forwarded-for", source_ip.clone()),
-        ("x-forwarded-port", host_port(&host).to_owned()),
-        ("x-forwarded-proto", scheme),
-    ] {
+pub fn v2_event(request: &RequestSnapshot, route: &RouteInfo<'_>) -> Value {
+    let mut headers = joined_headers(request);
+    for (name, value) in request.forwarded_headers() {
         headers.entry(name).or_insert(Value::String(value));
     }
     let user_agent = headers.get("user-agent").and_then(Value::as_str).unwrap_or("").to_owned();
+    let route_key = route_key(route.url_path);
 
     let mut event = Map::new();
     event.insert("version".into(), "2.0".into());
-    event.insert("rawPath".into(), path.into());
-    event.insert("rawQueryString".into(), raw_query.into());
-    let cookies = cookies(req);
+    event.insert("routeKey".into(), route_key.clone().into());
+    event.insert("rawPath".into(), request.path.clone().into());
+    event.insert("rawQueryString".into(), request.query.clone().into());
+    let cookies = cookies(request);
     if !cookies.is_empty() {
         event.insert("cookies".into(), cookies.into());
     }
     event.insert("headers".into(), Value::Object(headers));
-    let query = query_parameters(raw_query);
+    let query = query_parameters(&request.query);
     if !query.is_empty() {
         event.insert("queryStringParameters".into(), Value::Object(query));
     }
-    let domain = strip_port(&host);
+    if !route.path_params.is_empty() {
+        event.insert("pathParameters".into(), path_parameters(route.path_params));
+    }
+    let domain = request.domain();
     event.insert(
         "requestContext".into(),
         json!({
@@ -114,43 +62,73 @@ fn request_event_at(req: &HttpRequest, body: &[u8], now_ms: u64, request_id: &st
             "domainName": domain,
             "domainPrefix": domain.split('.').next().unwrap_or(domain),
             "http": {
-                "method": req.method().as_str(),
-                "path": path,
-                "protocol": format!("{:?}", req.version()),
-                "sourceIp": source_ip,
+                "method": request.method,
+                "path": request.path,
+                "protocol": request.protocol,
+                "sourceIp": request.source_ip,
                 "userAgent": user_agent,
             },
-            "requestId": request_id,
+            "requestId": request.request_id,
+            "routeKey": route_key,
             "stage": "$default",
-            "time": clf_time(now_ms / 1000),
-            "timeEpoch": now_ms,
+            "time": clf_time(request.received_ms / 1000),
+            "timeEpoch": request.received_ms,
         }),
     );
-    let is_base64 = if body.is_empty() {
-        false
-    } else {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        match std::str::from_utf8(body) {
-            Ok(text) if is_text(content_type) => {
-                event.insert("body".into(), text.into());
-                false
-            }
-            _ => {
-                let encoded = base64::engine::general_purpose::STANDARD.encode(body);
-                event.insert("body".into(), encoded.into());
-                true
-            }
-        }
-    };
+    let (body, is_base64) = text_or_base64(&request.body, is_text(request.content_type()));
+    if let Some(body) = body {
+        event.insert("body".into(), body.into());
+    }
     event.insert("isBase64Encoded".into(), is_base64.into());
     Value::Object(event)
+}
+
+/// [`v2_event`] for an actix request, with a fresh request id and the current time.
+#[cfg(test)]
+pub fn build_v2_event(req: &HttpRequest, body: &[u8], route: &RouteInfo<'_>) -> Value {
+    v2_event(&RequestSnapshot::capture(req, web::Bytes::copy_from_slice(body)), route)
+}
+
+/// [`build_v2_event`] with the clock and the request id given.
+#[cfg(test)]
+pub fn build_v2_event_at(
+    req: &HttpRequest,
+    body: &[u8],
+    route: &RouteInfo<'_>,
+    now_ms: u64,
+    request_id: &str,
+) -> Value {
+    let request = RequestSnapshot::capture_at(req, web::Bytes::copy_from_slice(body), now_ms, request_id);
+    v2_event(&request, route)
+}
+
+/// The body as the event carries it: `(None, false)` when empty, the text when `as_text` and it is
+/// UTF-8, else base64 with `isBase64Encoded` true.
+pub fn text_or_base64(body: &[u8], as_text: bool) -> (Option<String>, bool) {
+    if body.is_empty() {
+        return (None, false);
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) if as_text => (Some(text.to_owned()), false),
+        _ => (Some(base64::engine::general_purpose::STANDARD.encode(body)), true),
+    }
+}
+
+/// `pathParameters`: the route's parameters as a JSON object.
+pub fn path_parameters(params: &[(String, String)]) -> Value {
+    Value::Object(params.iter().map(|(name, value)| (name.clone(), Value::String(value.clone()))).collect())
 }
 
 /// `ANY /pattern` with Starlette converters in API Gateway's syntax: `{id:int}` → `{id}`,
 /// `{rest:path}` → `{rest+}`.
 pub fn route_key(url_path: &str) -> String {
-    let mut key = String::with_capacity(url_path.len() + 4);
-    key.push_str("ANY ");
+    format!("ANY {}", resource_path(url_path))
+}
+
+/// The pattern in API Gateway's resource syntax: `/orders/{id:int}` → `/orders/{id}`,
+/// `/files/{rest:path}` → `/files/{rest+}`.
+pub fn resource_path(url_path: &str) -> String {
+    let mut key = String::with_capacity(url_path.len());
     let mut rest = url_path;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}').map(|c| open + c) else {
@@ -173,20 +151,19 @@ pub fn route_key(url_path: &str) -> String {
 
 /// Request headers with lower-case names, repeated ones joined with `,` (the `cookie` header goes
 /// to `cookies` instead, as AWS does).
-fn joined_headers(req: &HttpRequest) -> Map<String, Value> {
+fn joined_headers(request: &RequestSnapshot) -> Map<String, Value> {
     let mut headers = Map::new();
-    for (name, value) in req.headers() {
-        if name == header::COOKIE {
+    for (name, value) in &request.headers {
+        if name == header::COOKIE.as_str() {
             continue;
         }
-        let value = String::from_utf8_lossy(value.as_bytes());
-        match headers.get_mut(name.as_str()) {
+        match headers.get_mut(name) {
             Some(Value::String(joined)) => {
                 joined.push(',');
-                joined.push_str(&value);
+                joined.push_str(value);
             }
             _ => {
-                headers.insert(name.as_str().to_owned(), Value::String(value.into_owned()));
+                headers.insert(name.clone(), Value::String(value.clone()));
             }
         }
     }
@@ -194,39 +171,22 @@ fn joined_headers(req: &HttpRequest) -> Map<String, Value> {
 }
 
 /// Every cookie of every `Cookie` header, in order.
-fn cookies(req: &HttpRequest) -> Vec<Value> {
-    let mut cookies = Vec::new();
-    for value in req.headers().get_all(header::COOKIE) {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        cookies.extend(
-            value
-                .split(';')
-                .map(str::trim)
-                .filter(|cookie| !cookie.is_empty())
-                .map(|cookie| Value::String(cookie.to_owned())),
-        );
-    }
-    cookies
+fn cookies(request: &RequestSnapshot) -> Vec<Value> {
+    request
+        .headers
+        .iter()
+        .filter(|(name, _)| name == header::COOKIE.as_str())
+        .flat_map(|(_, value)| value.split(';'))
+        .map(str::trim)
+        .filter(|cookie| !cookie.is_empty())
+        .map(|cookie| Value::String(cookie.to_owned()))
+        .collect()
 }
 
 /// Decoded query parameters, repeated ones joined with `,` in the order given.
 fn query_parameters(raw: &str) -> Map<String, Value> {
     let mut params = Map::new();
-    if raw.is_empty() {
-        return params;
-    }
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(raw)
-        .map(web::Query::into_inner)
-        .unwrap_or_else(|_| {
-            raw.split('&')
-                .filter(|pair| !pair.is_empty())
-                .map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (k.to_owned(), v.to_owned())
-                })
-                .collect()
-        });
-    for (name, value) in pairs {
+    for (name, value) in decoded_query(raw) {
         match params.get_mut(&name) {
             Some(Value::String(joined)) => {
                 joined.push(',');
@@ -238,6 +198,22 @@ fn query_parameters(raw: &str) -> Map<String, Value> {
         }
     }
     params
+}
+
+/// The query string's `(name, value)` pairs, percent- and `+`-decoded, in order.
+pub fn decoded_query(raw: &str) -> Vec<(String, String)> {
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    web::Query::<Vec<(String, String)>>::from_query(raw).map(web::Query::into_inner).unwrap_or_else(|_| {
+        raw.split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()
+    })
 }
 
 /// Whether a body of this content type travels as text (otherwise base64, `isBase64Encoded`).
@@ -264,21 +240,6 @@ pub fn is_text(content_type: Option<&str>) -> bool {
                 || subtype.ends_with("+xml")
         }
         _ => false,
-    }
-}
-
-fn strip_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        // [v6]:port
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    host.rsplit_once(':').map_or(host, |(name, _)| name)
-}
-
-fn host_port(host: &str) -> &str {
-    match host.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && !port.contains(']') && !name.is_empty() => port,
-        _ => "80",
     }
 }
 

@@ -1,4 +1,4 @@
-//! Lambda result → HTTP response, and every error a `url_path` route can answer, in one place.
+//! Lambda result → HTTP response by API Gateway v2 rules, and every error a `url_path` route answers.
 
 use actix_web::{
     http::{
@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use smyth_actors::invocation::MAX_PAYLOAD;
 use smyth_actors::invocation::{FailureKind, Outcome, Rejection};
 
-const JSON: &str = "application/json";
+pub(super) const JSON: &str = "application/json";
 
 /// The HTTP response for a handler's JSON result, by API Gateway's payload 2.0 rules.
 ///
@@ -35,7 +35,7 @@ pub fn map_result(result: &[u8]) -> HttpResponse {
     }
 }
 
-fn proxy_response(map: Map<String, Value>) -> HttpResponse {
+pub(super) fn proxy_response(map: Map<String, Value>) -> HttpResponse {
     let status = match map.get("statusCode").and_then(status_code) {
         Some(status) => status,
         None => return malformed(&format!("bad statusCode {}", map["statusCode"])),
@@ -79,7 +79,8 @@ fn proxy_response(map: Map<String, Value>) -> HttpResponse {
     response.body(body)
 }
 
-fn status_code(value: &Value) -> Option<StatusCode> {
+/// A Lambda response's `statusCode`: a number (or numeric string) from 100 to 599.
+pub(super) fn status_code(value: &Value) -> Option<StatusCode> {
     let code = match value {
         Value::Number(n) => n.as_u64()?,
         Value::String(s) => s.trim().parse().ok()?,
@@ -91,7 +92,7 @@ fn status_code(value: &Value) -> Option<StatusCode> {
     StatusCode::from_u16(code as u16).ok()
 }
 
-fn header_text(value: &Value) -> Option<String> {
+pub(super) fn header_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -101,7 +102,7 @@ fn header_text(value: &Value) -> Option<String> {
     }
 }
 
-fn append_header(response: &mut HttpResponseBuilder, name: &str, value: &str) {
+pub(super) fn append_header(response: &mut HttpResponseBuilder, name: &str, value: &str) {
     match (HeaderName::try_from(name), HeaderValue::from_str(value)) {
         (Ok(name), Ok(value)) => {
             response.append_header((name, value));
@@ -115,7 +116,7 @@ fn malformed(why: &str) -> HttpResponse {
     json_error(StatusCode::BAD_GATEWAY, json!({"message": "Internal Server Error"}))
 }
 
-fn json_error(status: StatusCode, body: Value) -> HttpResponse {
+pub(super) fn json_error(status: StatusCode, body: Value) -> HttpResponse {
     HttpResponse::build(status).content_type(JSON).body(body.to_string())
 }
 
@@ -162,6 +163,11 @@ pub fn rejection_response(rejection: &Rejection) -> HttpResponse {
             json_error(StatusCode::SERVICE_UNAVAILABLE, json!({"message": "Service Unavailable"}))
         }
     }
+}
+
+/// A request the handler's event format cannot carry: 400 `{"message": problem}`.
+pub fn bad_request(problem: &str) -> HttpResponse {
+    json_error(StatusCode::BAD_REQUEST, json!({ "message": problem }))
 }
 
 /// No route matches: 404 `{"message":"Not Found"}`.
