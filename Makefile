@@ -3,7 +3,7 @@ CARGO ?= cargo
 VENV := target/venv
 PY := $(VENV)/bin/python
 
-.PHONY: build run test lint bench venv clean
+.PHONY: build run test lint bench venv browser clean
 
 build:
 	$(CARGO) build --release
@@ -18,8 +18,17 @@ $(VENV)/.ready: tests/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	touch $@
 
-test: venv
-	SMYTH_TEST_PYTHON=$(abspath $(PY)) $(CARGO) nextest run --workspace --no-fail-fast
+# The dashboard test drives a real browser: Debian's Chromium, installed when missing.
+browser:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
+# cargo-nextest when the machine has it, plain cargo test otherwise.
+test: venv browser
+	export SMYTH_TEST_PYTHON=$(abspath $(PY)) SMYTH_TEST_BROWSER=$$(command -v chromium); \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then $(CARGO) nextest run --workspace --no-fail-fast; \
+	else $(CARGO) test --workspace --no-fail-fast; fi
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -12,7 +12,7 @@ use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use percent_encoding::percent_decode_str;
 use smyth_actors::invocation::{Invocation, Rejection};
-use smyth_actors::messages::{GetStatus, RouteMatch, RouteRequest};
+use smyth_actors::messages::{RouteMatch, RouteRequest};
 use smyth_actors::router::RouterActor;
 use tokio::sync::oneshot;
 
@@ -62,24 +62,10 @@ pub struct Edge {
     pub router: Addr<RouterActor>,
 }
 
+/// smyth's own endpoints under `prefix`, and every other path to the handlers.
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
-    let prefix = prefix.trim_end_matches('/');
-    cfg.route(&format!("{prefix}/status"), web::get().to(status))
-        .route(&format!("{prefix}/api/status"), web::get().to(status))
-        .default_service(web::to(dispatch));
-}
-
-async fn status(edge: web::Data<Edge>) -> HttpResponse {
-    match edge.router.send(GetStatus).await {
-        Ok(handlers) => {
-            let handlers: serde_json::Map<String, serde_json::Value> = handlers
-                .into_iter()
-                .map(|h| (h.name.clone(), serde_json::to_value(&h).unwrap_or_default()))
-                .collect();
-            HttpResponse::Ok().json(serde_json::json!({ "handlers": handlers }))
-        }
-        Err(_) => HttpResponse::ServiceUnavailable().json(serde_json::json!({"message": "shutting down"})),
-    }
+    crate::endpoints::configure(cfg, prefix);
+    cfg.default_service(web::to(dispatch));
 }
 
 /// Any request on a handler's `url_path`: snapshot the request, let the router's match pick the event
@@ -101,7 +87,7 @@ async fn dispatch(
             // The router cannot be told to drop a request. The edge answers 400 at once and drops
             // the reply (a queued request is then never run); one that reaches a worker carries a
             // payload no runtime can decode, so it fails before the handler is called.
-            Err(problem) => (web::Bytes::from_static(REFUSED_EVENT), Err(problem)),
+            Err(problem) => (web::Bytes::from_static(apigw::raw::REFUSED_EVENT), Err(problem)),
         };
         let _ = matched_tx.send(matched);
         Invocation { payload, client_context: None, received }
@@ -124,6 +110,3 @@ async fn dispatch(
         _ = ClientSocket::hung_up(&req) => Ok(HttpResponse::RequestTimeout().finish()),
     }
 }
-
-/// The payload of a request refused at the edge (see `dispatch`): not JSON, on purpose.
-const REFUSED_EVENT: &[u8] = b"<smyth: request refused, the body is not JSON>";

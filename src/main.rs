@@ -2,9 +2,11 @@
 
 mod apigw;
 mod cli;
+mod endpoints;
 mod http;
 mod invoke_api;
 mod logging;
+mod metrics;
 mod runtime_api;
 mod server;
 

@@ -50,6 +50,22 @@ impl WorkerState {
     }
 }
 
+impl StateKind {
+    pub const ALL: [StateKind; 5] =
+        [StateKind::Cold, StateKind::Starting, StateKind::Warm, StateKind::Busy, StateKind::Stopping];
+
+    /// The lower-case name the status endpoint shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateKind::Cold => "cold",
+            StateKind::Starting => "starting",
+            StateKind::Warm => "warm",
+            StateKind::Busy => "busy",
+            StateKind::Stopping => "stopping",
+        }
+    }
+}
+
 /// The one table of allowed moves. Anything else is a bug: logged, never applied.
 pub fn allowed(from: StateKind, to: StateKind) -> bool {
     use StateKind::*;
