@@ -53,6 +53,13 @@ pub struct Shutdown {
     pub grace: std::time::Duration,
 }
 
+// ---- watcher → router → supervisor ----
+
+/// Project files changed: recycle every worker so the next invocation runs the new code.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Reload;
+
 // ---- router → supervisor ----
 
 #[derive(Message)]
@@ -76,6 +83,12 @@ pub struct Run {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Warmup;
+
+/// Replace the process (reload): stop it now if it is idle or starting, or right after the invocation in
+/// flight. An invocation assigned meanwhile runs on a fresh process.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Recycle;
 
 // ---- worker → supervisor ----
 

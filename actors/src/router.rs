@@ -101,3 +101,13 @@ impl Handler<Shutdown> for RouterActor {
         })
     }
 }
+
+impl Handler<Reload> for RouterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reload, _: &mut Context<Self>) {
+        for route in &self.routes {
+            route.supervisor.do_send(msg);
+        }
+    }
+}

@@ -252,6 +252,26 @@ impl Handler<WorkerChanged> for HandlerSupervisor {
     }
 }
 
+impl Handler<Reload> for HandlerSupervisor {
+    type Result = ();
+
+    /// Recycles every worker. Init backoff ends (the code that failed may be fixed), so a cold
+    /// provisioned slot that was waiting it out starts again at once.
+    fn handle(&mut self, _: Reload, _: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            slot.failing = None;
+            slot.addr.do_send(Recycle);
+            let provisioned = i < self.handler.provisioned_concurrency;
+            if provisioned && slot.view.state == StateKind::Cold && !slot.view.assigned {
+                slot.addr.do_send(Warmup);
+            }
+        }
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "HandlerStatus")]
 pub struct GetHandlerStatus;

@@ -46,6 +46,10 @@ pub struct WorkerActor {
     unreported_init: Option<Duration>,
     /// The current process is being stopped on purpose: its exit is no crash.
     stop_expected: bool,
+    /// A reload asked for a fresh process: stop this one once the invocation in flight ends.
+    recycle_after: bool,
+    /// Stops the process when it stays warm and idle for `idle_timeout` (on-demand workers only).
+    idle_timer: Option<SpawnHandle>,
     provisioned: bool,
     invocations: u64,
     cold_starts: u64,
@@ -76,6 +80,8 @@ impl WorkerActor {
             init_error: None,
             unreported_init: None,
             stop_expected: false,
+            recycle_after: false,
+            idle_timer: None,
             invocations: 0,
             cold_starts: 0,
             restarts: 0,
@@ -141,6 +147,7 @@ impl WorkerActor {
                 tracing::debug!(worker = %self.name, pid, "cold start");
                 self.cold_starts += 1;
                 self.stop_expected = false;
+                self.recycle_after = false;
                 self.init_error = None;
                 self.transition(WorkerState::Starting { pid, since: Instant::now() });
                 self.report(false);
@@ -178,6 +185,7 @@ impl WorkerActor {
             self.pending = Some((invocation, reply));
             return;
         }
+        self.disarm_idle(ctx);
         let timer = ctx.run_later(timeout, {
             let request_id = request_id.clone();
             move |act, _| act.on_timeout(&request_id)
@@ -249,6 +257,44 @@ impl WorkerActor {
         self.report(true);
     }
 
+    /// Back to warm after an invocation: stop now if the strategy or a reload wants a fresh process,
+    /// else start counting idle time.
+    fn after_invocation(&mut self, ctx: &mut Context<Self>) {
+        if self.handler.strategy == Strategy::AlwaysCold || self.recycle_after {
+            self.recycle();
+        } else {
+            self.arm_idle(ctx);
+        }
+    }
+
+    /// Starts the idle countdown of a warm on-demand worker (provisioned ones stay warm, as on AWS).
+    fn arm_idle(&mut self, ctx: &mut Context<Self>) {
+        self.disarm_idle(ctx);
+        let Some(limit) = self.handler.idle_timeout else { return };
+        if self.provisioned {
+            return;
+        }
+        self.idle_timer = Some(ctx.run_later(limit, |act, _| act.on_idle()));
+    }
+
+    fn disarm_idle(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.idle_timer.take() {
+            ctx.cancel_future(timer);
+        }
+    }
+
+    fn on_idle(&mut self) {
+        self.idle_timer = None;
+        if !matches!(self.state, WorkerState::Warm { .. }) || self.pending.is_some() || self.current.is_some()
+        {
+            return;
+        }
+        let idle = self.handler.idle_timeout.unwrap_or_default().as_secs_f64();
+        tracing::info!(worker = %self.name, pid = ?self.state.pid(), "idle for {idle}s; stopping");
+        self.recycle();
+        self.report(false);
+    }
+
     /// Kills the process on purpose (recycling, shutdown); the slot turns cold when it is reaped.
     fn recycle(&mut self) {
         if let Some(pid) = self.state.pid() {
@@ -293,6 +339,23 @@ impl Handler<Run> for WorkerActor {
     }
 }
 
+impl Handler<Recycle> for WorkerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Recycle, ctx: &mut Context<Self>) {
+        match self.state {
+            WorkerState::Cold | WorkerState::Stopping { .. } => {}
+            // Stopped by `after_invocation` once the invocation ends.
+            WorkerState::Busy { .. } => self.recycle_after = true,
+            WorkerState::Starting { .. } | WorkerState::Warm { .. } => {
+                self.disarm_idle(ctx);
+                self.recycle();
+                self.report(false);
+            }
+        }
+    }
+}
+
 impl Handler<Warmup> for WorkerActor {
     type Result = ();
 
@@ -311,6 +374,7 @@ impl Handler<NextInvocation> for WorkerActor {
             WorkerState::Starting { pid, since } => {
                 self.unreported_init = Some(since.elapsed());
                 self.transition(WorkerState::Warm { pid });
+                self.arm_idle(ctx);
                 self.report(false);
             }
             WorkerState::Warm { .. } => {}
@@ -347,9 +411,7 @@ impl Handler<PostResult> for WorkerActor {
         };
         self.finish(ctx, outcome);
         self.transition(WorkerState::Warm { pid });
-        if self.handler.strategy == Strategy::AlwaysCold {
-            self.recycle();
-        }
+        self.after_invocation(ctx);
         self.report(true);
         Ok(())
     }
@@ -372,6 +434,7 @@ impl Handler<ResponseTooLarge> for WorkerActor {
                 };
                 self.finish(ctx, outcome);
                 self.transition(WorkerState::Warm { pid });
+                self.after_invocation(ctx);
                 self.report(true);
                 Ok(())
             }
@@ -423,6 +486,8 @@ impl Handler<ChildExited> for WorkerActor {
             self.restarts += 1;
         }
         self.waiting_next = None;
+        self.recycle_after = false;
+        self.disarm_idle(ctx);
         self.transition(WorkerState::Cold);
         self.report_init(finished, init_error);
         // An invocation assigned while the old process was stopping gets a fresh one.
