@@ -46,6 +46,14 @@ pub async fn run(mut config: Config) -> io::Result<()> {
     let bootstrap = launch::BootstrapFile::write()?;
     let pools = smyth_actors::start(&config, &ports, &inherited, &bootstrap.path);
     let router = pools.router.clone();
+    // Reload (DESIGN §5): the watcher thread lives until shutdown.
+    let watcher = if config.reload {
+        smyth_actors::watcher::start(&config.root, &config.source, router.clone())
+            .inspect_err(|err| tracing::warn!("reload is off: cannot watch the project: {err}"))
+            .ok()
+    } else {
+        None
+    };
 
     let workers = Workers(Arc::new(pools.workers_by_port));
     let mut runtime = HttpServer::new(move || {
@@ -95,6 +103,9 @@ pub async fn run(mut config: Config) -> io::Result<()> {
     );
 
     wait_for_signal().await;
+    if let Some(watcher) = watcher {
+        watcher.stop();
+    }
     tracing::info!("shutting down: letting in-flight invocations finish (Ctrl-C again to force)");
     actix_rt::spawn(async {
         wait_for_signal().await;

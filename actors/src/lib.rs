@@ -12,6 +12,7 @@ pub mod state;
 pub mod status;
 pub mod strategy;
 pub mod supervisor;
+pub mod watcher;
 pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};
