@@ -82,15 +82,9 @@ async fn dispatch(
     // The matched format (or why the request cannot be an event of it), from the router's thread.
     let (matched_tx, matched) = oneshot::channel::<Result<EventFormat, String>>();
     let build = Box::new(move |route: &RouteMatch| {
-        let (payload, matched) = match apigw::event_payload(&request, route) {
-            Ok(payload) => (payload, Ok(route.event_format)),
-            // The router cannot be told to drop a request. The edge answers 400 at once and drops
-            // the reply (a queued request is then never run); one that reaches a worker carries a
-            // payload no runtime can decode, so it fails before the handler is called.
-            Err(problem) => (web::Bytes::from_static(apigw::raw::REFUSED_EVENT), Err(problem)),
-        };
-        let _ = matched_tx.send(matched);
-        Invocation { payload, client_context: None, received }
+        let event = apigw::event_payload(&request, route);
+        let _ = matched_tx.send(event.as_ref().map(|_| route.event_format).map_err(Clone::clone));
+        Some(Invocation { payload: event.ok()?, client_context: None, received })
     });
     let (reply, answer) = oneshot::channel();
     edge.router.do_send(RouteRequest { path, build, reply });

@@ -23,13 +23,14 @@ pub struct RouteMatch {
     pub path_params: Vec<(String, String)>,
 }
 
-/// Route a URL path; `build` makes the invocation from the match (the edge builds the event).
+/// Route a URL path; `build` makes the invocation from the match (the edge builds the event), or
+/// refuses the request (None: it is dropped, and `build` has told the edge why).
 /// No matching route is `Rejection::NotFound`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RouteRequest {
     pub path: String,
-    pub build: Box<dyn FnOnce(&RouteMatch) -> Invocation + Send>,
+    pub build: Box<dyn FnOnce(&RouteMatch) -> Option<Invocation> + Send>,
     pub reply: Reply,
 }
 

@@ -64,8 +64,9 @@ impl Handler<RouteRequest> for RouterActor {
             let _ = msg.reply.send(Err(Rejection::NotFound(msg.path)));
             return;
         };
-        let invocation = (msg.build)(&matched);
-        supervisor.do_send(Invoke { invocation, reply: msg.reply });
+        if let Some(invocation) = (msg.build)(&matched) {
+            supervisor.do_send(Invoke { invocation, reply: msg.reply });
+        }
     }
 }
 

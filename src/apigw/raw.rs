@@ -8,10 +8,6 @@ use serde_json::Value;
 use super::request::RequestSnapshot;
 use super::response::{self, JSON};
 
-/// The payload sent in place of an event the edge refused (the router cannot drop a request): not
-/// JSON on purpose, so a runtime fails to decode it before calling the handler.
-pub const REFUSED_EVENT: &[u8] = b"<smyth: request refused, the body is not JSON>";
-
 /// The event: the body as sent when it is JSON, `{}` when it is empty. A body that is not JSON is
 /// `Err` with the problem, for a 400 (Smyth's `request.json()` refuses it before invoking, too).
 pub fn raw_event(request: &RequestSnapshot) -> Result<Bytes, String> {
