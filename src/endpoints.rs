@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use smyth_actors::messages::GetStatus;
 use smyth_actors::status::HandlerStatus;
 
-use crate::http::Edge;
+use crate::http::{ClientPort, Edge};
 use crate::metrics;
 
 const DASHBOARD: &str = include_str!("dashboard.html");
@@ -18,7 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
         .route(&format!("{prefix}/metrics"), web::get().to(prometheus))
         .route(
             &format!("{prefix}/"),
-            web::get().to(move || {
+            web::get().to(move |_: ClientPort| {
                 let page = page.clone();
                 async move { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page) }
             }),
@@ -33,7 +33,7 @@ fn shutting_down() -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(serde_json::json!({"message": "shutting down"}))
 }
 
-async fn status(edge: web::Data<Edge>) -> HttpResponse {
+async fn status(_: ClientPort, edge: web::Data<Edge>) -> HttpResponse {
     let Some(handlers) = handlers(&edge).await else { return shutting_down() };
     let handlers: serde_json::Map<String, serde_json::Value> = handlers
         .into_iter()
@@ -42,7 +42,7 @@ async fn status(edge: web::Data<Edge>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "handlers": handlers }))
 }
 
-async fn prometheus(edge: web::Data<Edge>) -> HttpResponse {
+async fn prometheus(_: ClientPort, edge: web::Data<Edge>) -> HttpResponse {
     let Some(handlers) = handlers(&edge).await else { return shutting_down() };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

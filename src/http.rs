@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{recv, MsgFlags};
 
 use actix::Addr;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use percent_encoding::percent_decode_str;
 use smyth_actors::invocation::{Invocation, Rejection};
 use smyth_actors::messages::{RouteMatch, RouteRequest};
@@ -21,7 +21,7 @@ use smyth_config::EventFormat;
 use crate::apigw;
 use crate::apigw::request::RequestSnapshot;
 use crate::apigw::response::{self, GatewayError};
-use crate::runtime_api::read_limited;
+use crate::runtime_api::{read_limited, Workers};
 
 /// The client connection's socket, recorded at connect time so a waiting request can notice that its
 /// client went away (actix-web does not cancel a handler when that happens).
@@ -29,9 +29,11 @@ use crate::runtime_api::read_limited;
 pub struct ClientSocket(RawFd);
 
 impl ClientSocket {
-    /// For `HttpServer::on_connect`.
+    /// For `HttpServer::on_connect`. Also turns Nagle off: the bootstrap pipelines its result with
+    /// the next `/next`, and a small answer held back for an ACK would cost a delayed-ACK timeout.
     pub fn record(connection: &dyn Any, data: &mut Extensions) {
         if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = stream.set_nodelay(true);
             data.insert(ClientSocket(stream.as_raw_fd()));
         }
     }
@@ -56,6 +58,25 @@ impl ClientSocket {
     }
 }
 
+/// Extracted by every client route: refuses a request that arrived on a worker's Runtime API port,
+/// since one server listens on both kinds of port.
+pub struct ClientPort;
+
+impl FromRequest for ClientPort {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let port = req.app_config().local_addr().port();
+        let runtime =
+            req.app_data::<web::Data<Workers>>().is_some_and(|workers| workers.0.contains_key(&port));
+        std::future::ready(match runtime {
+            true => Err(actix_web::error::ErrorNotFound("this port serves the Lambda Runtime API only")),
+            false => Ok(ClientPort),
+        })
+    }
+}
+
 /// What every client route needs.
 #[derive(Clone)]
 pub struct Edge {
@@ -71,6 +92,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
 /// Any request on a handler's `url_path`: snapshot the request, let the router's match pick the event
 /// format, invoke, map the result back by that format's rules.
 async fn dispatch(
+    _: ClientPort,
     req: HttpRequest,
     payload: web::Payload,
     edge: web::Data<Edge>,

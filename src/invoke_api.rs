@@ -17,6 +17,7 @@ use smyth_actors::router::RouterActor;
 use smyth_config::{Config, HandlerConfig};
 use tokio::sync::oneshot;
 
+use crate::http::ClientPort;
 use crate::runtime_api::read_limited;
 
 /// AWS's limit for an asynchronous invocation's payload.
@@ -135,7 +136,12 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn invoke(req: HttpRequest, payload: web::Payload, api: web::Data<InvokeApi>) -> HttpResponse {
+async fn invoke(
+    _: ClientPort,
+    req: HttpRequest,
+    payload: web::Payload,
+    api: web::Data<InvokeApi>,
+) -> HttpResponse {
     let raw_name = req.match_info().get("name").unwrap_or_default().to_string();
     let (name, arn_qualifier) = parse_name(&raw_name);
     let qualifier = web::Query::<HashMap<String, String>>::from_query(req.query_string())

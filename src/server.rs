@@ -1,22 +1,58 @@
-//! `smyth run`: binds every port, starts the actor world and both HTTP servers, and shuts down cleanly.
+//! `smyth run`: binds every port, starts the actor world and the HTTP server, and shuts down cleanly.
+//!
+//! One HTTP server with one worker thread serves the client port and every worker's Runtime API port,
+//! and the actors are started on that same thread: a request goes from client to Python worker and
+//! back without waking another thread, which is most of what a no-op invocation costs.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use actix::Addr;
+use actix_web::http::KeepAlive;
 use actix_web::{web, App, HttpServer};
 use smyth_actors::launch;
 use smyth_actors::messages::{GetStatus, Shutdown};
+use smyth_actors::router::RouterActor;
 use smyth_config::{Config, Runtime};
 
 use crate::http::{self, Edge};
-use crate::invoke_api;
+use crate::invoke_api::{self, InvokeApi};
 use crate::runtime_api::{self, Workers};
 
 /// How long in-flight invocations may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// What the actor world is built from.
+struct Blueprint {
+    config: Config,
+    ports: Vec<Vec<u16>>,
+    inherited: BTreeMap<String, String>,
+    bootstrap: PathBuf,
+}
+
+/// The running actor world, and what the routes need of it.
+#[derive(Clone)]
+struct World {
+    router: Addr<RouterActor>,
+    workers: Workers,
+    invoke: InvokeApi,
+}
+
+impl World {
+    fn start(blueprint: &Blueprint) -> World {
+        let Blueprint { config, ports, inherited, bootstrap } = blueprint;
+        let pools = smyth_actors::start(config, ports, inherited, bootstrap);
+        World {
+            invoke: InvokeApi::new(config, pools.router.clone()),
+            router: pools.router,
+            workers: Workers(Arc::new(pools.workers_by_port)),
+        }
+    }
+}
 
 /// One loopback listener per worker slot, bound before any worker exists.
 fn bind_runtime_listeners(config: &Config) -> io::Result<(Vec<Vec<u16>>, Vec<TcpListener>)> {
@@ -34,8 +70,18 @@ fn bind_runtime_listeners(config: &Config) -> io::Result<(Vec<Vec<u16>>, Vec<Tcp
     Ok((ports, listeners))
 }
 
+/// A Runtime API connection idles while its handler runs: keep connections at least that long.
+fn keep_alive(config: &Config) -> KeepAlive {
+    let longest = config.handlers.iter().map(|h| h.timeout).max().unwrap_or_default();
+    KeepAlive::Timeout(longest + Duration::from_secs(60))
+}
+
 pub async fn run(mut config: Config) -> io::Result<()> {
     let (ports, runtime_listeners) = bind_runtime_listeners(&config)?;
+    let listener = TcpListener::bind((config.host.as_str(), config.port)).map_err(|err| {
+        io::Error::new(err.kind(), format!("cannot listen on {}:{}: {err}", config.host, config.port))
+    })?;
+    let address = listener.local_addr()?;
     let inherited: BTreeMap<String, String> = std::env::vars().collect();
     if config.handlers.iter().any(|h| !matches!(h.runtime, Runtime::Command(_))) {
         match launch::resolve_interpreter(&config.python, &inherited) {
@@ -44,8 +90,38 @@ pub async fn run(mut config: Config) -> io::Result<()> {
         }
     }
     let bootstrap = launch::BootstrapFile::write()?;
-    let pools = smyth_actors::start(&config, &ports, &inherited, &bootstrap.path);
-    let router = pools.router.clone();
+    let keep_alive = keep_alive(&config);
+    let prefix = config.smyth_path_prefix.clone();
+    let blueprint =
+        Arc::new(Blueprint { config: config.clone(), ports, inherited, bootstrap: bootstrap.path.clone() });
+    let world: Arc<OnceLock<World>> = Arc::default();
+
+    let factory_world = world.clone();
+    let mut server = HttpServer::new(move || {
+        // Called on the server's one worker thread, once per listener: the first call starts the
+        // actors there.
+        let world = factory_world.get_or_init(|| World::start(&blueprint)).clone();
+        let prefix = prefix.clone();
+        App::new()
+            .app_data(web::Data::new(world.workers))
+            .app_data(web::Data::new(Edge { router: world.router }))
+            .configure(runtime_api::configure)
+            .configure(|cfg| invoke_api::configure(cfg, world.invoke))
+            .configure(move |cfg| http::configure(cfg, &prefix))
+    })
+    .workers(1)
+    .keep_alive(keep_alive)
+    .on_connect(http::ClientSocket::record)
+    .disable_signals()
+    .shutdown_timeout(1);
+    for runtime_listener in runtime_listeners {
+        server = server.listen(runtime_listener)?;
+    }
+    let server = server.listen(listener)?.run();
+    let server_handle = server.handle();
+    actix_rt::spawn(server);
+    let router = started(&world).await?.router;
+
     // Reload (DESIGN §5): the watcher thread lives until shutdown.
     let watcher = if config.reload {
         smyth_actors::watcher::start(&config.root, &config.source, router.clone())
@@ -54,46 +130,6 @@ pub async fn run(mut config: Config) -> io::Result<()> {
     } else {
         None
     };
-
-    let workers = Workers(Arc::new(pools.workers_by_port));
-    let mut runtime = HttpServer::new(move || {
-        App::new().app_data(web::Data::new(workers.clone())).configure(runtime_api::configure)
-    })
-    .workers(1)
-    // The connection idles while the handler runs: never close it under a long invocation.
-    .keep_alive(actix_web::http::KeepAlive::Os)
-    .disable_signals()
-    .shutdown_timeout(1);
-    for listener in runtime_listeners {
-        runtime = runtime.listen(listener)?;
-    }
-    let runtime = runtime.run();
-    let runtime_handle = runtime.handle();
-    actix_rt::spawn(runtime);
-
-    let listener = TcpListener::bind((config.host.as_str(), config.port)).map_err(|err| {
-        io::Error::new(err.kind(), format!("cannot listen on {}:{}: {err}", config.host, config.port))
-    })?;
-    let address = listener.local_addr()?;
-    let edge = Edge { router: router.clone() };
-    let prefix = config.smyth_path_prefix.clone();
-    let invoke = invoke_api::InvokeApi::new(&config, router.clone());
-    let server = HttpServer::new(move || {
-        let prefix = prefix.clone();
-        App::new()
-            .app_data(web::Data::new(edge.clone()))
-            .configure(|cfg| invoke_api::configure(cfg, invoke.clone()))
-            .configure(move |cfg| http::configure(cfg, &prefix))
-    })
-    .workers(1)
-    .on_connect(http::ClientSocket::record)
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-    .listen(listener)?
-    .run();
-    let server_handle = server.handle();
-    actix_rt::spawn(server);
-
     for handler in &config.handlers {
         tracing::info!(handler = %handler.name, "http://{address}{}  →  {}", handler.url_path, handler.handler_path);
     }
@@ -113,13 +149,25 @@ pub async fn run(mut config: Config) -> io::Result<()> {
         tracing::warn!("forced exit");
         std::process::exit(130);
     });
-    let stopping = server_handle.stop(true);
+    // Stop accepting; the actors and the Runtime API keep serving until every worker is gone.
+    server_handle.pause().await;
     let _ = router.send(Shutdown { grace: SHUTDOWN_GRACE }).await;
     wait_for_workers(&router, Duration::from_secs(5)).await;
-    runtime_handle.stop(false).await;
-    stopping.await;
+    server_handle.stop(true).await;
+    drop(bootstrap);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits (bounded) for the server's worker thread to have started the actors.
+async fn started(world: &OnceLock<World>) -> io::Result<World> {
+    for _ in 0..1000 {
+        if let Some(world) = world.get() {
+            return Ok(world.clone());
+        }
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(io::Error::other("the HTTP server did not start"))
 }
 
 async fn wait_for_signal() {
@@ -132,7 +180,7 @@ async fn wait_for_signal() {
 }
 
 /// Waits, bounded, until no worker has a process left.
-async fn wait_for_workers(router: &actix::Addr<smyth_actors::router::RouterActor>, limit: Duration) {
+async fn wait_for_workers(router: &Addr<RouterActor>, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
         let Ok(status) = router.send(GetStatus).await else {

@@ -23,6 +23,9 @@ pub struct RouteMatch {
     pub path_params: Vec<(String, String)>,
 }
 
+/// Makes the invocation from the route's match (the edge builds the event), or refuses the request.
+pub type BuildInvocation = Box<dyn FnOnce(&RouteMatch) -> Option<Invocation> + Send>;
+
 /// Route a URL path; `build` makes the invocation from the match (the edge builds the event), or
 /// refuses the request (None: it is dropped, and `build` has told the edge why).
 /// No matching route is `Rejection::NotFound`.
@@ -30,7 +33,7 @@ pub struct RouteMatch {
 #[rtype(result = "()")]
 pub struct RouteRequest {
     pub path: String,
-    pub build: Box<dyn FnOnce(&RouteMatch) -> Option<Invocation> + Send>,
+    pub build: BuildInvocation,
     pub reply: Reply,
 }
 
