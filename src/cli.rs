@@ -19,6 +19,33 @@ pub enum Command {
     Run(RunArgs),
     /// Validate the configuration and print it resolved.
     Check(ConfigArgs),
+    /// Invoke a handler once, without HTTP, with any event (SQS, S3, …); prints its result.
+    Invoke(InvokeArgs),
+    /// Show the running server's handlers and workers.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The handler's name (its `[tool.smyth.handlers.NAME]` table).
+    pub name: String,
+    /// The event: a JSON file, or `-` for standard input (default: `{}`).
+    #[arg(long, short = 'e', value_name = "FILE")]
+    pub event: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The server's address (default: the config's `host`).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The server's port (default: the config's `port`).
+    #[arg(long, short = 'p')]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Args)]

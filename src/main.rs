@@ -2,6 +2,7 @@
 
 mod apigw;
 mod cli;
+mod commands;
 mod endpoints;
 mod http;
 mod invoke_api;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, RunArgs};
+use cli::{Cli, Command, InvokeArgs, RunArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,6 +28,11 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Run(args) => run(args),
+        Command::Invoke(args) => invoke(args),
+        Command::Status(args) => match load(args.config.config.as_deref()) {
+            Ok(config) => commands::status(&config, args.host.as_deref(), args.port),
+            Err(code) => code,
+        },
     }
 }
 
@@ -39,6 +45,28 @@ fn load(explicit: Option<&std::path::Path>) -> Result<smyth_config::Config, Exit
         eprintln!("error: {err}");
         ExitCode::from(2)
     })
+}
+
+fn invoke(args: InvokeArgs) -> ExitCode {
+    let config = match load(args.config.config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let event = match commands::read_event(args.event.as_deref()) {
+        Ok(event) => event,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(&config.log_level);
+    match actix_rt::System::new().block_on(commands::invoke(config, &args.name, event)) {
+        Ok(code) => code,
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run(args: RunArgs) -> ExitCode {

@@ -76,12 +76,32 @@ fn keep_alive(config: &Config) -> KeepAlive {
     KeepAlive::Timeout(longest + Duration::from_secs(60))
 }
 
-pub async fn run(mut config: Config) -> io::Result<()> {
+/// A started server: the actor world, and the HTTP server carrying every worker's Runtime API (and the
+/// client routes, when it was given a client listener).
+pub struct Running {
+    world: World,
+    handle: actix_web::dev::ServerHandle,
+    _bootstrap: launch::BootstrapFile,
+}
+
+impl Running {
+    pub fn router(&self) -> &Addr<RouterActor> {
+        &self.world.router
+    }
+
+    /// Stops accepting, lets in-flight invocations finish within `grace`, stops every worker, then
+    /// the server.
+    pub async fn stop(self, grace: Duration) {
+        self.handle.pause().await;
+        let _ = self.world.router.send(Shutdown { grace }).await;
+        wait_for_workers(&self.world.router, Duration::from_secs(5)).await;
+        self.handle.stop(true).await;
+    }
+}
+
+/// Starts the actor world and the HTTP server on one thread.
+pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Result<Running> {
     let (ports, runtime_listeners) = bind_runtime_listeners(&config)?;
-    let listener = TcpListener::bind((config.host.as_str(), config.port)).map_err(|err| {
-        io::Error::new(err.kind(), format!("cannot listen on {}:{}: {err}", config.host, config.port))
-    })?;
-    let address = listener.local_addr()?;
     let inherited: BTreeMap<String, String> = std::env::vars().collect();
     if config.handlers.iter().any(|h| !matches!(h.runtime, Runtime::Command(_))) {
         match launch::resolve_interpreter(&config.python, &inherited) {
@@ -92,8 +112,7 @@ pub async fn run(mut config: Config) -> io::Result<()> {
     let bootstrap = launch::BootstrapFile::write()?;
     let keep_alive = keep_alive(&config);
     let prefix = config.smyth_path_prefix.clone();
-    let blueprint =
-        Arc::new(Blueprint { config: config.clone(), ports, inherited, bootstrap: bootstrap.path.clone() });
+    let blueprint = Arc::new(Blueprint { config, ports, inherited, bootstrap: bootstrap.path.clone() });
     let world: Arc<OnceLock<World>> = Arc::default();
 
     let factory_world = world.clone();
@@ -114,17 +133,27 @@ pub async fn run(mut config: Config) -> io::Result<()> {
     .on_connect(http::ClientSocket::record)
     .disable_signals()
     .shutdown_timeout(1);
-    for runtime_listener in runtime_listeners {
+    for runtime_listener in runtime_listeners.into_iter().chain(client) {
         server = server.listen(runtime_listener)?;
     }
-    let server = server.listen(listener)?.run();
-    let server_handle = server.handle();
+    let server = server.run();
+    let handle = server.handle();
     actix_rt::spawn(server);
-    let router = started(&world).await?.router;
+    let world = started(&world).await?;
+    Ok(Running { world, handle, _bootstrap: bootstrap })
+}
+
+/// `smyth run`: serves every handler until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> io::Result<()> {
+    let listener = TcpListener::bind((config.host.as_str(), config.port)).map_err(|err| {
+        io::Error::new(err.kind(), format!("cannot listen on {}:{}: {err}", config.host, config.port))
+    })?;
+    let address = listener.local_addr()?;
+    let running = start(config.clone(), Some(listener)).await?;
 
     // Reload (DESIGN §5): the watcher thread lives until shutdown.
     let watcher = if config.reload {
-        smyth_actors::watcher::start(&config.root, &config.source, router.clone())
+        smyth_actors::watcher::start(&config.root, &config.source, running.router().clone())
             .inspect_err(|err| tracing::warn!("reload is off: cannot watch the project: {err}"))
             .ok()
     } else {
@@ -149,12 +178,7 @@ pub async fn run(mut config: Config) -> io::Result<()> {
         tracing::warn!("forced exit");
         std::process::exit(130);
     });
-    // Stop accepting; the actors and the Runtime API keep serving until every worker is gone.
-    server_handle.pause().await;
-    let _ = router.send(Shutdown { grace: SHUTDOWN_GRACE }).await;
-    wait_for_workers(&router, Duration::from_secs(5)).await;
-    server_handle.stop(true).await;
-    drop(bootstrap);
+    running.stop(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())
 }
