@@ -71,4 +71,7 @@ pub struct RunArgs {
     /// Do not recycle workers when project files change.
     #[arg(long)]
     pub no_reload: bool,
+    /// One worker per handler attached to this terminal, with no timeout: `breakpoint()` and pdb work.
+    #[arg(long)]
+    pub debug: bool,
 }

@@ -92,6 +92,9 @@ fn run(args: RunArgs) -> ExitCode {
     if args.no_reload {
         config.reload = false;
     }
+    if args.debug {
+        config = config.for_debugging();
+    }
     logging::init(&config.log_level);
     let system = actix_rt::System::new();
     match system.block_on(server::run(config)) {

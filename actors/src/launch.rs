@@ -68,7 +68,7 @@ pub fn spawn_spec(
     env.insert("AWS_LAMBDA_LOG_LEVEL".into(), handler.log_level.clone());
     env.insert("SMYTH_WORKER".into(), format!("{}:{slot}", handler.name));
     env.insert("SMYTH_STRATEGY".into(), handler.strategy.as_str().into());
-    SpawnSpec { argv, env, cwd: config.root.clone() }
+    SpawnSpec { argv, env, cwd: config.root.clone(), attached: config.debug }
 }
 
 /// The function's ARN, as the runtime and the Invoke API report it.

@@ -16,6 +16,9 @@ pub struct SpawnSpec {
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub cwd: PathBuf,
+    /// `--debug`: the child shares the terminal (stdin, output, foreground process group) so a
+    /// debugger can prompt; otherwise it gets its own group and its output is logged line by line.
+    pub attached: bool,
 }
 
 /// How a child ended, as the Runtime API reports it.
@@ -63,17 +66,17 @@ pub fn spawn(
         .argv
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
-    let (reader, writer) = io::pipe()?;
     let mut command = Command::new(program);
-    command
-        .args(args)
-        .env_clear()
-        .envs(&spec.env)
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(writer.try_clone()?)
-        .stderr(writer)
-        .process_group(0);
+    command.args(args).env_clear().envs(&spec.env).current_dir(&spec.cwd);
+    let reader = if spec.attached {
+        // Its own process group would get SIGTTIN on reading the terminal.
+        command.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        None
+    } else {
+        let (reader, writer) = io::pipe()?;
+        command.stdin(Stdio::null()).stdout(writer.try_clone()?).stderr(writer).process_group(0);
+        Some(reader)
+    };
     let server_pid = std::process::id();
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
@@ -91,8 +94,10 @@ pub fn spawn(
     let mut child = command.spawn()?;
     drop(command); // closes our copies of the pipe's write end, so the pump sees EOF
     let pid = child.id();
-    let prefix = name.to_string();
-    std::thread::Builder::new().name(format!("log {name}")).spawn(move || pump_lines(reader, &prefix))?;
+    if let Some(reader) = reader {
+        let prefix = name.to_string();
+        std::thread::Builder::new().name(format!("log {name}")).spawn(move || pump_lines(reader, &prefix))?;
+    }
     std::thread::Builder::new().name(format!("wait {name}")).spawn(move || {
         let exit = child.wait().map(Exit::from).unwrap_or(Exit::Code(-1));
         on_exit(pid, exit);
@@ -115,11 +120,17 @@ fn pump_lines(reader: io::PipeReader, name: &str) {
     }
 }
 
-/// Kills the child's whole process group. A group that is already gone counts as success.
+/// Kills the child's whole process group (just the child when it shares the terminal's group, in
+/// `--debug`). A process that is already gone counts as success.
 pub fn kill_group(pid: u32, signal: Signal) {
-    match killpg(Pid::from_raw(pid as i32), signal) {
+    let pid = Pid::from_raw(pid as i32);
+    let result = match killpg(pid, signal) {
+        Err(nix::errno::Errno::ESRCH) => nix::sys::signal::kill(pid, signal),
+        other => other,
+    };
+    match result {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-        Err(err) => tracing::warn!(pid, %err, "could not signal process group"),
+        Err(err) => tracing::warn!(%pid, %err, "could not signal the worker"),
     }
 }
 
@@ -141,6 +152,7 @@ mod tests {
             argv: vec!["sh".into(), "-c".into(), "echo hello; exit 3".into()],
             env: BTreeMap::new(),
             cwd: std::env::temp_dir(),
+            attached: false,
         };
         spawn(&spec, "test:0", move |_, exit| tx.send(exit).unwrap()).unwrap();
         let exit = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
@@ -154,6 +166,7 @@ mod tests {
             argv: vec!["sleep".into(), "30".into()],
             env: BTreeMap::from([("PATH".to_string(), std::env::var("PATH").unwrap_or_default())]),
             cwd: std::env::temp_dir(),
+            attached: false,
         };
         let pid = spawn(&spec, "test:1", move |_, exit| tx.send(exit).unwrap()).unwrap();
         kill_group(pid, Signal::SIGKILL);

@@ -5,6 +5,21 @@ use std::fmt::Write;
 use crate::model::{Config, HandlerConfig};
 
 impl Config {
+    /// `smyth run --debug`: one worker per handler, attached to the terminal, with no timeout (a day),
+    /// so `breakpoint()` and pdb work; nothing is throttled or pre-started.
+    pub fn for_debugging(mut self) -> Self {
+        self.debug = true;
+        for handler in &mut self.handlers {
+            handler.concurrency = 1;
+            handler.reserved_concurrency = None;
+            handler.provisioned_concurrency = 0;
+            handler.strategy = crate::Strategy::FirstWarm;
+            handler.timeout = std::time::Duration::from_secs(24 * 60 * 60);
+            handler.idle_timeout = None;
+        }
+        self
+    }
+
     /// The handler called `name`.
     pub fn handler(&self, name: &str) -> Option<&HandlerConfig> {
         self.handlers.iter().find(|h| h.name == name)

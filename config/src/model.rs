@@ -31,6 +31,8 @@ pub struct Config {
     pub python_path: Vec<PathBuf>,
     pub reload: bool,
     pub account_concurrency: usize,
+    /// `smyth run --debug` (not a file key): see [`Config::for_debugging`].
+    pub debug: bool,
     /// Handlers in file order (routes are matched in this order).
     pub handlers: Vec<HandlerConfig>,
 }

@@ -206,6 +206,7 @@ pub fn resolve(
         python_version,
         python_path,
         reload,
+        debug: false,
         account_concurrency,
         handlers,
     }

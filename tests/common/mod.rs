@@ -15,6 +15,8 @@ pub const STARTUP: Duration = Duration::from_secs(20);
 
 pub struct Server {
     child: Child,
+    /// The server's standard input, when started with [`Server::start_with_stdin`].
+    pub stdin: Option<std::process::ChildStdin>,
     pub port: u16,
     pub dir: tempfile::TempDir,
     log: Arc<Mutex<String>>,
@@ -55,6 +57,15 @@ impl Server {
     }
 
     pub fn start_with_args(files: &[(&str, &str)], args: &[&str]) -> Server {
+        Self::launch(files, args, Stdio::null())
+    }
+
+    /// Like `start_with_args`, with a pipe to the server's standard input in `stdin`.
+    pub fn start_with_stdin(files: &[(&str, &str)], args: &[&str]) -> Server {
+        Self::launch(files, args, Stdio::piped())
+    }
+
+    fn launch(files: &[(&str, &str)], args: &[&str], stdin: Stdio) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         for (name, text) in files {
             let path = dir.path().join(name);
@@ -67,7 +78,7 @@ impl Server {
             .current_dir(dir.path())
             .env("RUST_LOG", "info")
             .env_remove("VIRTUAL_ENV")
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -87,7 +98,8 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        let mut server = Server { child, port: 0, dir, log, agent };
+        let stdin = child.stdin.take();
+        let mut server = Server { child, stdin, port: 0, dir, log, agent };
         let deadline = Instant::now() + STARTUP;
         loop {
             if let Some(port) = listening_port(&server.log()) {

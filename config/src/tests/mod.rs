@@ -257,3 +257,37 @@ fn describe_lists_globals_and_one_line_per_handler() {
     let t = out.lines().find(|l| l.contains("app.t")).unwrap();
     assert!(t.contains("concurrency=0 reserved=0"), "{t}");
 }
+
+#[test]
+fn debugging_gives_each_handler_one_untimed_worker() {
+    let c = parse(
+        r#"
+[tool.smyth.handlers.a]
+handler_path = "app.a"
+url_path = "/a"
+concurrency = 4
+provisioned_concurrency = 2
+strategy = "round_robin"
+timeout = 1
+idle_timeout = 5
+
+[tool.smyth.handlers.b]
+handler_path = "app.b"
+url_path = "/b"
+reserved_concurrency = 0
+"#,
+    )
+    .for_debugging();
+    assert!(c.debug);
+    for h in &c.handlers {
+        assert_eq!(
+            (h.concurrency, h.reserved_concurrency, h.provisioned_concurrency),
+            (1, None, 0),
+            "{}",
+            h.name
+        );
+        assert_eq!(h.strategy, Strategy::FirstWarm);
+        assert!(h.timeout >= Duration::from_secs(3600));
+        assert_eq!(h.idle_timeout, None);
+    }
+}
