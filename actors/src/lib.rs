@@ -8,6 +8,7 @@ mod logs;
 pub mod messages;
 pub mod process;
 pub mod router;
+pub mod sampler;
 pub mod state;
 pub mod status;
 pub mod strategy;
@@ -45,6 +46,8 @@ pub fn start(
     bootstrap: &std::path::Path,
 ) -> Pools {
     let account = AccountLimit::new(config.account_concurrency);
+    // One thread measures every worker process; it ends when the last worker is dropped.
+    let sampler = sampler::Sampler::start();
     let mut workers_by_port = HashMap::new();
     let mut routes = Vec::new();
     for (handler, ports) in config.handlers.iter().zip(ports) {
@@ -53,7 +56,7 @@ pub fn start(
             HandlerSupervisor::start(handler.clone(), account.clone(), |slot, sup| {
                 let spec = launch::spawn_spec(config, &handler, slot, ports[slot], inherited, bootstrap);
                 let arn = launch::function_arn(&handler, &spec.env);
-                WorkerActor::new(slot, handler.clone(), spec, arn, sup)
+                WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
             });
         workers_by_port.extend(ports.iter().copied().zip(workers));
         routes.push(Route::new(&handler, supervisor));

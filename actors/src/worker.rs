@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::invocation::{FailureKind, Invocation, Outcome};
 use crate::messages::*;
 use crate::process::{self, Exit, SpawnSpec};
+use crate::sampler::{self, memory_verdict, MemoryVerdict, Sample, Sampler};
 use crate::state::{allowed, WorkerState};
 use crate::status::{epoch_ms, WorkerStatus};
 
@@ -55,6 +56,10 @@ pub struct WorkerActor {
     cold_starts: u64,
     restarts: u64,
     last_used: Option<SystemTime>,
+    sampler: Sampler,
+    /// The current process's latest measurement, and its highest RSS yet (for `Max Memory Used`).
+    usage: Option<Sample>,
+    peak_rss: Option<u64>,
 }
 
 impl WorkerActor {
@@ -64,6 +69,7 @@ impl WorkerActor {
         spec: SpawnSpec,
         function_arn: String,
         supervisor: Recipient<WorkerChanged>,
+        sampler: Sampler,
     ) -> Self {
         Self {
             slot,
@@ -86,6 +92,9 @@ impl WorkerActor {
             cold_starts: 0,
             restarts: 0,
             last_used: None,
+            sampler,
+            usage: None,
+            peak_rss: None,
         }
     }
 
@@ -98,6 +107,8 @@ impl WorkerActor {
             cold_starts: self.cold_starts,
             restarts: self.restarts,
             last_used: self.last_used.map(epoch_ms),
+            rss_bytes: self.usage.map(|u| u.rss_bytes),
+            cpu_percent: self.usage.map(|u| u.cpu_percent),
         }
     }
 
@@ -145,6 +156,7 @@ impl WorkerActor {
         match process::spawn(&spec, &self.name, move |pid, exit| me.do_send(ChildExited { pid, exit })) {
             Ok(pid) => {
                 tracing::debug!(worker = %self.name, pid, "cold start");
+                self.sampler.watch(pid, ctx.address().recipient());
                 self.cold_starts += 1;
                 self.stop_expected = false;
                 self.recycle_after = false;
@@ -217,13 +229,16 @@ impl WorkerActor {
         let duration = flight.started.elapsed().as_secs_f64() * 1000.0;
         let init =
             flight.init_duration.map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0));
+        let max_memory_used_mb = self.peak_rss.map(sampler::whole_mb);
+        let memory = max_memory_used_mb.map(|mb| format!("\tMax Memory Used: {mb} MB"));
         tracing::info!(
             target: "smyth::report",
-            "{} | REPORT RequestId: {}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB{}",
+            "{} | REPORT RequestId: {}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB{}{}",
             crate::logs::prefix(&self.name),
             flight.request_id,
             duration.ceil() as u64,
             self.handler.memory_size,
+            memory.unwrap_or_default(),
             init.unwrap_or_default(),
         );
     }
@@ -295,6 +310,47 @@ impl WorkerActor {
         self.report(false);
     }
 
+    fn note_peak(&mut self, rss_bytes: u64) {
+        self.peak_rss = Some(self.peak_rss.map_or(rss_bytes, |peak| peak.max(rss_bytes)));
+    }
+
+    /// The process passed `memory_size`: kill its group, as Lambda's OOM killer would. The invocation
+    /// in flight fails with `Runtime.OutOfMemory` and AWS's message; a process still initialising fails
+    /// its init with that type. It counts as a restart, like a crash; the next request is a cold start.
+    fn out_of_memory(&mut self, ctx: &mut Context<Self>, rss_bytes: u64) {
+        let Some(pid) = self.state.pid() else { return };
+        tracing::error!(
+            worker = %self.name,
+            pid,
+            "{} exceeded memory_size {} MB (RSS {} MB); killing pid {pid}",
+            self.name,
+            self.handler.memory_size,
+            sampler::whole_mb(rss_bytes),
+        );
+        process::kill_group(pid, Signal::SIGKILL);
+        let was_starting = matches!(self.state, WorkerState::Starting { .. });
+        self.stop_expected = true;
+        self.restarts += 1;
+        self.disarm_idle(ctx);
+        self.transition(WorkerState::Stopping { pid });
+        let kind = FailureKind::OutOfMemory;
+        let mut finished = false;
+        let mut init_error = None;
+        if let Some(request_id) = self.current.as_ref().map(|f| f.request_id.clone()) {
+            let message = format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed");
+            // The REPORT line first, then the error, as in a Lambda log stream.
+            let error_type = kind.error_type().to_string();
+            self.finish(ctx, Outcome::Failed { request_id, error: kind, message: message.clone() });
+            tracing::error!(worker = %self.name, pid, "{message} ({error_type})");
+            finished = true;
+        } else if was_starting {
+            let message = "Runtime exited with error: signal: killed".to_string();
+            finished = self.fail_pending(kind.clone(), message.clone());
+            init_error = Some((kind, message));
+        }
+        self.report_init(finished, init_error);
+    }
+
     /// Kills the process on purpose (recycling, shutdown); the slot turns cold when it is reaped.
     fn recycle(&mut self) {
         if let Some(pid) = self.state.pid() {
@@ -322,6 +378,7 @@ impl Actor for WorkerActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         if let Some(pid) = self.state.pid() {
+            self.sampler.unwatch(pid);
             process::kill_group(pid, Signal::SIGKILL);
         }
     }
@@ -373,6 +430,11 @@ impl Handler<NextInvocation> for WorkerActor {
         match self.state {
             WorkerState::Starting { pid, since } => {
                 self.unreported_init = Some(since.elapsed());
+                // One reading when init ends, so the first REPORT has a `Max Memory Used` even when it
+                // comes before the sampler's first tick.
+                if let Some(rss) = sampler::rss_now(pid) {
+                    self.note_peak(rss);
+                }
                 self.transition(WorkerState::Warm { pid });
                 self.arm_idle(ctx);
                 self.report(false);
@@ -488,6 +550,9 @@ impl Handler<ChildExited> for WorkerActor {
         self.waiting_next = None;
         self.recycle_after = false;
         self.disarm_idle(ctx);
+        self.sampler.unwatch(msg.pid);
+        self.usage = None;
+        self.peak_rss = None;
         self.transition(WorkerState::Cold);
         self.report_init(finished, init_error);
         // An invocation assigned while the old process was stopping gets a fresh one.
@@ -506,6 +571,23 @@ fn init_failure(reported: Option<(String, Bytes)>, exit: Exit) -> (FailureKind, 
             (FailureKind::Init(kind), message)
         }
         None => (FailureKind::Init("Runtime.ExitError".into()), format!("Runtime exited with error: {exit}")),
+    }
+}
+
+impl Handler<Sample> for WorkerActor {
+    type Result = ();
+
+    /// A measurement from the sampler: shown in the status, and enforces `memory_size`.
+    fn handle(&mut self, sample: Sample, ctx: &mut Context<Self>) {
+        if self.state.pid() != Some(sample.pid) {
+            return; // an older process of this slot
+        }
+        self.usage = Some(sample);
+        self.note_peak(sample.rss_bytes);
+        match memory_verdict(self.state.kind(), sample.rss_bytes, self.handler.memory_size) {
+            MemoryVerdict::Within => self.report(false),
+            MemoryVerdict::Kill => self.out_of_memory(ctx, sample.rss_bytes),
+        }
     }
 }
 
