@@ -36,6 +36,13 @@ pub fn render(handlers: &[HandlerStatus]) -> String {
             })
             .collect::<Vec<_>>()
     };
+    // Cold workers have no process: their gauge is absent rather than 0.
+    let rss = handlers.iter().flat_map(|h| {
+        h.workers.iter().filter_map(move |w| {
+            let labels = format!("handler=\"{}\",worker=\"{}\"", label(&h.name), label(&w.id));
+            w.rss_bytes.map(|bytes| (labels, bytes))
+        })
+    });
     let per_handler = |field: fn(&HandlerStatus) -> u64| {
         handlers.iter().map(|h| (format!("handler=\"{}\"", label(&h.name)), field(h))).collect::<Vec<_>>()
     };
@@ -59,6 +66,13 @@ pub fn render(handlers: &[HandlerStatus]) -> String {
         "counter",
         "Worker processes that died unexpectedly.",
         per_worker(|w| w.restarts),
+    );
+    family(
+        &mut out,
+        "smyth_worker_rss_bytes",
+        "gauge",
+        "Resident memory of each live worker's main process, sampled every 250 ms.",
+        rss.collect::<Vec<_>>(),
     );
     let states = handlers.iter().flat_map(|h| {
         StateKind::ALL.iter().map(move |state| {
@@ -97,14 +111,17 @@ mod tests {
     use smyth_actors::status::WorkerStatus;
 
     fn worker(id: &str, state: StateKind, invocations: u64) -> WorkerStatus {
+        let live = state != StateKind::Cold;
         WorkerStatus {
             id: id.into(),
             state,
-            pid: None,
+            pid: live.then_some(4242),
             invocations,
             cold_starts: 1,
             restarts: 0,
             last_used: None,
+            rss_bytes: live.then_some(9_437_184),
+            cpu_percent: live.then_some(0.5),
         }
     }
 
@@ -129,9 +146,15 @@ mod tests {
             "smyth_workers{handler=\"orders\",state=\"busy\"} 0",
             "smyth_queued_requests{handler=\"orders\"} 3",
             "smyth_throttled_total{handler=\"orders\"} 1",
+            "# TYPE smyth_worker_rss_bytes gauge",
+            "smyth_worker_rss_bytes{handler=\"orders\",worker=\"orders:0\"} 9437184",
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
         }
+        assert!(
+            !text.contains("smyth_worker_rss_bytes{handler=\"orders\",worker=\"orders:1\"}"),
+            "a cold worker has no RSS sample:\n{text}"
+        );
     }
 
     #[test]
