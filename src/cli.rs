@@ -40,10 +40,17 @@ pub struct InvokeArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// The server's address (default: the config's `host`).
+    #[command(flatten)]
+    pub address: AddressArgs,
+}
+
+/// Where the server listens, over the config's `host` and `port`.
+#[derive(Debug, Args)]
+pub struct AddressArgs {
+    /// The server's address (overrides `host`).
     #[arg(long)]
     pub host: Option<String>,
-    /// The server's port (default: the config's `port`).
+    /// The server's port (overrides `port`); `run --port 0` picks a free one.
     #[arg(long, short = 'p')]
     pub port: Option<u16>,
 }
@@ -59,12 +66,8 @@ pub struct ConfigArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Bind address (overrides `host`).
-    #[arg(long)]
-    pub host: Option<String>,
-    /// HTTP port (overrides `port`); 0 picks a free one.
-    #[arg(long, short = 'p')]
-    pub port: Option<u16>,
+    #[command(flatten)]
+    pub address: AddressArgs,
     /// Server log level: DEBUG, INFO, WARNING, ERROR (overrides `log_level`).
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,

@@ -38,21 +38,29 @@ impl ClientSocket {
         }
     }
 
+    /// Whether the peer of `req`'s connection has closed it. The connection, and so its socket, lives
+    /// as long as the request's handler. A peek that reads 0 bytes is the peer's close; no data yet
+    /// (EAGAIN) or pipelined data is not.
+    pub fn peer_closed(req: &HttpRequest) -> bool {
+        let Some(ClientSocket(fd)) = req.conn_data::<ClientSocket>().copied() else { return false };
+        let mut byte = [0u8; 1];
+        match recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+            Ok(0) => true,
+            Err(err) => err != Errno::EAGAIN,
+            Ok(_) => false,
+        }
+    }
+
     /// Resolves once the peer has closed the connection; checks every 50 ms, so answers that come
     /// quickly never pay for it.
     async fn hung_up(req: &HttpRequest) {
-        let Some(ClientSocket(fd)) = req.conn_data::<ClientSocket>().copied() else {
+        if req.conn_data::<ClientSocket>().is_none() {
             return std::future::pending().await;
-        };
+        }
         loop {
             actix_rt::time::sleep(Duration::from_millis(50)).await;
-            // The connection, and so its socket, lives as long as this request's handler. A peek
-            // that reads 0 bytes is the peer's close; no data yet (EAGAIN) or pipelined data is not.
-            let mut byte = [0u8; 1];
-            match recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
-                Ok(0) => return,
-                Err(err) if err != Errno::EAGAIN => return,
-                _ => {}
+            if Self::peer_closed(req) {
+                return;
             }
         }
     }

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Invoke(args) => invoke(args),
         Command::Status(args) => match load(args.config.config.as_deref()) {
-            Ok(config) => commands::status(&config, args.host.as_deref(), args.port),
+            Ok(config) => commands::status(&config, args.address.host.as_deref(), args.address.port),
             Err(code) => code,
         },
     }
@@ -74,10 +74,10 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    if let Some(host) = args.host {
+    if let Some(host) = args.address.host {
         config.host = host;
     }
-    if let Some(port) = args.port {
+    if let Some(port) = args.address.port {
         config.port = port;
     }
     if let Some(level) = args.log_level {
