@@ -9,9 +9,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use smyth_actors::invocation::MAX_PAYLOAD;
-use smyth_actors::messages::{NextInvocation, PostInitError, PostResult, ResponseTooLarge, RuntimeApiError};
+use smyth_actors::messages::{
+    NextInvocation, PostInitError, PostResult, ResponseTooLarge, RuntimeApiError, Undelivered,
+};
 use smyth_actors::worker::WorkerActor;
 use tokio::sync::oneshot;
+
+use crate::http::ClientSocket;
 
 /// Runtime API port → worker.
 #[derive(Clone)]
@@ -65,6 +69,12 @@ async fn next(req: HttpRequest, workers: web::Data<Workers>) -> HttpResponse {
     let Ok(event) = event.await else {
         return api_error(StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", "worker stopped");
     };
+    // actix keeps this handler alive when its runtime dies while parked here: hand the event back
+    // rather than write it to a closed connection.
+    if ClientSocket::peer_closed(&req) {
+        worker.do_send(Undelivered { request_id: event.request_id });
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "ServiceException", "runtime disconnected");
+    }
     let mut resp = HttpResponse::Ok();
     resp.content_type("application/json")
         .insert_header(("Lambda-Runtime-Aws-Request-Id", event.request_id))

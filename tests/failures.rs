@@ -115,6 +115,21 @@ fn a_worker_killed_while_idle_is_noticed_and_replaced() {
 }
 
 #[test]
+fn a_request_right_after_an_idle_worker_was_killed_gets_a_fresh_one() {
+    let server = serve(&[handler("ok", "ok", "")]);
+    let mut pid = server.get("/ok").json()["pid"].as_u64().unwrap() as i32;
+    for round in 0..5 {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+        let reply = server.get("/ok");
+        assert_eq!(reply.status, 200, "round {round}: the request must not go to the dead worker: {reply:?}");
+        let fresh = reply.json()["pid"].as_u64().unwrap() as i32;
+        assert_ne!(fresh, pid, "round {round}");
+        pid = fresh;
+    }
+    assert_eq!(worker(&server, "ok")["restarts"], 5);
+}
+
+#[test]
 fn a_timeout_kills_the_worker_and_its_late_result_is_refused() {
     let server = serve(&[handler("sleepy", "sleepy", "timeout = 1")]);
     let started = Instant::now();

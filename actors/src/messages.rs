@@ -137,6 +137,13 @@ pub struct PostResult {
     pub is_error: bool,
 }
 
+/// `GET /next` found its connection closed when the event arrived: the runtime never got it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Undelivered {
+    pub request_id: String,
+}
+
 /// `POST /init/error`.
 #[derive(Message)]
 #[rtype(result = "Result<(), RuntimeApiError>")]

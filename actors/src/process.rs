@@ -120,6 +120,20 @@ fn pump_lines(reader: io::PipeReader, name: &str) {
     }
 }
 
+/// Whether the process is beyond saving: gone, a zombie, or with SIGKILL already pending (which
+/// nothing can catch). Reads `/proc/PID/status`.
+pub fn doomed(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return true };
+    let kill = 1u64 << (libc::SIGKILL - 1);
+    status.lines().any(|line| match line.split_once(':') {
+        Some(("State", state)) => state.trim_start().starts_with(['Z', 'X']),
+        Some(("SigPnd" | "ShdPnd", mask)) => {
+            u64::from_str_radix(mask.trim(), 16).is_ok_and(|m| m & kill != 0)
+        }
+        _ => false,
+    })
+}
+
 /// Kills the child's whole process group (just the child when it shares the terminal's group, in
 /// `--debug`). A process that is already gone counts as success.
 pub fn kill_group(pid: u32, signal: Signal) {
@@ -157,6 +171,12 @@ mod tests {
         spawn(&spec, "test:0", move |_, exit| tx.send(exit).unwrap()).unwrap();
         let exit = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
         assert_eq!(exit, Exit::Code(3));
+    }
+
+    #[test]
+    fn a_live_process_is_not_doomed_and_a_gone_one_is() {
+        assert!(!doomed(std::process::id()));
+        assert!(doomed(u32::MAX - 1));
     }
 
     #[test]

@@ -9,8 +9,8 @@ pub enum WorkerState {
     Cold,
     /// Spawned; the runtime is initialising (importing the handler).
     Starting { pid: u32, since: Instant },
-    /// Initialised and idle.
-    Warm { pid: u32 },
+    /// Initialised and idle since `since`.
+    Warm { pid: u32, since: Instant },
     /// An invocation is in flight.
     Busy { pid: u32, request_id: String, started: Instant },
     /// Being killed; the slot is cold once the process is reaped.
@@ -43,7 +43,7 @@ impl WorkerState {
         match self {
             WorkerState::Cold => None,
             WorkerState::Starting { pid, .. }
-            | WorkerState::Warm { pid }
+            | WorkerState::Warm { pid, .. }
             | WorkerState::Busy { pid, .. }
             | WorkerState::Stopping { pid } => Some(*pid),
         }
@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn pid_only_when_alive() {
         assert_eq!(WorkerState::Cold.pid(), None);
-        assert_eq!(WorkerState::Warm { pid: 7 }.pid(), Some(7));
+        assert_eq!(WorkerState::Warm { pid: 7, since: Instant::now() }.pid(), Some(7));
         assert_eq!(WorkerState::Stopping { pid: 9 }.kind(), Stopping);
     }
 }

@@ -18,9 +18,14 @@ use crate::sampler::{self, memory_verdict, MemoryVerdict, Sample, Sampler};
 use crate::state::{allowed, WorkerState};
 use crate::status::{epoch_ms, WorkerStatus};
 
+/// Idle time after which a worker's process is checked before it is handed an invocation.
+const DEATH_CHECK_AFTER: Duration = Duration::from_millis(1);
+
 /// The invocation the runtime is running.
 struct InFlight {
     request_id: String,
+    /// Kept to hand it to a new process if the runtime never read it (see `Undelivered`).
+    invocation: Invocation,
     reply: Reply,
     started: Instant,
     timer: SpawnHandle,
@@ -178,9 +183,16 @@ impl WorkerActor {
         let (Some((invocation, reply)), Some(next)) = (self.pending.take(), self.waiting_next.take()) else {
             return;
         };
-        let WorkerState::Warm { pid } = self.state else {
+        let WorkerState::Warm { pid, since } = self.state else {
             return;
         };
+        // A worker idle for a while may have died without its exit being noticed yet: an invocation
+        // waits for its replacement rather than going down with it. Back-to-back requests skip this.
+        if since.elapsed() >= DEATH_CHECK_AFTER && process::doomed(pid) {
+            self.pending = Some((invocation, reply));
+            self.waiting_next = Some(next);
+            return;
+        }
         let request_id = uuid::Uuid::new_v4().to_string();
         let timeout = self.handler.timeout;
         let deadline = SystemTime::now() + timeout;
@@ -207,6 +219,7 @@ impl WorkerActor {
         self.transition(WorkerState::Busy { pid, request_id: request_id.clone(), started: Instant::now() });
         self.current = Some(InFlight {
             request_id,
+            invocation,
             reply,
             started: Instant::now(),
             timer,
@@ -435,7 +448,7 @@ impl Handler<NextInvocation> for WorkerActor {
                 if let Some(rss) = sampler::rss_now(pid) {
                     self.note_peak(rss);
                 }
-                self.transition(WorkerState::Warm { pid });
+                self.transition(WorkerState::Warm { pid, since: Instant::now() });
                 self.arm_idle(ctx);
                 self.report(false);
             }
@@ -472,7 +485,7 @@ impl Handler<PostResult> for WorkerActor {
             Outcome::Success { request_id, body: msg.body }
         };
         self.finish(ctx, outcome);
-        self.transition(WorkerState::Warm { pid });
+        self.transition(WorkerState::Warm { pid, since: Instant::now() });
         self.after_invocation(ctx);
         self.report(true);
         Ok(())
@@ -495,13 +508,33 @@ impl Handler<ResponseTooLarge> for WorkerActor {
                     message,
                 };
                 self.finish(ctx, outcome);
-                self.transition(WorkerState::Warm { pid });
+                self.transition(WorkerState::Warm { pid, since: Instant::now() });
                 self.after_invocation(ctx);
                 self.report(true);
                 Ok(())
             }
             _ => Err(RuntimeApiError::InvalidRequestId),
         }
+    }
+}
+
+impl Handler<Undelivered> for WorkerActor {
+    type Result = ();
+
+    /// The runtime's connection closed before it read the event (its process died while idle): the
+    /// invocation waits for the next process instead of failing with the dead one.
+    fn handle(&mut self, msg: Undelivered, ctx: &mut Context<Self>) {
+        let WorkerState::Busy { pid, ref request_id, .. } = self.state else { return };
+        if *request_id != msg.request_id {
+            return;
+        }
+        let Some(flight) = self.current.take() else { return };
+        ctx.cancel_future(flight.timer);
+        self.invocations -= 1;
+        self.unreported_init = flight.init_duration;
+        self.pending = Some((flight.invocation, flight.reply));
+        self.transition(WorkerState::Warm { pid, since: Instant::now() });
+        self.report(false);
     }
 }
 
