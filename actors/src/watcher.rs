@@ -135,8 +135,11 @@ pub fn start(root: &Path, config_file: &Path, router: Addr<RouterActor>) -> io::
     let config_file = config_file.canonicalize()?;
     let (tx, rx) = crossbeam_channel::unbounded();
     let events = tx.clone();
-    let mut watcher = notify::recommended_watcher(move |event| {
-        let _ = events.send(Msg::Event(event));
+    let config = config_file.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.as_ref().map_or(true, |event| worth_a_look(event, &config)) {
+            let _ = events.send(Msg::Event(event));
+        }
     })
     .map_err(io::Error::other)?;
     let mut watched = Watched::default();
@@ -156,6 +159,14 @@ pub fn start(root: &Path, config_file: &Path, router: Addr<RouterActor>) -> io::
         });
     })?;
     Ok(WatchHandle { tx, thread: Some(thread) })
+}
+
+/// Whether an event may matter, decided on notify's thread: writes to a log or any other file that is
+/// neither Python nor the config (a server whose output goes to a file in the project writes one for
+/// every request) must not wake the watcher thread.
+fn worth_a_look(event: &notify::Event, config_file: &Path) -> bool {
+    let data_only = matches!(event.kind, EventKind::Access(_) | EventKind::Modify(ModifyKind::Data(_)));
+    !data_only || event.paths.iter().any(|p| p == config_file || p.extension().is_some_and(|e| e == "py"))
 }
 
 /// The watcher thread's loop: collects changes, debounces them, calls `reload` once per burst.
@@ -282,6 +293,25 @@ fn announce(root: &Path, path: &Path, is_config: bool) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_events_that_may_matter_wake_the_watcher() {
+        use notify::event::{AccessKind, CreateKind, DataChange};
+        let config = Path::new("/p/pyproject.toml");
+        let event = |kind, path: &str| notify::Event::new(kind).add_path(PathBuf::from(path));
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        let cases = [
+            (event(write, "/p/server.log"), false),
+            (event(EventKind::Access(AccessKind::Any), "/p/app.py"), true),
+            (event(write, "/p/app.py"), true),
+            (event(write, "/p/pyproject.toml"), true),
+            (event(EventKind::Create(CreateKind::Folder), "/p/newpkg"), true),
+            (event(EventKind::Remove(notify::event::RemoveKind::Any), "/p/notes.txt"), true),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(worth_a_look(&event, config), expected, "{event:?}");
+        }
+    }
     use super::*;
 
     #[test]
