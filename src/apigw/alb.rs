@@ -140,19 +140,15 @@ fn bad_gateway() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apigw::tests::{answer, route, snapshot};
+    use crate::apigw::tests::{answer, curl_get, route, snapshot};
     use actix_web::test::TestRequest;
 
     #[test]
     fn the_whole_event_for_a_get() {
-        let req = TestRequest::get()
-            .uri("/items/7?q=a%20b&q=last&plus=a+b&flag")
-            .insert_header(("Host", "localhost:8080"))
-            .insert_header(("User-Agent", "curl/8.5.0"))
+        let req = curl_get("/items/7?q=a%20b&q=last&plus=a+b&flag")
             .append_header(("Accept", "text/html"))
             .append_header(("Accept", "application/json"))
-            .append_header(("Cookie", "a=1"))
-            .peer_addr("10.1.2.3:50000".parse().unwrap());
+            .append_header(("Cookie", "a=1"));
         let got = alb_event(&snapshot(req, b""), &route("/items/{id:int}", &[("id", "7")]));
         let want = json!({
             "requestContext": {"elb": {"targetGroupArn": target_group_arn("items")}},

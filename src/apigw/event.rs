@@ -288,11 +288,7 @@ mod tests {
 
     #[test]
     fn the_whole_event_for_a_simple_get() {
-        let req = TestRequest::get()
-            .uri("/orders/7?a=1")
-            .insert_header(("Host", "localhost:8080"))
-            .insert_header(("User-Agent", "curl/8.5.0"))
-            .peer_addr("10.1.2.3:50000".parse().unwrap());
+        let req = crate::apigw::tests::curl_get("/orders/7?a=1");
         let params = [("id".to_owned(), "7".to_owned())];
         let got = event_on(req, b"", "/orders/{id:int}", &params);
         let want = json!({

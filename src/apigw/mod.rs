@@ -74,6 +74,15 @@ pub(crate) mod tests {
     pub const NOW_MS: u64 = 1_795_511_201_123;
     pub const REQUEST_ID: &str = "01234567-89ab-cdef-0123-456789abcdef";
 
+    /// A GET as curl sends it, from 10.1.2.3 to localhost:8080.
+    pub fn curl_get(uri: &str) -> TestRequest {
+        TestRequest::get()
+            .uri(uri)
+            .insert_header(("Host", "localhost:8080"))
+            .insert_header(("User-Agent", "curl/8.5.0"))
+            .peer_addr("10.1.2.3:50000".parse().unwrap())
+    }
+
     pub fn snapshot(req: TestRequest, body: &[u8]) -> RequestSnapshot {
         RequestSnapshot::capture_at(&req.to_http_request(), Bytes::copy_from_slice(body), NOW_MS, REQUEST_ID)
     }

@@ -240,18 +240,14 @@ fn extended_request_id(request_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apigw::tests::{answer, route, snapshot};
+    use crate::apigw::tests::{answer, curl_get, route, snapshot};
     use actix_web::test::TestRequest;
 
     #[test]
     fn the_whole_event_for_a_get_with_parameters() {
-        let req = TestRequest::get()
-            .uri("/items/7?a=1&a=2&b=x%20y")
-            .insert_header(("Host", "localhost:8080"))
-            .insert_header(("User-Agent", "curl/8.5.0"))
+        let req = curl_get("/items/7?a=1&a=2&b=x%20y")
             .append_header(("Accept", "text/html"))
-            .append_header(("Accept", "application/json"))
-            .peer_addr("10.1.2.3:50000".parse().unwrap());
+            .append_header(("Accept", "application/json"));
         let route = route("/items/{id:int}", &[("id", "7")]);
         let got = v1_event(&snapshot(req, b""), &route);
         let want = json!({
