@@ -133,8 +133,8 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
     .on_connect(http::ClientSocket::record)
     .disable_signals()
     .shutdown_timeout(1);
-    for runtime_listener in runtime_listeners.into_iter().chain(client) {
-        server = server.listen(runtime_listener)?;
+    for listener in runtime_listeners.into_iter().chain(client) {
+        server = server.listen(listener)?;
     }
     let server = server.run();
     let handle = server.handle();
