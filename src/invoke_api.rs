@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
+use actix_web::http::header::HeaderName;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
@@ -170,10 +171,20 @@ async fn invoke(
         Some(Ok(context)) => Some(context),
         None => None,
     };
-    let invocation = Invocation { payload: body, client_context, received: Instant::now() };
+    let (log, mut logs) = tokio::sync::mpsc::unbounded_channel();
+    let tail = header(&req, "X-Amz-Log-Type") == Some("Tail") && kind == "RequestResponse";
+    let invocation =
+        Invocation { payload: body, client_context, received: Instant::now(), log: tail.then_some(log) };
     match kind.as_str() {
         "RequestResponse" => match api.invoke(name, invocation).await {
-            Ok(outcome) => outcome_response(outcome),
+            Ok(outcome) => {
+                let mut response = outcome_response(outcome);
+                if let Ok(text) = logs.try_recv() {
+                    let value = log_result(&text).parse().expect("base64 is a valid header value");
+                    response.headers_mut().insert(HeaderName::from_static("x-amz-log-result"), value);
+                }
+                response
+            }
             Err(err) => rejection(&api, &err),
         },
         "Event" => {
@@ -186,6 +197,16 @@ async fn invoke(
             format!("Invalid invocation type `{other}`: use RequestResponse, Event or DryRun"),
         ),
     }
+}
+
+/// `X-Amz-Log-Result`: base64 of the log's last 4 KB, as AWS returns it.
+fn log_result(text: &str) -> String {
+    const TAIL: usize = 4096;
+    let mut start = text.len().saturating_sub(TAIL);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    base64::engine::general_purpose::STANDARD.encode(&text[start..])
 }
 
 /// `X-Amz-Client-Context` is base64 JSON; the runtime receives the JSON.

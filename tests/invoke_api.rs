@@ -21,6 +21,16 @@ def boom(event, context):
 def sleepy(event, context):
     time.sleep(5)
 
+def chatty(event, context):
+    for i in range(3):
+        print("working on step", i)
+    print("the last line, printed right before the result", flush=True)
+    return {"done": True}
+
+def loud_failure(event, context):
+    print("about to fail")
+    raise ValueError("loudly")
+
 def flaky(event, context):
     attempts = len(open("attempts").read()) if os.path.exists("attempts") else 0
     with open("attempts", "a") as log:
@@ -75,6 +85,14 @@ url_path = "/boom"
 handler_path = "app.sleepy"
 url_path = "/sleepy"
 timeout = 0.5
+
+[tool.smyth.handlers.chatty]
+handler_path = "app.chatty"
+url_path = "/chatty"
+
+[tool.smyth.handlers.loud]
+handler_path = "app.loud_failure"
+url_path = "/loud"
 
 [tool.smyth.handlers.zero]
 handler_path = "app.echo"
@@ -147,6 +165,39 @@ out["dry_run"] = call(FunctionName="echo", InvocationType="DryRun")
     assert_eq!(out["bad_json"]["code"], "InvalidRequestContentException", "{out}");
     assert_eq!(out["dry_run"]["status"], 204, "{out}");
     assert_eq!(server.workers("echo")[0]["invocations"], 4, "DryRun must not invoke");
+}
+
+#[test]
+fn log_type_tail_returns_the_invocations_log() {
+    let server = serve();
+    let Some(out) = boto3(
+        &server,
+        r#"
+for name in ["chatty", "chatty", "loud"]:
+    r = client.invoke(FunctionName=name, LogType="Tail", Payload=b"{}")
+    out.setdefault(name, []).append({"log": base64.b64decode(r["LogResult"]).decode(),
+                                     "error": r.get("FunctionError"), "id": r["ResponseMetadata"]["RequestId"]})
+r = client.invoke(FunctionName="chatty", Payload=b"{}")
+out["untailed"] = "LogResult" in r
+"#,
+    ) else {
+        return;
+    };
+    for run in out["chatty"].as_array().unwrap() {
+        let log = run["log"].as_str().unwrap();
+        let id = run["id"].as_str().unwrap();
+        assert!(log.starts_with(&format!("START RequestId: {id} Version: $LATEST\n")), "{log}");
+        for i in 0..3 {
+            assert!(log.contains(&format!("working on step {i}\n")), "{log}");
+        }
+        assert!(log.contains("the last line, printed right before the result\nEND RequestId: "), "{log}");
+        assert!(log.contains(&format!("END RequestId: {id}\nREPORT RequestId: {id}\tDuration: ")), "{log}");
+    }
+    let loud = &out["loud"][0];
+    assert_eq!(loud["error"], "Unhandled");
+    let log = loud["log"].as_str().unwrap();
+    assert!(log.contains("about to fail") && log.contains("ValueError: loudly"), "{log}");
+    assert_eq!(out["untailed"], false, "no LogResult unless asked");
 }
 
 #[test]

@@ -14,7 +14,12 @@ pub struct Invocation {
     pub client_context: Option<String>,
     /// When the client asked (for queue time and the REPORT line).
     pub received: Instant,
+    /// Where the invocation's log goes (`START` … `END`, `REPORT`) when the caller asked for it, as the
+    /// Invoke API's `X-Amz-Log-Type: Tail` does; sent before the outcome.
+    pub log: Option<LogSink>,
 }
+
+pub type LogSink = tokio::sync::mpsc::UnboundedSender<String>;
 
 /// How an invocation ended.
 #[derive(Debug, Clone)]

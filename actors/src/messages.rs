@@ -159,6 +159,11 @@ pub struct ResponseTooLarge {
     pub request_id: String,
 }
 
+/// A line the worker's child printed (from its log pump thread).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OutputLine(pub String);
+
 /// The worker's child exited (from its waiter thread).
 #[derive(Message)]
 #[rtype(result = "()")]

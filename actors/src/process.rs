@@ -54,14 +54,23 @@ impl std::fmt::Display for Exit {
     }
 }
 
-/// Spawns the child and two threads: one pumps its output into the log, one reaps it and calls
-/// `on_exit`. Call this from a thread that lives as long as the server: the death signal is tied to
-/// the forking thread.
+/// A started child.
+pub struct Spawned {
+    pub pid: u32,
+    /// A second handle on the pipe its output goes through, to see how much is still unread (see
+    /// [`unread_bytes`]); None when it shares the terminal.
+    pub output: Option<io::PipeReader>,
+}
+
+/// Spawns the child and two threads: one pumps its output into the log (and to `on_line`), one reaps
+/// it and calls `on_exit`. Call this from a thread that lives as long as the server: the death signal
+/// is tied to the forking thread.
 pub fn spawn(
     spec: &SpawnSpec,
     name: &str,
+    on_line: impl Fn(&str) + Send + 'static,
     on_exit: impl FnOnce(u32, Exit) + Send + 'static,
-) -> io::Result<u32> {
+) -> io::Result<Spawned> {
     let (program, args) = spec
         .argv
         .split_first()
@@ -94,18 +103,33 @@ pub fn spawn(
     let mut child = command.spawn()?;
     drop(command); // closes our copies of the pipe's write end, so the pump sees EOF
     let pid = child.id();
+    let output = reader.as_ref().map(io::PipeReader::try_clone).transpose()?;
     if let Some(reader) = reader {
         let prefix = name.to_string();
-        std::thread::Builder::new().name(format!("log {name}")).spawn(move || pump_lines(reader, &prefix))?;
+        std::thread::Builder::new()
+            .name(format!("log {name}"))
+            .spawn(move || pump_lines(reader, &prefix, on_line))?;
     }
     std::thread::Builder::new().name(format!("wait {name}")).spawn(move || {
         let exit = child.wait().map(Exit::from).unwrap_or(Exit::Code(-1));
         on_exit(pid, exit);
     })?;
-    Ok(pid)
+    Ok(Spawned { pid, output })
 }
 
-fn pump_lines(reader: io::PipeReader, name: &str) {
+/// Bytes the child wrote that the pump has not read yet.
+pub fn unread_bytes(pipe: &io::PipeReader) -> usize {
+    let mut unread: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer.
+    let ok = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(pipe), libc::FIONREAD, &mut unread) } == 0;
+    if ok {
+        unread.max(0) as usize
+    } else {
+        0
+    }
+}
+
+fn pump_lines(reader: io::PipeReader, name: &str, on_line: impl Fn(&str)) {
     let mut lines = BufReader::new(reader);
     let mut line = Vec::new();
     loop {
@@ -114,7 +138,9 @@ fn pump_lines(reader: io::PipeReader, name: &str) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&line);
-                crate::logs::worker_line(name, text.trim_end_matches(['\n', '\r']));
+                let text = text.trim_end_matches(['\n', '\r']);
+                crate::logs::worker_line(name, text);
+                on_line(text);
             }
         }
     }
@@ -168,7 +194,7 @@ mod tests {
             cwd: std::env::temp_dir(),
             attached: false,
         };
-        spawn(&spec, "test:0", move |_, exit| tx.send(exit).unwrap()).unwrap();
+        spawn(&spec, "test:0", |_| {}, move |_, exit| tx.send(exit).unwrap()).unwrap();
         let exit = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
         assert_eq!(exit, Exit::Code(3));
     }
@@ -180,6 +206,30 @@ mod tests {
     }
 
     #[test]
+    fn every_line_reaches_the_callback_and_unread_output_is_measured() {
+        let (lines, got) = crossbeam_channel::unbounded();
+        let (exits, exited) = crossbeam_channel::bounded(1);
+        let spec = SpawnSpec {
+            argv: vec!["sh".into(), "-c".into(), "echo one; echo two >&2; printf 'no newline'".into()],
+            env: BTreeMap::new(),
+            cwd: std::env::temp_dir(),
+            attached: false,
+        };
+        let spawned = spawn(
+            &spec,
+            "test:2",
+            move |line| lines.send(line.to_string()).unwrap(),
+            move |_, exit| exits.send(exit).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(exited.recv_timeout(std::time::Duration::from_secs(10)).unwrap(), Exit::Code(0));
+        let seen: Vec<String> =
+            (0..3).map(|_| got.recv_timeout(std::time::Duration::from_secs(10)).unwrap()).collect();
+        assert_eq!(seen, ["one", "two", "no newline"]);
+        assert_eq!(unread_bytes(spawned.output.as_ref().unwrap()), 0, "the pump read everything");
+    }
+
+    #[test]
     fn kill_group_reports_the_signal() {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let spec = SpawnSpec {
@@ -188,7 +238,7 @@ mod tests {
             cwd: std::env::temp_dir(),
             attached: false,
         };
-        let pid = spawn(&spec, "test:1", move |_, exit| tx.send(exit).unwrap()).unwrap();
+        let pid = spawn(&spec, "test:1", |_| {}, move |_, exit| tx.send(exit).unwrap()).unwrap().pid;
         kill_group(pid, Signal::SIGKILL);
         let exit = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
         assert_eq!(exit, Exit::Signal(9));

@@ -40,6 +40,7 @@ impl Handler<ChildExited> for WorkerActor {
             self.restarts += 1;
         }
         self.waiting_next = None;
+        self.output = None;
         self.recycle_after = false;
         self.disarm_idle(ctx);
         self.sampler.unwatch(msg.pid);

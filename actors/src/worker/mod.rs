@@ -19,7 +19,10 @@ use crate::state::{allowed, WorkerState};
 
 mod exit;
 mod runtime_api;
+mod tail;
+
 use crate::status::{epoch_ms, WorkerStatus};
+use tail::{Capture, Draining};
 
 /// Idle time after which a worker's process is checked before it is handed an invocation.
 const DEATH_CHECK_AFTER: Duration = Duration::from_millis(1);
@@ -34,6 +37,8 @@ struct InFlight {
     timer: SpawnHandle,
     /// Set on the first invocation after a cold start, for the REPORT line.
     init_duration: Option<Duration>,
+    /// The caller wants the invocation's log (`X-Amz-Log-Type: Tail`).
+    log: Option<Capture>,
 }
 
 pub struct WorkerActor {
@@ -49,6 +54,10 @@ pub struct WorkerActor {
     /// Assigned but not yet handed to the runtime (it is starting, or between `/response` and `/next`).
     pending: Option<(Invocation, Reply)>,
     current: Option<InFlight>,
+    /// A finished invocation whose log is still being read from the pipe.
+    draining: Option<Draining>,
+    /// A second handle on the current process's output pipe, to see what is still unread.
+    output: Option<std::io::PipeReader>,
     /// What the runtime reported to `/init/error`.
     init_error: Option<(String, Bytes)>,
     /// Init duration of the current process, until its first invocation reports it.
@@ -91,6 +100,8 @@ impl WorkerActor {
             waiting_next: None,
             pending: None,
             current: None,
+            draining: None,
+            output: None,
             init_error: None,
             unreported_init: None,
             stop_expected: false,
@@ -160,9 +171,13 @@ impl WorkerActor {
         let kind =
             if self.provisioned && self.pending.is_none() { "provisioned-concurrency" } else { "on-demand" };
         spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), kind.into());
-        let me = ctx.address();
-        match process::spawn(&spec, &self.name, move |pid, exit| me.do_send(ChildExited { pid, exit })) {
-            Ok(pid) => {
+        let (lines, exits) = (ctx.address(), ctx.address());
+        let on_line = move |line: &str| lines.do_send(OutputLine(line.to_string()));
+        match process::spawn(&spec, &self.name, on_line, move |pid, exit| {
+            exits.do_send(ChildExited { pid, exit })
+        }) {
+            Ok(process::Spawned { pid, output }) => {
+                self.output = output;
                 tracing::debug!(worker = %self.name, pid, "cold start");
                 self.sampler.watch(pid, ctx.address().recipient());
                 self.cold_starts += 1;
@@ -220,6 +235,7 @@ impl WorkerActor {
         self.invocations += 1;
         self.last_used = Some(SystemTime::now());
         self.transition(WorkerState::Busy { pid, request_id: request_id.clone(), started: Instant::now() });
+        let invocation_log = invocation.log.clone().map(Capture::new);
         self.current = Some(InFlight {
             request_id,
             invocation,
@@ -227,36 +243,48 @@ impl WorkerActor {
             started: Instant::now(),
             timer,
             init_duration: self.unreported_init.take(),
+            log: invocation_log,
         });
         self.report(false);
     }
 
-    /// Ends the current invocation with `outcome`; the slot may take the next request.
+    /// Ends the current invocation with `outcome`; the slot may take the next request. A caller that
+    /// wants the log is answered once the runtime's output before its result has been read.
     fn finish(&mut self, ctx: &mut Context<Self>, outcome: Outcome) {
-        let Some(flight) = self.current.take() else {
+        let Some(mut flight) = self.current.take() else {
             return;
         };
         ctx.cancel_future(flight.timer);
-        self.log_report(&flight);
-        let _ = flight.reply.send(Ok(outcome));
+        let report = self.log_report(&flight);
+        match flight.log.take() {
+            None => {
+                let _ = flight.reply.send(Ok(outcome));
+            }
+            Some(capture) => {
+                let draining =
+                    Draining { request_id: flight.request_id, capture, report, reply: flight.reply, outcome };
+                self.drain(ctx, draining);
+            }
+        }
     }
 
-    fn log_report(&self, flight: &InFlight) {
+    /// Logs the invocation's `REPORT` line, and returns it.
+    fn log_report(&self, flight: &InFlight) -> String {
         let duration = flight.started.elapsed().as_secs_f64() * 1000.0;
         let init =
             flight.init_duration.map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0));
         let max_memory_used_mb = self.peak_rss.map(sampler::whole_mb);
         let memory = max_memory_used_mb.map(|mb| format!("\tMax Memory Used: {mb} MB"));
-        tracing::info!(
-            target: "smyth::report",
-            "{} | REPORT RequestId: {}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB{}{}",
-            crate::logs::prefix(&self.name),
+        let report = format!(
+            "REPORT RequestId: {}\tDuration: {duration:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB{}{}",
             flight.request_id,
             duration.ceil() as u64,
             self.handler.memory_size,
             memory.unwrap_or_default(),
             init.unwrap_or_default(),
         );
+        tracing::info!(target: "smyth::report", "{} | {report}", crate::logs::prefix(&self.name));
+        report
     }
 
     /// Fails the invocation waiting for a process; whether there was one.
@@ -279,7 +307,10 @@ impl WorkerActor {
         process::kill_group(pid, Signal::SIGKILL);
         self.stop_expected = true;
         self.transition(WorkerState::Stopping { pid });
-        self.log_report(&flight);
+        let report = self.log_report(&flight);
+        if let Some(capture) = flight.log {
+            capture.send(request_id, &report);
+        }
         let _ = flight.reply.send(Ok(Outcome::Failed {
             request_id: request_id.to_string(),
             error: FailureKind::Timeout(self.handler.timeout),
