@@ -41,3 +41,23 @@ fn debug_workers_read_the_terminal_and_are_never_timed_out() {
         assert_eq!(body["pgid"].as_i64(), Some(i64::from(smyth_pgid.as_raw())));
     });
 }
+
+#[test]
+fn debugpy_listens_on_the_configured_port_for_an_ide_to_attach() {
+    let Ok(python) = std::env::var("SMYTH_TEST_PYTHON") else {
+        eprintln!("skipped: SMYTH_TEST_PYTHON (the venv `make test` builds, with debugpy) is not set");
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = format!(
+        "[tool.smyth]\nport = 0\npython = \"{python}\"\n\n[tool.smyth.handlers.hi]\nhandler_path = \"app.hi\"\n\
+         url_path = \"/hi\"\ndebugpy_port = {port}\n"
+    );
+    let app = "def hi(event, context):\n    return {'ok': True}\n";
+    let server = Server::start_with_args(&[("pyproject.toml", &config), ("app.py", app)], &["--debug"]);
+    assert_eq!(server.get("/hi").status, 200);
+    server.wait_for("debugpy's announcement", Duration::from_secs(10), || {
+        server.log().contains(&format!("debugpy listening on 127.0.0.1:{port}"))
+    });
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "an IDE can connect to port {port}");
+}

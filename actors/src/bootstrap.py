@@ -501,6 +501,21 @@ def _trace(error):
     return traceback.format_list(user_frames(error.__traceback__))
 
 
+def listen_for_debugger(port):
+    """`debugpy_port` under `smyth run --debug`: an IDE can attach before the handler is imported."""
+    try:
+        import debugpy
+    except ImportError:
+        print(
+            "smyth bootstrap: debugpy_port is set but debugpy is not installed in %s "
+            "(pip install debugpy); running without it" % sys.executable,
+            file=sys.stderr,
+        )
+        return
+    debugpy.listen(("127.0.0.1", port))
+    print("smyth bootstrap: debugpy listening on 127.0.0.1:%d" % port, file=sys.stderr)
+
+
 def report_init_error(conn, error):
     print(format_error(error.error_type, error.message, error.stack_trace), file=sys.stderr)
     body = error_body(error.error_type, error.message, error.stack_trace)
@@ -581,6 +596,9 @@ def main():
     worker = Worker(environ)
     configure_context(environ, worker)
 
+    debugpy_port = environ.get("SMYTH_DEBUGPY_PORT")
+    if debugpy_port:
+        listen_for_debugger(int(debugpy_port))
     try:
         handler = load_handler(environ.get("_HANDLER", ""))
     except InitError as error:

@@ -68,6 +68,9 @@ pub fn spawn_spec(
     env.insert("AWS_LAMBDA_LOG_LEVEL".into(), handler.log_level.clone());
     env.insert("SMYTH_WORKER".into(), format!("{}:{slot}", handler.name));
     env.insert("SMYTH_STRATEGY".into(), handler.strategy.as_str().into());
+    if let Some(port) = handler.debugpy_port.filter(|_| config.debug) {
+        env.insert("SMYTH_DEBUGPY_PORT".into(), port.to_string());
+    }
     SpawnSpec { argv, env, cwd: config.root.clone(), attached: config.debug }
 }
 

@@ -52,6 +52,9 @@ pub struct HandlerConfig {
     pub strategy: Strategy,
     pub memory_size: u32,
     pub idle_timeout: Option<Duration>,
+    /// Under `smyth run --debug`, the worker's debugpy listens on this loopback port before the handler
+    /// is imported, for an IDE to attach.
+    pub debugpy_port: Option<u16>,
     pub event_format: EventFormat,
     pub runtime: Runtime,
     pub log_level: String,

@@ -297,6 +297,8 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
 
     let timeout = check.seconds(&r.timeout, "timeout").unwrap_or(Duration::from_secs(3));
     let idle_timeout = check.seconds(&r.idle_timeout, "idle_timeout");
+    let debugpy_port =
+        r.debugpy_port.as_ref().map(|_| check.int(&r.debugpy_port, "debugpy_port", 1, 65535, 5678) as u16);
     let explicit_concurrency = r.concurrency.as_ref().map(|c| {
         let n = check.int(&r.concurrency, "concurrency", 1, i64::MAX, 1);
         (n, c)
@@ -366,6 +368,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             strategy,
             memory_size,
             idle_timeout,
+            debugpy_port,
             event_format,
             runtime,
             log_level,

@@ -36,6 +36,7 @@ fn bad_handler_values() {
         ("timeout = 0", "timeout", "positive"),
         ("timeout = \"3s\"", "timeout", "expected a number of seconds"),
         ("idle_timeout = 0", "idle_timeout", "positive"),
+        ("debugpy_port = 70000", "debugpy_port", "between 1 and 65535"),
         ("provisioned_concurrency = 2", "provisioned_concurrency", "more than"),
         ("provisioned_concurrency = -1", "provisioned_concurrency", ">= 0"),
         ("reserved_concurrency = -1", "reserved_concurrency", ">= 0"),

@@ -57,6 +57,7 @@ fn every_default() {
     assert_eq!(h.strategy, Strategy::FirstWarm);
     assert_eq!(h.memory_size, 128);
     assert_eq!(h.idle_timeout, None);
+    assert_eq!(h.debugpy_port, None);
     assert_eq!(h.event_format, EventFormat::ApiGwV2);
     assert_eq!(h.runtime, Runtime::Python);
     assert_eq!(h.log_level, "INFO");
@@ -93,6 +94,7 @@ retry_delay = 0.25
 strategy = "least_recently_used"
 memory_size = 512
 idle_timeout = 60
+debugpy_port = 5678
 event_format = "alb"
 runtime = "awslambdaric"
 log_level = "warning"
@@ -127,6 +129,7 @@ command = ["./bootstrap", "--fast"]
     assert_eq!(h.strategy, Strategy::LeastRecentlyUsed);
     assert_eq!(h.memory_size, 512);
     assert_eq!(h.idle_timeout, Some(Duration::from_secs(60)));
+    assert_eq!(h.debugpy_port, Some(5678));
     assert_eq!(h.event_format, EventFormat::Alb);
     assert_eq!(h.runtime, Runtime::Awslambdaric);
     assert_eq!(h.log_level, "WARNING");
