@@ -3,13 +3,12 @@
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::HttpResponse;
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use smyth_actors::messages::RouteMatch;
 
 use super::event::{text_or_base64, ACCOUNT_ID};
 use super::request::RequestSnapshot;
-use super::response::{append_header, header_text, status_code};
+use super::response::{append_header, header_text, status_code, strict_body};
 use super::short_id;
 
 /// The region in the target group ARN (the workers' default `AWS_REGION`).
@@ -99,19 +98,7 @@ fn target_response(result: &[u8]) -> Result<HttpResponse, String> {
     if let Some(description) = map.get("statusDescription").filter(|d| !d.is_null() && !d.is_string()) {
         return Err(format!("statusDescription is not a string: {description}"));
     }
-    let base64 = match map.get("isBase64Encoded") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(format!("isBase64Encoded is not a boolean: {other}")),
-    };
-    let body = match map.get("body") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(body)) if base64 => base64::engine::general_purpose::STANDARD
-            .decode(body.trim())
-            .map_err(|e| format!("body is not valid base64: {e}"))?,
-        Some(Value::String(body)) => body.clone().into_bytes(),
-        Some(other) => return Err(format!("body is not a string: {other}")),
-    };
+    let body = strict_body(&map)?;
     let mut response = HttpResponse::build(status);
     match map.get("headers") {
         None | Some(Value::Null) => {}

@@ -80,6 +80,23 @@ pub(super) fn proxy_response(map: Map<String, Value>) -> HttpResponse {
 }
 
 /// A Lambda response's `statusCode`: a number (or numeric string) from 100 to 599.
+/// The `body` of a REST API or ALB result, which must be a string (base64 when `isBase64Encoded`).
+pub(super) fn strict_body(map: &serde_json::Map<String, Value>) -> Result<Vec<u8>, String> {
+    let base64 = match map.get("isBase64Encoded") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(format!("isBase64Encoded is not a boolean: {other}")),
+    };
+    match map.get("body") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(body)) if base64 => base64::engine::general_purpose::STANDARD
+            .decode(body.trim())
+            .map_err(|e| format!("body is not valid base64: {e}")),
+        Some(Value::String(body)) => Ok(body.clone().into_bytes()),
+        Some(other) => Err(format!("body is not a string: {other}")),
+    }
+}
+
 pub(super) fn status_code(value: &Value) -> Option<StatusCode> {
     let code = match value {
         Value::Number(n) => n.as_u64()?,

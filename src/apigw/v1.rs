@@ -11,7 +11,7 @@ use super::event::{
     clf_time, decoded_query, path_parameters, resource_path, text_or_base64, ACCOUNT_ID, API_ID,
 };
 use super::request::RequestSnapshot;
-use super::response::{append_header, header_text, json_error, status_code, JSON};
+use super::response::{append_header, header_text, json_error, status_code, strict_body, JSON};
 use super::short_id;
 
 /// The stage in `requestContext.stage`. Requests reach smyth without a stage in the path, as they reach
@@ -141,19 +141,7 @@ fn proxy_response(result: &[u8]) -> Result<HttpResponse, String> {
         .get("statusCode")
         .and_then(status_code)
         .ok_or_else(|| format!("bad or missing statusCode {:?}", map.get("statusCode")))?;
-    let base64 = match map.get("isBase64Encoded") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(format!("isBase64Encoded is not a boolean: {other}")),
-    };
-    let body = match map.get("body") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(body)) if base64 => base64::engine::general_purpose::STANDARD
-            .decode(body.trim())
-            .map_err(|e| format!("body is not valid base64: {e}"))?,
-        Some(Value::String(body)) => body.clone().into_bytes(),
-        Some(other) => return Err(format!("body is not a string: {other}")),
-    };
+    let body = strict_body(&map)?;
     let lines = header_lines(&map)?;
     let mut response = HttpResponse::build(status);
     for (name, value) in &lines {
