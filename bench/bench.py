@@ -305,28 +305,24 @@ class Server:
             last = total
             time.sleep(1.0)
 
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.remember()
-        pgid = self.proc.pid
-        if self.proc.poll() is None:
-            try:
-                os.killpg(pgid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+    def signal_group(self, sig: int) -> None:
+        """Signals the server's process group (gone is fine), then waits up to 5 s for the server."""
         try:
-            os.killpg(pgid, signal.SIGKILL)
+            os.killpg(self.proc.pid, sig)
         except ProcessLookupError:
             pass
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.remember()
+        if self.proc.poll() is None:
+            self.signal_group(signal.SIGTERM)
+        self.signal_group(signal.SIGKILL)
         # Workers in their own process groups (smyth) or reparented: only pids we saw under our server.
         live = proc_table()
         for pid in self.seen:
