@@ -24,9 +24,14 @@ use crate::apigw::response::{self, GatewayError};
 use crate::runtime_api::{read_limited, Workers};
 
 /// The client connection's socket, recorded at connect time so a waiting request can notice that its
-/// client went away (actix-web does not cancel a handler when that happens).
+/// client went away (actix-web does not cancel a handler when that happens), and a number that names
+/// the connection for as long as the server runs (a descriptor is reused once closed; this is not).
 #[derive(Clone, Copy)]
-pub struct ClientSocket(RawFd);
+#[allow(dead_code)] // the number is read by the Runtime API's peer check
+pub struct ClientSocket(RawFd, u64);
+
+/// Connections accepted so far: the next connection's number.
+static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl ClientSocket {
     /// For `HttpServer::on_connect`. Also turns Nagle off: the bootstrap pipelines its result with
@@ -34,7 +39,8 @@ impl ClientSocket {
     pub fn record(connection: &dyn Any, data: &mut Extensions) {
         if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
             let _ = stream.set_nodelay(true);
-            data.insert(ClientSocket(stream.as_raw_fd()));
+            let id = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            data.insert(ClientSocket(stream.as_raw_fd(), id));
         }
     }
 
@@ -42,13 +48,19 @@ impl ClientSocket {
     /// as long as the request's handler. A peek that reads 0 bytes is the peer's close; no data yet
     /// (EAGAIN) or pipelined data is not.
     pub fn peer_closed(req: &HttpRequest) -> bool {
-        let Some(ClientSocket(fd)) = req.conn_data::<ClientSocket>().copied() else { return false };
+        let Some(ClientSocket(fd, _)) = req.conn_data::<ClientSocket>().copied() else { return false };
         let mut byte = [0u8; 1];
         match recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
             Ok(0) => true,
             Err(err) => err != Errno::EAGAIN,
             Ok(_) => false,
         }
+    }
+
+    /// The socket and number of `req`'s connection.
+    #[allow(dead_code)]
+    pub fn of(req: &HttpRequest) -> Option<(RawFd, u64)> {
+        req.conn_data::<ClientSocket>().map(|s| (s.0, s.1))
     }
 
     /// Resolves once the peer has closed the connection; checks every 50 ms, so answers that come

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod invocation;
 pub mod launch;
 mod logs;
+pub mod memory;
 pub mod messages;
 pub mod process;
 pub mod router;

@@ -31,6 +31,11 @@ pub struct Config {
     pub python_path: Vec<PathBuf>,
     pub reload: bool,
     pub account_concurrency: usize,
+    /// Extra `Host` names the HTTP surface accepts beside the loopback names and the bind address;
+    /// `"*"` turns the check off.
+    pub allowed_hosts: Vec<String>,
+    /// Asynchronous (`Event`) invocations that may wait, across all handlers, before `Event` gets 429.
+    pub async_queue_size: usize,
     /// `smyth run --debug` (not a file key): see [`Config::for_debugging`].
     pub debug: bool,
     /// Handlers in file order (routes are matched in this order).
@@ -44,6 +49,8 @@ pub struct HandlerConfig {
     pub url_path: String,
     pub route: RoutePattern,
     pub timeout: Duration,
+    /// How long init may run before the process is killed (then retried once inside the invocation).
+    pub init_timeout: Duration,
     /// Worker processes in the pool (equals `reserved_concurrency` when that is set).
     pub concurrency: usize,
     /// AWS reserved concurrency: throttle (429) instead of queueing when all workers are busy.
@@ -64,6 +71,8 @@ pub struct HandlerConfig {
     pub maximum_retry_attempts: u32,
     /// Pause before the first retry of a failed `Event` invocation; the second waits twice as long.
     pub retry_delay: Duration,
+    /// An asynchronous event older than this is dropped (AWS's MaximumEventAgeInSeconds, 60 to 21600).
+    pub maximum_event_age: Duration,
     pub env: BTreeMap<String, String>,
 }
 

@@ -22,6 +22,8 @@ pub struct RawGlobal {
     pub python_path: Option<Spanned<Vec<String>>>,
     pub reload: Option<Spanned<bool>>,
     pub account_concurrency: Option<Spanned<i64>>,
+    pub allowed_hosts: Option<Spanned<Vec<String>>>,
+    pub async_queue_size: Option<Spanned<i64>>,
 }
 
 impl RawGlobal {
@@ -37,6 +39,8 @@ impl RawGlobal {
         "python_path",
         "reload",
         "account_concurrency",
+        "allowed_hosts",
+        "async_queue_size",
         "handlers",
     ];
 }
@@ -49,12 +53,15 @@ pub struct RawHandler {
     pub url_path: Option<Spanned<String>>,
     /// Seconds; serde reads a TOML integer as a float too.
     pub timeout: Option<Spanned<f64>>,
+    /// Seconds the runtime may spend initialising before it is killed (AWS: 10 s on demand).
+    pub init_timeout: Option<Spanned<f64>>,
     pub concurrency: Option<Spanned<i64>>,
     pub reserved_concurrency: Option<Spanned<i64>>,
     pub provisioned_concurrency: Option<Spanned<i64>>,
     pub queue_size: Option<Spanned<i64>>,
     pub maximum_retry_attempts: Option<Spanned<i64>>,
     pub retry_delay: Option<Spanned<f64>>,
+    pub maximum_event_age: Option<Spanned<i64>>,
     pub strategy: Option<Spanned<String>>,
     pub memory_size: Option<Spanned<i64>>,
     pub idle_timeout: Option<Spanned<f64>>,
@@ -80,12 +87,14 @@ impl RawHandler {
         "handler_path",
         "url_path",
         "timeout",
+        "init_timeout",
         "concurrency",
         "reserved_concurrency",
         "provisioned_concurrency",
         "queue_size",
         "maximum_retry_attempts",
         "retry_delay",
+        "maximum_event_age",
         "strategy",
         "memory_size",
         "idle_timeout",

@@ -164,6 +164,13 @@ pub fn resolve(
     let reload = g.reload.as_ref().is_none_or(|r| *r.get_ref());
     let account_concurrency =
         check.int(&g.account_concurrency, "account_concurrency", 1, i64::MAX, 1000) as usize;
+    let allowed_hosts = g.allowed_hosts.as_ref().map(|h| h.get_ref().clone()).unwrap_or_default();
+    if let Some(h) = &g.allowed_hosts {
+        if h.get_ref().iter().any(|name| name.trim().is_empty()) {
+            check.bad(h, "allowed_hosts", "names must not be empty (use \"*\" to accept any Host)");
+        }
+    }
+    let async_queue_size = check.int(&g.async_queue_size, "async_queue_size", 1, 1_000_000, 10_000) as usize;
 
     let mut handlers: Vec<HandlerConfig> = Vec::new();
     let mut routes: Vec<(String, usize)> = Vec::new();
@@ -208,6 +215,8 @@ pub fn resolve(
         reload,
         debug: false,
         account_concurrency,
+        allowed_hosts,
+        async_queue_size,
         handlers,
     }
 }
@@ -338,6 +347,9 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
     let maximum_retry_attempts =
         check.int(&r.maximum_retry_attempts, "maximum_retry_attempts", 0, 2, 2) as u32;
     let retry_delay = check.seconds(&r.retry_delay, "retry_delay").unwrap_or(Duration::from_secs(60));
+    let maximum_event_age =
+        Duration::from_secs(check.int(&r.maximum_event_age, "maximum_event_age", 60, 21_600, 21_600) as u64);
+    let init_timeout = check.seconds(&r.init_timeout, "init_timeout").unwrap_or(Duration::from_secs(10));
     let memory_size = check.int(&r.memory_size, "memory_size", 128, 10240, 128) as u32;
     let log_level = check.log_level(&r.log_level, "log_level");
     let env = check.env(&r.env, "env");
@@ -362,6 +374,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             url_path: route.as_str().to_string(),
             route,
             timeout,
+            init_timeout,
             concurrency,
             reserved_concurrency: reserved,
             provisioned_concurrency: provisioned,
@@ -375,6 +388,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             queue_size,
             maximum_retry_attempts,
             retry_delay,
+            maximum_event_age,
             env,
         },
         route_line,
