@@ -27,7 +27,6 @@ use crate::runtime_api::{read_limited, Workers};
 /// client went away (actix-web does not cancel a handler when that happens), and a number that names
 /// the connection for as long as the server runs (a descriptor is reused once closed; this is not).
 #[derive(Clone, Copy)]
-#[allow(dead_code)] // the number is read by the Runtime API's peer check
 pub struct ClientSocket(RawFd, u64);
 
 /// Connections accepted so far: the next connection's number.
@@ -58,7 +57,6 @@ impl ClientSocket {
     }
 
     /// The socket and number of `req`'s connection.
-    #[allow(dead_code)]
     pub fn of(req: &HttpRequest) -> Option<(RawFd, u64)> {
         req.conn_data::<ClientSocket>().map(|s| (s.0, s.1))
     }

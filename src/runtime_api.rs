@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use smyth_actors::invocation::MAX_PAYLOAD;
 use smyth_actors::messages::{
-    NextInvocation, PostInitError, PostResult, ResponseTooLarge, RuntimeApiError, Undelivered,
+    NextInvocation, Peer, PostInitError, PostResult, ResponseTooLarge, RuntimeApiError, Undelivered,
 };
 use smyth_actors::worker::WorkerActor;
 use tokio::sync::oneshot;
@@ -34,6 +34,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The worker whose listener the request arrived on.
 fn worker<'a>(req: &HttpRequest, workers: &'a Workers) -> Option<&'a Addr<WorkerActor>> {
     workers.0.get(&req.app_config().local_addr().port())
+}
+
+/// The connection a call came on, for the worker's check that its caller is its own process.
+fn peer(req: &HttpRequest) -> Peer {
+    Peer {
+        connection: ClientSocket::of(req).map_or(u64::MAX, |(_, id)| id),
+        port: req.peer_addr().map_or(0, |a| a.port()),
+        local_port: req.app_config().local_addr().port(),
+    }
 }
 
 fn unknown_worker() -> HttpResponse {
@@ -62,7 +71,7 @@ fn answer(result: Result<Result<(), RuntimeApiError>, actix::MailboxError>) -> H
 async fn next(req: HttpRequest, workers: web::Data<Workers>) -> HttpResponse {
     let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
     let (reply, event) = oneshot::channel();
-    match worker.send(NextInvocation { reply }).await {
+    match worker.send(NextInvocation { peer: peer(&req), reply }).await {
         Ok(Ok(())) => {}
         other => return answer(other),
     }
@@ -121,11 +130,14 @@ async fn post_result(
 ) -> HttpResponse {
     let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
     let request_id = req.match_info().get("id").unwrap_or_default().to_string();
+    let peer = peer(&req);
     let Some(body) = read_limited(&req, payload).await else {
-        let _ = worker.send(ResponseTooLarge { request_id }).await;
-        return too_large();
+        return match worker.send(ResponseTooLarge { peer, request_id }).await {
+            Ok(Err(err @ RuntimeApiError::Forbidden(_))) => answer(Ok(Err(err))),
+            _ => too_large(),
+        };
     };
-    answer(worker.send(PostResult { request_id, body, is_error }).await)
+    answer(worker.send(PostResult { peer, request_id, body, is_error }).await)
 }
 
 async fn response(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
@@ -147,5 +159,5 @@ async fn init_error(req: HttpRequest, payload: web::Payload, workers: web::Data<
     let Some(body) = read_limited(&req, payload).await else {
         return too_large();
     };
-    answer(worker.send(PostInitError { error_type, body }).await)
+    answer(worker.send(PostInitError { peer: peer(&req), error_type, body }).await)
 }

@@ -121,10 +121,23 @@ pub struct NextEvent {
     pub payload: Bytes,
 }
 
+/// Which connection a Runtime API call came on: its number (unique while the server runs) and the
+/// two loopback ports, from which the worker finds the process at the other end. Only the worker's
+/// own process tree may use its port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub connection: u64,
+    /// The caller's port.
+    pub port: u16,
+    /// The worker's Runtime API port the call arrived on.
+    pub local_port: u16,
+}
+
 /// `GET /next`: answered on `reply` when an invocation arrives.
 #[derive(Message)]
 #[rtype(result = "Result<(), RuntimeApiError>")]
 pub struct NextInvocation {
+    pub peer: Peer,
     pub reply: oneshot::Sender<NextEvent>,
 }
 
@@ -132,6 +145,7 @@ pub struct NextInvocation {
 #[derive(Message)]
 #[rtype(result = "Result<(), RuntimeApiError>")]
 pub struct PostResult {
+    pub peer: Peer,
     pub request_id: String,
     pub body: Bytes,
     pub is_error: bool,
@@ -148,6 +162,7 @@ pub struct Undelivered {
 #[derive(Message)]
 #[rtype(result = "Result<(), RuntimeApiError>")]
 pub struct PostInitError {
+    pub peer: Peer,
     pub error_type: String,
     pub body: Bytes,
 }
@@ -156,6 +171,7 @@ pub struct PostInitError {
 #[derive(Message)]
 #[rtype(result = "Result<(), RuntimeApiError>")]
 pub struct ResponseTooLarge {
+    pub peer: Peer,
     pub request_id: String,
 }
 
@@ -179,6 +195,9 @@ pub enum RuntimeApiError {
     InvalidRequestId,
     #[error("{0}")]
     InvalidStateTransition(String),
+    /// The caller is not the worker's own process (or one of its descendants).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl RuntimeApiError {
@@ -186,6 +205,7 @@ impl RuntimeApiError {
         match self {
             RuntimeApiError::InvalidRequestId => "InvalidRequestID",
             RuntimeApiError::InvalidStateTransition(_) => "InvalidStateTransition",
+            RuntimeApiError::Forbidden(_) => "AccessDeniedException",
         }
     }
 }

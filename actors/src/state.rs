@@ -1,21 +1,5 @@
-//! The worker state machine: `cold → starting → warm ⇄ busy`, `stopping`, with one table of allowed moves.
-
-use std::time::Instant;
-
-/// A worker's state; each variant carries what is true only in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WorkerState {
-    /// No live process.
-    Cold,
-    /// Spawned; the runtime is initialising (importing the handler).
-    Starting { pid: u32, since: Instant },
-    /// Initialised and idle since `since`.
-    Warm { pid: u32, since: Instant },
-    /// An invocation is in flight.
-    Busy { pid: u32, request_id: String, started: Instant },
-    /// Being killed; the slot is cold once the process is reaped.
-    Stopping { pid: u32 },
-}
+//! The worker states' names (`cold → starting → warm ⇄ busy`, `stopping`) and the one table of allowed
+//! moves; the states with their data, and the decisions, are in `worker::machine`.
 
 /// The state's name, for the transition table, the status endpoint and the supervisor's view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -26,28 +10,6 @@ pub enum StateKind {
     Warm,
     Busy,
     Stopping,
-}
-
-impl WorkerState {
-    pub fn kind(&self) -> StateKind {
-        match self {
-            WorkerState::Cold => StateKind::Cold,
-            WorkerState::Starting { .. } => StateKind::Starting,
-            WorkerState::Warm { .. } => StateKind::Warm,
-            WorkerState::Busy { .. } => StateKind::Busy,
-            WorkerState::Stopping { .. } => StateKind::Stopping,
-        }
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        match self {
-            WorkerState::Cold => None,
-            WorkerState::Starting { pid, .. }
-            | WorkerState::Warm { pid, .. }
-            | WorkerState::Busy { pid, .. }
-            | WorkerState::Stopping { pid } => Some(*pid),
-        }
-    }
 }
 
 impl StateKind {
@@ -115,12 +77,5 @@ mod tests {
         for (from, to, expected) in cases {
             assert_eq!(allowed(from, to), expected, "{from:?} -> {to:?}");
         }
-    }
-
-    #[test]
-    fn pid_only_when_alive() {
-        assert_eq!(WorkerState::Cold.pid(), None);
-        assert_eq!(WorkerState::Warm { pid: 7, since: Instant::now() }.pid(), Some(7));
-        assert_eq!(WorkerState::Stopping { pid: 9 }.kind(), Stopping);
     }
 }

@@ -246,7 +246,10 @@ impl Handler<WorkerChanged> for HandlerSupervisor {
             slot.view.assigned = false;
             self.account.release();
         }
-        let healthy = msg.finished && slot.view.state == StateKind::Warm;
+        // An invocation answered (the worker is warm, or busy until the runtime asks for `/next`).
+        let healthy = msg.finished
+            && msg.init_error.is_none()
+            && matches!(slot.view.state, StateKind::Warm | StateKind::Busy);
         self.track_init(msg.slot, msg.init_error, healthy, ctx);
         self.drain_queue();
     }

@@ -1,44 +1,30 @@
-//! The worker's side of the Lambda Runtime API: `/next`, results, errors and init errors.
-
-use std::time::Instant;
+//! The worker's side of the Lambda Runtime API: `/next`, results, errors and init errors. Each call is
+//! first checked to come from the worker's own process tree, then becomes one event of the machine.
 
 use actix::prelude::*;
 
+use super::machine::Event;
 use super::WorkerActor;
-use crate::invocation::{FailureKind, Outcome};
 use crate::messages::*;
-use crate::sampler;
-use crate::state::WorkerState;
+use crate::state::StateKind;
+
+impl WorkerActor {
+    /// Runs `event` if `peer` is this worker's process (or a descendant), else refuses it unchanged.
+    fn from_runtime(&mut self, ctx: &mut Context<Self>, peer: Peer, event: Event) -> Result<(), RuntimeApiError> {
+        let own = self.state.pid().is_some_and(|pid| self.trusted.admits(pid, peer));
+        if !own {
+            tracing::warn!(worker = %self.name, caller_port = peer.port, "refused a Runtime API call from outside the worker's process tree");
+        }
+        let event = if own { event } else { Event::Outsider };
+        self.apply(ctx, event).unwrap_or(Ok(()))
+    }
+}
 
 impl Handler<NextInvocation> for WorkerActor {
     type Result = Result<(), RuntimeApiError>;
 
     fn handle(&mut self, msg: NextInvocation, ctx: &mut Context<Self>) -> Self::Result {
-        match self.state {
-            WorkerState::Starting { pid, since } => {
-                self.unreported_init = Some(since.elapsed());
-                // One reading when init ends, so the first REPORT has a `Max Memory Used` even when it
-                // comes before the sampler's first tick.
-                if let Some(rss) = sampler::rss_now(pid) {
-                    self.note_peak(rss);
-                }
-                self.transition(WorkerState::Warm { pid, since: Instant::now() });
-                self.arm_idle(ctx);
-                self.report(false);
-            }
-            WorkerState::Warm { .. } => {}
-            WorkerState::Busy { .. } => {
-                return Err(RuntimeApiError::InvalidStateTransition(
-                    "next invocation requested before the current one was answered".into(),
-                ))
-            }
-            WorkerState::Cold | WorkerState::Stopping { .. } => {
-                return Err(RuntimeApiError::InvalidStateTransition("the worker is stopping".into()))
-            }
-        }
-        self.waiting_next = Some(msg.reply);
-        self.advance(ctx);
-        Ok(())
+        self.from_runtime(ctx, msg.peer, Event::Next { waiter: msg.reply })
     }
 }
 
@@ -46,23 +32,8 @@ impl Handler<PostResult> for WorkerActor {
     type Result = Result<(), RuntimeApiError>;
 
     fn handle(&mut self, msg: PostResult, ctx: &mut Context<Self>) -> Self::Result {
-        let WorkerState::Busy { pid, ref request_id, .. } = self.state else {
-            return Err(RuntimeApiError::InvalidRequestId);
-        };
-        if *request_id != msg.request_id {
-            return Err(RuntimeApiError::InvalidRequestId);
-        }
-        let request_id = msg.request_id;
-        let outcome = if msg.is_error {
-            Outcome::HandlerError { request_id, body: msg.body }
-        } else {
-            Outcome::Success { request_id, body: msg.body }
-        };
-        self.finish(ctx, outcome);
-        self.transition(WorkerState::Warm { pid, since: Instant::now() });
-        self.after_invocation(ctx);
-        self.report(true);
-        Ok(())
+        let event = Event::Response { request_id: msg.request_id, body: msg.body, is_error: msg.is_error };
+        self.from_runtime(ctx, msg.peer, event)
     }
 }
 
@@ -70,25 +41,7 @@ impl Handler<ResponseTooLarge> for WorkerActor {
     type Result = Result<(), RuntimeApiError>;
 
     fn handle(&mut self, msg: ResponseTooLarge, ctx: &mut Context<Self>) -> Self::Result {
-        match self.state {
-            WorkerState::Busy { pid, ref request_id, .. } if *request_id == msg.request_id => {
-                let message = format!(
-                    "RequestId: {} Error: Response payload size exceeded maximum allowed payload size (6291556 bytes).",
-                    msg.request_id
-                );
-                let outcome = Outcome::Failed {
-                    request_id: msg.request_id,
-                    error: FailureKind::ResponseTooLarge,
-                    message,
-                };
-                self.finish(ctx, outcome);
-                self.transition(WorkerState::Warm { pid, since: Instant::now() });
-                self.after_invocation(ctx);
-                self.report(true);
-                Ok(())
-            }
-            _ => Err(RuntimeApiError::InvalidRequestId),
-        }
+        self.from_runtime(ctx, msg.peer, Event::TooLarge { request_id: msg.request_id })
     }
 }
 
@@ -98,29 +51,19 @@ impl Handler<Undelivered> for WorkerActor {
     /// The runtime's connection closed before it read the event (its process died while idle): the
     /// invocation waits for the next process instead of failing with the dead one.
     fn handle(&mut self, msg: Undelivered, ctx: &mut Context<Self>) {
-        let WorkerState::Busy { pid, ref request_id, .. } = self.state else { return };
-        if *request_id != msg.request_id {
-            return;
+        let was_busy = self.state.kind() == StateKind::Busy;
+        self.apply(ctx, Event::Undelivered { request_id: msg.request_id });
+        if was_busy && self.state.kind() == StateKind::Warm {
+            self.invocations = self.invocations.saturating_sub(1); // it never ran
         }
-        let Some(flight) = self.current.take() else { return };
-        ctx.cancel_future(flight.timer);
-        self.invocations -= 1;
-        self.unreported_init = flight.init_duration;
-        self.pending = Some((flight.invocation, flight.reply));
-        self.transition(WorkerState::Warm { pid, since: Instant::now() });
-        self.report(false);
     }
 }
 
 impl Handler<PostInitError> for WorkerActor {
     type Result = Result<(), RuntimeApiError>;
 
-    fn handle(&mut self, msg: PostInitError, _: &mut Context<Self>) -> Self::Result {
-        if !matches!(self.state, WorkerState::Starting { .. }) {
-            return Err(RuntimeApiError::InvalidStateTransition("init error reported after init".into()));
-        }
+    fn handle(&mut self, msg: PostInitError, ctx: &mut Context<Self>) -> Self::Result {
         tracing::error!(worker = %self.name, error_type = %msg.error_type, "init failed");
-        self.init_error = Some((msg.error_type, msg.body));
-        Ok(())
+        self.from_runtime(ctx, msg.peer, Event::InitError { error_type: msg.error_type, body: msg.body })
     }
 }

@@ -16,7 +16,8 @@ const KEEP: usize = 8 * 1024;
 const MAX_DRAIN_STEPS: u32 = 50;
 const DRAIN_STEP: Duration = Duration::from_millis(1);
 
-pub(super) struct Capture {
+#[derive(Debug)]
+pub struct Capture {
     sink: LogSink,
     lines: String,
 }
@@ -87,7 +88,11 @@ impl Handler<OutputLine> for WorkerActor {
     type Result = ();
 
     fn handle(&mut self, OutputLine(line): OutputLine, _: &mut Context<Self>) {
-        let capture = match self.current.as_mut().and_then(|flight| flight.log.as_mut()) {
+        let flight = match &mut self.state {
+            super::machine::State::Busy { flight, .. } => flight.capture.as_mut(),
+            _ => None,
+        };
+        let capture = match flight {
             Some(capture) => Some(capture),
             None => self.draining.as_mut().map(|draining| &mut draining.capture),
         };
