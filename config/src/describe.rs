@@ -15,6 +15,8 @@ impl Config {
             handler.provisioned_concurrency = 0;
             handler.strategy = crate::Strategy::FirstWarm;
             handler.timeout = std::time::Duration::from_secs(24 * 60 * 60);
+            // A breakpoint in module code stops the import too.
+            handler.init_timeout = handler.timeout;
             handler.idle_timeout = None;
         }
         self

@@ -34,7 +34,12 @@ impl Handler<Sample> for WorkerActor {
         match memory_verdict(self.state.kind(), sample.rss_bytes, self.handler.memory_size) {
             MemoryVerdict::Within => {
                 let status = self.status();
-                self.supervisor.do_send(WorkerChanged { slot: self.slot, status, finished: false, init_error: None });
+                self.supervisor.do_send(WorkerChanged {
+                    slot: self.slot,
+                    status,
+                    finished: false,
+                    init_error: None,
+                });
             }
             MemoryVerdict::Kill => {
                 tracing::error!(

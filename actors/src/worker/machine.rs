@@ -93,7 +93,9 @@ impl State {
     /// Whether an invocation is assigned to this worker (waiting or running, not yet answered).
     pub fn occupied(&self) -> bool {
         match self {
-            State::Cold { job, .. } | State::Starting { job, .. } | State::Stopping { job, .. } => job.is_some(),
+            State::Cold { job, .. } | State::Starting { job, .. } | State::Stopping { job, .. } => {
+                job.is_some()
+            }
             State::Warm { job, .. } => job.is_some(),
             State::Busy { flight, queued, .. } => flight.job.is_some() || queued.is_some(),
         }
@@ -153,29 +155,55 @@ pub enum Timer {
 #[derive(Debug)]
 pub enum Effect {
     /// Start a process; the actor answers with `Spawned` or `SpawnFailed`.
-    Spawn { init_type: &'static str },
+    Spawn {
+        init_type: &'static str,
+    },
     /// Kill the process group of `pid`.
-    Kill { pid: u32, force: bool },
+    Kill {
+        pid: u32,
+        force: bool,
+    },
     /// Hand an event to the parked runtime (if it hung up, the actor feeds back `Undelivered`).
-    Deliver { waiter: Waiter, request_id: String, deadline: SystemTime, invocation: Invocation },
+    Deliver {
+        waiter: Waiter,
+        request_id: String,
+        deadline: SystemTime,
+        invocation: Invocation,
+    },
     /// Answer the invocation: log its REPORT line (when it ran) first, and send the caller its log.
-    Answer { reply: Reply, outcome: Outcome, capture: Option<Capture>, report: Option<ReportLine> },
+    Answer {
+        reply: Reply,
+        outcome: Outcome,
+        capture: Option<Capture>,
+        report: Option<ReportLine>,
+    },
     /// Refuse an invocation that will never run (shutdown).
-    Refuse { reply: Reply, rejection: Rejection },
+    Refuse {
+        reply: Reply,
+        rejection: Rejection,
+    },
     /// The answer to the Runtime API call that caused this step.
     Api(Result<(), RuntimeApiError>),
-    Arm { timer: Timer, after: Duration },
+    Arm {
+        timer: Timer,
+        after: Duration,
+    },
     /// A fresh process for this slot: counters and per-process readings start again.
     ColdStart,
     /// Init finished after `duration`.
-    InitDone { duration: Duration },
+    InitDone {
+        duration: Duration,
+    },
     /// An invocation was handed to the runtime.
     Invoked,
     /// The process died or was killed for a fault (counts as a restart).
     Restart,
     /// Tell the supervisor: `finished`, the slot may take its next invocation; `init_error`, the
     /// process died during init with this error (for backoff).
-    Report { finished: bool, init_error: Option<(FailureKind, String)> },
+    Report {
+        finished: bool,
+        init_error: Option<(FailureKind, String)>,
+    },
     /// A line for the server log (warnings the user must see: timeouts, crashes).
     Warn(String),
 }
@@ -239,9 +267,10 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
             (state, effects)
         }
 
-        (S::Cold { job: None, .. }, E::Warmup) if !facts.shutting_down => {
-            (S::Cold { job: None, suppress: false }, vec![Effect::Spawn { init_type: init_type(facts, false) }])
-        }
+        (S::Cold { job: None, .. }, E::Warmup) if !facts.shutting_down => (
+            S::Cold { job: None, suppress: false },
+            vec![Effect::Spawn { init_type: init_type(facts, false) }],
+        ),
 
         // ---- the process starts ----
         (S::Cold { job, suppress }, E::Spawned { pid }) => spawned(pid, job, suppress, facts),
@@ -376,9 +405,10 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
         (state, E::Undelivered { .. }) => (state, vec![]),
 
         // ---- timers ----
-        (S::Starting { pid, deadline, suppressed, job, init_error: _, .. }, E::InitTimeout { pid: timed })
-            if pid == timed =>
-        {
+        (
+            S::Starting { pid, deadline, suppressed, job, init_error: _, .. },
+            E::InitTimeout { pid: timed },
+        ) if pid == timed => {
             let mut effects = vec![Effect::Kill { pid, force: true }];
             match (suppressed, job) {
                 (false, Some(job)) => {
@@ -390,10 +420,8 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
                     (S::Stopping { pid, job: Some(job), suppress: true }, effects)
                 }
                 (false, None) => {
-                    let message = format!(
-                        "Init timed out after {:.2} seconds",
-                        facts.init_timeout.as_secs_f64()
-                    );
+                    let message =
+                        format!("Init timed out after {:.2} seconds", facts.init_timeout.as_secs_f64());
                     effects.push(Effect::Warn(format!("{message}; killing pid {pid}")));
                     effects.push(Effect::Restart);
                     let init_error = Some((FailureKind::Timeout(facts.init_timeout), message));
@@ -403,7 +431,8 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
                 (true, job) => {
                     let seconds = facts.timeout.as_secs_f64();
                     let request_id = job.as_ref().map(|j| j.request_id.clone()).unwrap_or_default();
-                    let message = format!("RequestId: {request_id} Error: Task timed out after {seconds:.2} seconds");
+                    let message =
+                        format!("RequestId: {request_id} Error: Task timed out after {seconds:.2} seconds");
                     effects.push(Effect::Warn(format!(
                         "init retried inside the invocation did not finish within timeout ({seconds:.2} s); killing pid {pid}"
                     )));
@@ -417,8 +446,14 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
                                 init_duration: None,
                             };
                             let capture = job.invocation.log.clone().map(Capture::new);
-                            let outcome = Outcome::Failed { request_id, error: kind.clone(), message: message.clone() };
-                            effects.push(Effect::Answer { reply: job.reply, outcome, capture, report: Some(report) });
+                            let outcome =
+                                Outcome::Failed { request_id, error: kind.clone(), message: message.clone() };
+                            effects.push(Effect::Answer {
+                                reply: job.reply,
+                                outcome,
+                                capture,
+                                report: Some(report),
+                            });
                             true
                         }
                         None => false,
@@ -428,32 +463,37 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
                 }
             }
         }
-        (S::Busy { pid, mut flight, queued, .. }, E::Deadline { request_id }) if flight.request_id == request_id => {
+        (S::Busy { pid, mut flight, queued, .. }, E::Deadline { request_id })
+            if flight.request_id == request_id =>
+        {
             let seconds = facts.timeout.as_secs_f64();
             let mut effects = vec![
                 Effect::Kill { pid, force: true },
-                Effect::Warn(format!(
-                    "task timed out after {seconds:.2} seconds; killing pid {pid}"
-                )),
+                Effect::Warn(format!("task timed out after {seconds:.2} seconds; killing pid {pid}")),
             ];
             let finished = flight.job.is_some();
             if finished {
-                let message = format!("RequestId: {request_id} Error: Task timed out after {seconds:.2} seconds");
-                let outcome = Outcome::Failed { request_id, error: FailureKind::Timeout(facts.timeout), message };
+                let message =
+                    format!("RequestId: {request_id} Error: Task timed out after {seconds:.2} seconds");
+                let outcome =
+                    Outcome::Failed { request_id, error: FailureKind::Timeout(facts.timeout), message };
                 answer(&mut effects, &mut flight, outcome, facts);
             }
             effects.push(Effect::Report { finished, init_error: None });
             (S::Stopping { pid, job: queued, suppress: false }, effects)
         }
         (S::Warm { pid, since, waiter, job: None }, E::IdleTimeout { since: idle }) if since == idle => {
-            let effects = vec![Effect::Kill { pid, force: true }, Effect::Report { finished: false, init_error: None }];
+            let effects =
+                vec![Effect::Kill { pid, force: true }, Effect::Report { finished: false, init_error: None }];
             drop(waiter);
             (S::Stopping { pid, job: None, suppress: false }, effects)
         }
         (state, E::InitTimeout { .. } | E::Deadline { .. } | E::IdleTimeout { .. }) => (state, vec![]),
 
         // ---- memory ----
-        (state, E::OutOfMemory { pid }) if state.pid() == Some(pid) && state.kind() != StateKind::Stopping => {
+        (state, E::OutOfMemory { pid })
+            if state.pid() == Some(pid) && state.kind() != StateKind::Stopping =>
+        {
             out_of_memory(state, pid, facts)
         }
         (state, E::OutOfMemory { .. }) => (state, vec![]),
@@ -463,9 +503,12 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
         (state, E::Exit { .. }) => (state, vec![]), // an older process of this slot
 
         // ---- on purpose ----
-        (S::Busy { pid, flight, queued, .. }, E::Recycle) => (S::Busy { pid, flight, queued, recycle: true }, vec![]),
+        (S::Busy { pid, flight, queued, .. }, E::Recycle) => {
+            (S::Busy { pid, flight, queued, recycle: true }, vec![])
+        }
         (S::Starting { pid, job, .. } | S::Warm { pid, job, .. }, E::Recycle) => {
-            let effects = vec![Effect::Kill { pid, force: true }, Effect::Report { finished: false, init_error: None }];
+            let effects =
+                vec![Effect::Kill { pid, force: true }, Effect::Report { finished: false, init_error: None }];
             (S::Stopping { pid, job, suppress: false }, effects)
         }
         (state, E::Recycle) => (state, vec![]),
@@ -499,7 +542,10 @@ fn start(job: Job, facts: &Facts) -> Step {
         ];
         return (State::Cold { job: None, suppress: false }, effects);
     }
-    (State::Cold { job: Some(job), suppress: false }, vec![Effect::Spawn { init_type: init_type(facts, true) }])
+    (
+        State::Cold { job: Some(job), suppress: false },
+        vec![Effect::Spawn { init_type: init_type(facts, true) }],
+    )
 }
 
 fn spawned(pid: u32, job: Option<Job>, suppressed: bool, facts: &Facts) -> Step {
@@ -565,13 +611,19 @@ fn answer(effects: &mut Vec<Effect>, flight: &mut Flight, outcome: Outcome, fact
         duration: facts.now.saturating_duration_since(flight.started),
         init_duration: flight.init_duration,
     };
-    effects.push(Effect::Answer { reply: job.reply, outcome, capture: flight.capture.take(), report: Some(report) });
+    effects.push(Effect::Answer {
+        reply: job.reply,
+        outcome,
+        capture: flight.capture.take(),
+        report: Some(report),
+    });
 }
 
 /// Fails a job that never ran (init failure); whether there was one.
 fn answer_failure(effects: &mut Vec<Effect>, job: Option<Job>, kind: &FailureKind, message: &str) -> bool {
     let Some(job) = job else { return false };
-    let outcome = Outcome::Failed { request_id: String::new(), error: kind.clone(), message: message.to_string() };
+    let outcome =
+        Outcome::Failed { request_id: String::new(), error: kind.clone(), message: message.to_string() };
     effects.push(Effect::Answer { reply: job.reply, outcome, capture: None, report: None });
     true
 }
@@ -584,8 +636,14 @@ fn out_of_memory(state: State, pid: u32, facts: &Facts) -> Step {
             let finished = flight.job.is_some();
             if finished {
                 let request_id = flight.request_id.clone();
-                let message = format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed");
-                answer(&mut effects, &mut flight, Outcome::Failed { request_id, error: kind, message }, facts);
+                let message =
+                    format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed");
+                answer(
+                    &mut effects,
+                    &mut flight,
+                    Outcome::Failed { request_id, error: kind, message },
+                    facts,
+                );
             }
             effects.push(Effect::Report { finished, init_error: None });
             (State::Stopping { pid, job: queued, suppress: false }, effects)
@@ -616,7 +674,12 @@ fn exited(state: State, exit: Exit, facts: &Facts) -> Step {
                 let request_id = flight.request_id.clone();
                 let message = format!("RequestId: {request_id} Error: Runtime exited with error: {exit}");
                 effects.push(Effect::Warn(message.clone()));
-                answer(&mut effects, &mut flight, Outcome::Failed { request_id, error: FailureKind::Exited, message }, facts);
+                answer(
+                    &mut effects,
+                    &mut flight,
+                    Outcome::Failed { request_id, error: FailureKind::Exited, message },
+                    facts,
+                );
                 finished = true;
             }
             (queued, false)

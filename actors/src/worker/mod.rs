@@ -178,7 +178,9 @@ impl WorkerActor {
                     ctx.address().do_send(Undelivered { request_id });
                 }
             }
-            Effect::Answer { reply, outcome, capture, report } => self.answer(ctx, reply, outcome, capture, report),
+            Effect::Answer { reply, outcome, capture, report } => {
+                self.answer(ctx, reply, outcome, capture, report)
+            }
             Effect::Refuse { reply, rejection } => {
                 let _ = reply.send(Err(rejection));
             }
@@ -208,9 +210,16 @@ impl WorkerActor {
             Effect::Invoked => self.invocations += 1,
             Effect::Restart => self.restarts += 1,
             Effect::Report { finished, init_error } => {
-                self.supervisor.do_send(WorkerChanged { slot: self.slot, status: self.status(), finished, init_error });
+                self.supervisor.do_send(WorkerChanged {
+                    slot: self.slot,
+                    status: self.status(),
+                    finished,
+                    init_error,
+                });
             }
-            Effect::Warn(message) => tracing::warn!(worker = %self.name, pid = ?self.state.pid(), "{message}"),
+            Effect::Warn(message) => {
+                tracing::warn!(worker = %self.name, pid = ?self.state.pid(), "{message}")
+            }
             Effect::Api(_) => {} // taken by `apply`
         }
     }
@@ -345,7 +354,11 @@ impl Handler<Run> for WorkerActor {
     type Result = ();
 
     fn handle(&mut self, msg: Run, ctx: &mut Context<Self>) {
-        let job = Job { request_id: uuid::Uuid::new_v4().to_string(), invocation: msg.invocation, reply: msg.reply };
+        let job = Job {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            invocation: msg.invocation,
+            reply: msg.reply,
+        };
         let doomed = self.parked_is_doomed();
         self.apply(ctx, Event::Run { job, doomed });
     }

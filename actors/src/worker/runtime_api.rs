@@ -10,12 +10,24 @@ use crate::state::StateKind;
 
 impl WorkerActor {
     /// Runs `event` if `peer` is this worker's process (or a descendant), else refuses it unchanged.
-    fn from_runtime(&mut self, ctx: &mut Context<Self>, peer: Peer, event: Event) -> Result<(), RuntimeApiError> {
+    fn runtime_call(
+        &mut self,
+        ctx: &mut Context<Self>,
+        peer: Peer,
+        event: Event,
+    ) -> Result<(), RuntimeApiError> {
         let own = self.state.pid().is_some_and(|pid| self.trusted.admits(pid, peer));
         if !own {
             tracing::warn!(worker = %self.name, caller_port = peer.port, "refused a Runtime API call from outside the worker's process tree");
         }
-        let event = if own { event } else { Event::Outsider };
+        let event = match event {
+            _ if !own => Event::Outsider,
+            Event::InitError { error_type, body } => {
+                tracing::error!(worker = %self.name, %error_type, "init failed");
+                Event::InitError { error_type, body }
+            }
+            event => event,
+        };
         self.apply(ctx, event).unwrap_or(Ok(()))
     }
 }
@@ -24,7 +36,7 @@ impl Handler<NextInvocation> for WorkerActor {
     type Result = Result<(), RuntimeApiError>;
 
     fn handle(&mut self, msg: NextInvocation, ctx: &mut Context<Self>) -> Self::Result {
-        self.from_runtime(ctx, msg.peer, Event::Next { waiter: msg.reply })
+        self.runtime_call(ctx, msg.peer, Event::Next { waiter: msg.reply })
     }
 }
 
@@ -33,7 +45,7 @@ impl Handler<PostResult> for WorkerActor {
 
     fn handle(&mut self, msg: PostResult, ctx: &mut Context<Self>) -> Self::Result {
         let event = Event::Response { request_id: msg.request_id, body: msg.body, is_error: msg.is_error };
-        self.from_runtime(ctx, msg.peer, event)
+        self.runtime_call(ctx, msg.peer, event)
     }
 }
 
@@ -41,7 +53,7 @@ impl Handler<ResponseTooLarge> for WorkerActor {
     type Result = Result<(), RuntimeApiError>;
 
     fn handle(&mut self, msg: ResponseTooLarge, ctx: &mut Context<Self>) -> Self::Result {
-        self.from_runtime(ctx, msg.peer, Event::TooLarge { request_id: msg.request_id })
+        self.runtime_call(ctx, msg.peer, Event::TooLarge { request_id: msg.request_id })
     }
 }
 
@@ -63,7 +75,6 @@ impl Handler<PostInitError> for WorkerActor {
     type Result = Result<(), RuntimeApiError>;
 
     fn handle(&mut self, msg: PostInitError, ctx: &mut Context<Self>) -> Self::Result {
-        tracing::error!(worker = %self.name, error_type = %msg.error_type, "init failed");
-        self.from_runtime(ctx, msg.peer, Event::InitError { error_type: msg.error_type, body: msg.body })
+        self.runtime_call(ctx, msg.peer, Event::InitError { error_type: msg.error_type, body: msg.body })
     }
 }

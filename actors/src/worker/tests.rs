@@ -31,8 +31,12 @@ fn facts(now: Instant) -> Facts {
 
 fn job(request_id: &str) -> (Job, oneshot::Receiver<InvokeResult>) {
     let (reply, answer) = oneshot::channel();
-    let invocation =
-        Invocation { payload: Bytes::from_static(b"{}"), client_context: None, received: Instant::now(), log: None };
+    let invocation = Invocation {
+        payload: Bytes::from_static(b"{}"),
+        client_context: None,
+        received: Instant::now(),
+        log: None,
+    };
     (Job { request_id: request_id.into(), invocation, reply }, answer)
 }
 
@@ -98,10 +102,19 @@ fn events(since: Instant, ends: &mut Ends) -> Vec<(&'static str, Event)> {
         ("warmup", Event::Warmup),
         ("spawned", Event::Spawned { pid: PID }),
         ("spawn failed", Event::SpawnFailed { message: "no such file".into() }),
-        ("init error", Event::InitError { error_type: "Runtime.ImportModuleError".into(), body: Bytes::new() }),
+        (
+            "init error",
+            Event::InitError { error_type: "Runtime.ImportModuleError".into(), body: Bytes::new() },
+        ),
         ("next", Event::Next { waiter: ends.waiter() }),
-        ("response", Event::Response { request_id: RID.into(), body: Bytes::from_static(b"1"), is_error: false }),
-        ("error", Event::Response { request_id: RID.into(), body: Bytes::from_static(b"{}"), is_error: true }),
+        (
+            "response",
+            Event::Response { request_id: RID.into(), body: Bytes::from_static(b"1"), is_error: false },
+        ),
+        (
+            "error",
+            Event::Response { request_id: RID.into(), body: Bytes::from_static(b"{}"), is_error: true },
+        ),
         ("too large", Event::TooLarge { request_id: RID.into() }),
         ("undelivered", Event::Undelivered { request_id: RID.into() }),
         ("init timeout", Event::InitTimeout { pid: PID }),
@@ -124,7 +137,9 @@ fn names(effects: &[Effect]) -> String {
         Effect::Deliver { .. } => "deliver".into(),
         Effect::Answer { outcome: Outcome::Success { .. }, .. } => "answer ok".into(),
         Effect::Answer { outcome: Outcome::HandlerError { .. }, .. } => "answer error".into(),
-        Effect::Answer { outcome: Outcome::Failed { error, .. }, .. } => format!("answer {}", error.error_type()),
+        Effect::Answer { outcome: Outcome::Failed { error, .. }, .. } => {
+            format!("answer {}", error.error_type())
+        }
         Effect::Refuse { .. } => "refuse".into(),
         Effect::Api(Ok(())) => "api ok".into(),
         Effect::Api(Err(err)) => format!("api {}", err.error_type()),
@@ -255,7 +270,10 @@ fn every_state_and_event_pair() {
                 "({kind:?}, {event_name})"
             );
             if next.kind() != kind {
-                assert!(crate::state::allowed(kind, next.kind()), "({kind:?}, {event_name}) is not an allowed move");
+                assert!(
+                    crate::state::allowed(kind, next.kind()),
+                    "({kind:?}, {event_name}) is not an allowed move"
+                );
             }
             seen += 1;
         }
@@ -279,7 +297,8 @@ fn the_timeout_stays_armed_after_a_result_until_the_runtime_asks_for_next() {
     let t0 = Instant::now();
     let mut ends = Ends::default();
     let busy = state_of(StateKind::Busy, t0, &mut ends);
-    let response = Event::Response { request_id: RID.into(), body: Bytes::from_static(b"1"), is_error: false };
+    let response =
+        Event::Response { request_id: RID.into(), body: Bytes::from_static(b"1"), is_error: false };
     let (state, effects) = step(busy, response, &facts(t0));
     assert_eq!(state.kind(), StateKind::Busy, "the invoke phase lasts until /next");
     assert!(super::machine::timer_live(&Timer::Deadline { request_id: RID.into() }, &state));
@@ -302,7 +321,8 @@ fn a_result_then_next_ends_the_invocation() {
     let t0 = Instant::now();
     let mut ends = Ends::default();
     let busy = state_of(StateKind::Busy, t0, &mut ends);
-    let response = Event::Response { request_id: RID.into(), body: Bytes::from_static(b"1"), is_error: false };
+    let response =
+        Event::Response { request_id: RID.into(), body: Bytes::from_static(b"1"), is_error: false };
     let (state, _) =
         run(busy, vec![(response, facts(t0)), (Event::Next { waiter: ends.waiter() }, facts(t0))]);
     assert_eq!(state.kind(), StateKind::Warm);
@@ -324,19 +344,27 @@ fn a_hanging_init_is_retried_once_inside_the_invocation_then_times_out() {
         vec![(Event::Run { job, doomed: false }, f), (Event::Spawned { pid: PID }, f)],
     );
     assert_eq!(names(&effects), "spawn, cold start, arm init, report");
-    assert!(effects.iter().any(|e| matches!(e, Effect::Arm { timer: Timer::Init { .. }, after } if *after == f.init_timeout)));
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::Arm { timer: Timer::Init { .. }, after } if *after == f.init_timeout)));
     // init_timeout passes: killed, and the init is retried in a new process.
     let late = facts(t0 + f.init_timeout);
     let (state, effects) = run(
         state,
-        vec![(Event::InitTimeout { pid: PID }, late), (Event::Exit { pid: PID, exit: Exit::Signal(9) }, late)],
+        vec![
+            (Event::InitTimeout { pid: PID }, late),
+            (Event::Exit { pid: PID, exit: Exit::Signal(9) }, late),
+        ],
     );
     assert_eq!(names(&effects), "kill, warn, restart, report, spawn");
     assert!(answer.try_recv().is_err(), "the request still waits");
     let (state, effects) = step(state, Event::Spawned { pid: 8 }, &late);
     // The retry is bounded by the function timeout, not init_timeout.
-    assert!(effects.iter().any(|e| matches!(e, Effect::Arm { timer: Timer::Init { pid: 8 }, after } if *after == f.timeout)));
-    let (state, effects) = step(state, Event::InitTimeout { pid: 8 }, &facts(t0 + f.init_timeout + f.timeout));
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::Arm { timer: Timer::Init { pid: 8 }, after } if *after == f.timeout)));
+    let (state, effects) =
+        step(state, Event::InitTimeout { pid: 8 }, &facts(t0 + f.init_timeout + f.timeout));
     assert_eq!(state.kind(), StateKind::Stopping);
     assert_eq!(names(&effects), "kill, warn, restart, answer Sandbox.Timedout, finished");
     let _ = ends.waiter();
@@ -424,10 +452,18 @@ fn shutdown_never_starts_a_process() {
 
 #[test]
 fn init_failures_carry_the_reported_type() {
-    let body = Bytes::from_static(br#"{"errorMessage":"No module named 'x'","errorType":"Runtime.ImportModuleError"}"#);
+    let body = Bytes::from_static(
+        br#"{"errorMessage":"No module named 'x'","errorType":"Runtime.ImportModuleError"}"#,
+    );
     let (kind, message) = init_failure(Some(("Runtime.ImportModuleError".into(), body)), Exit::Code(1));
-    assert_eq!((kind, message.as_str()), (FailureKind::Init("Runtime.ImportModuleError".into()), "No module named 'x'"));
+    assert_eq!(
+        (kind, message.as_str()),
+        (FailureKind::Init("Runtime.ImportModuleError".into()), "No module named 'x'")
+    );
     let (kind, message) = init_failure(None, Exit::Signal(9));
-    assert_eq!((kind.error_type(), message.as_str()), ("Runtime.ExitError", "Runtime exited with error: signal: killed"));
+    assert_eq!(
+        (kind.error_type(), message.as_str()),
+        ("Runtime.ExitError", "Runtime exited with error: signal: killed")
+    );
     let _ = RuntimeApiError::InvalidRequestId;
 }
