@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use actix::Addr;
 use actix_web::http::KeepAlive;
-use actix_web::{web, App, HttpServer};
+use actix_web::{middleware, web, App, HttpServer};
 use smyth_actors::launch;
 use smyth_actors::messages::{GetStatus, Shutdown};
 use smyth_actors::router::RouterActor;
 use smyth_config::{Config, Runtime};
 
+use crate::edge::{self, EdgeRules};
+use crate::guard::HostPolicy;
 use crate::http::{self, Edge};
 use crate::invoke_api::{self, InvokeApi};
 use crate::runtime_api::{self, Workers};
@@ -112,6 +114,10 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
     let bootstrap = launch::BootstrapFile::write()?;
     let keep_alive = keep_alive(&config);
     let prefix = config.smyth_path_prefix.clone();
+    let rules = web::Data::new(EdgeRules {
+        policy: HostPolicy::new(&config.host, &config.allowed_hosts),
+        prefix: prefix.clone(),
+    });
     let blueprint = Arc::new(Blueprint { config, ports, inherited, bootstrap: bootstrap.path.clone() });
     let world: Arc<OnceLock<World>> = Arc::default();
 
@@ -122,6 +128,8 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
         let world = factory_world.get_or_init(|| World::start(&blueprint)).clone();
         let prefix = prefix.clone();
         App::new()
+            .wrap(middleware::from_fn(edge::guard))
+            .app_data(rules.clone())
             .app_data(web::Data::new(world.workers))
             .app_data(web::Data::new(Edge { router: world.router }))
             .configure(runtime_api::configure)
@@ -149,6 +157,7 @@ pub async fn run(config: Config) -> io::Result<()> {
         io::Error::new(err.kind(), format!("cannot listen on {}:{}: {err}", config.host, config.port))
     })?;
     let address = listener.local_addr()?;
+    warn_if_exposed(&config);
     let running = start(config.clone(), Some(listener)).await?;
 
     // Reload (DESIGN §5): the watcher thread lives until shutdown.
@@ -181,6 +190,22 @@ pub async fn run(config: Config) -> io::Result<()> {
     running.stop(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A bind beyond loopback serves the Invoke API and status to anyone who can reach the port: say so.
+fn warn_if_exposed(config: &Config) {
+    let host = config.host.trim_start_matches('[').trim_end_matches(']');
+    let ip = host.parse::<std::net::IpAddr>().ok();
+    if host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback()) {
+        return;
+    }
+    let reach = if ip.is_some_and(|ip| ip.is_unspecified()) { "every interface" } else { "the network" };
+    tracing::warn!(
+        host = %config.host,
+        "host is not loopback: the Invoke API and {}/status are unauthenticated on {reach}; anyone who can \
+         reach this port can run your functions (the Host check still applies: see allowed_hosts)",
+        config.smyth_path_prefix
+    );
 }
 
 /// Waits (bounded) for the server's worker thread to have started the actors.
