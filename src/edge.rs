@@ -54,7 +54,11 @@ pub async fn guard(
     let timed_out = Rc::new(Cell::new(false));
     let payload = req.take_payload();
     if !matches!(payload, Payload::None) {
-        let deadline = Deadline { payload, sleep: Box::pin(actix_rt::time::sleep(BODY_DEADLINE)), timed_out: timed_out.clone() };
+        let deadline = Deadline {
+            payload,
+            sleep: Box::pin(actix_rt::time::sleep(BODY_DEADLINE)),
+            timed_out: timed_out.clone(),
+        };
         let payload: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(deadline);
         req.set_payload(Payload::Stream { payload });
     }
@@ -67,7 +71,19 @@ pub async fn guard(
 
 fn head_size(req: &ServiceRequest) -> usize {
     let version = if req.version() == Version::HTTP_10 { "HTTP/1.0" } else { "HTTP/1.1" };
-    guard::head_size(req.method().as_str(), &req.uri().to_string(), version, req.headers())
+    guard::head_size(req.method().as_str(), target_len(req.uri()), version, req.headers())
+}
+
+/// The length of the request target as sent (origin, absolute or authority form), without
+/// formatting it.
+fn target_len(uri: &actix_web::http::Uri) -> usize {
+    let path = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    let origin = match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => scheme.len() + "://".len() + authority.as_str().len(),
+        (None, Some(authority)) => authority.as_str().len(),
+        _ => 0,
+    };
+    origin + path
 }
 
 fn check(policy: &HostPolicy, req: &ServiceRequest, route: Route) -> Result<(), Refusal> {

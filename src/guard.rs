@@ -132,8 +132,8 @@ fn normalise(name: &str) -> String {
 
 /// The size of a request's head as sent: request line, header lines and the blank line, each ending
 /// in CRLF (`Name: value`; a client that omits the space is counted one byte more, never less).
-pub fn head_size(method: &str, target: &str, version: &str, headers: &HeaderMap) -> usize {
-    let request_line = method.len() + 1 + target.len() + 1 + version.len() + 2;
+pub fn head_size(method: &str, target_len: usize, version: &str, headers: &HeaderMap) -> usize {
+    let request_line = method.len() + 1 + target_len + 1 + version.len() + 2;
     let fields: usize = headers.iter().map(|(name, value)| name.as_str().len() + 2 + value.len() + 2).sum();
     request_line + fields + 2
 }
@@ -195,7 +195,8 @@ mod tests {
         let p = policy("127.0.0.1", &["dev.internal"]);
         let host = |h: &str| Err(Refusal::Host(h.to_string()));
         let origin = |o: &str| Err(Refusal::Origin(o.to_string()));
-        let cases: &[(&[&str], Option<&str>, Route, Result<(), Refusal>)] = &[
+        type Case<'a> = (&'a [&'a str], Option<&'a str>, Route, Result<(), Refusal>);
+        let cases: &[Case] = &[
             (&["127.0.0.1:8080"], None, Invoke, Ok(())),
             (&[], None, Invoke, Ok(())),
             (&["evil.example"], None, Invoke, host("evil.example")),
@@ -212,7 +213,12 @@ mod tests {
             (&["127.0.0.1"], Some("http://localhost:3000"), Invoke, Ok(())),
             (&["127.0.0.1"], Some("https://[::1]:8080"), Prefix, Ok(())),
             (&["127.0.0.1"], Some("http://dev.internal"), Invoke, Ok(())),
-            (&["127.0.0.1"], Some("http://localhost.evil.example"), Invoke, origin("http://localhost.evil.example")),
+            (
+                &["127.0.0.1"],
+                Some("http://localhost.evil.example"),
+                Invoke,
+                origin("http://localhost.evil.example"),
+            ),
             (&[], Some("http://evil.example"), Invoke, origin("http://evil.example")),
         ];
         for (hosts, origin_header, route, expected) in cases {
@@ -253,7 +259,7 @@ mod tests {
         headers.append(HeaderName::from_static("host"), HeaderValue::from_static("x"));
         headers.append(HeaderName::from_static("x-pad"), HeaderValue::from_static("12345"));
         headers.append(HeaderName::from_static("x-pad"), HeaderValue::from_static("6"));
-        assert_eq!(head_size("GET", "/a?b=1", "HTTP/1.1", &headers), raw.len());
-        assert_eq!(head_size("GET", "/", "HTTP/1.0", &HeaderMap::new()), "GET / HTTP/1.0\r\n\r\n".len());
+        assert_eq!(head_size("GET", "/a?b=1".len(), "HTTP/1.1", &headers), raw.len());
+        assert_eq!(head_size("GET", 1, "HTTP/1.0", &HeaderMap::new()), "GET / HTTP/1.0\r\n\r\n".len());
     }
 }

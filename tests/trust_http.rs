@@ -57,7 +57,8 @@ impl Raw {
 fn send(port: u16, head: &str, body: &[u8]) -> Raw {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut request = format!("{head}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    let mut request =
+        format!("{head}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     request.extend_from_slice(body);
     stream.write_all(&request).expect("send");
     let mut answer = Vec::new();
@@ -88,7 +89,8 @@ fn a_cross_origin_simple_post_to_the_invoke_api_is_refused_and_the_function_does
     std::thread::sleep(Duration::from_millis(500));
     assert!(!server.path().join("ran.marker").exists(), "the function ran for a foreign page");
     // The same POST from the developer's own page (or no browser at all) runs it.
-    let head = format!("POST {INVOKE} HTTP/1.1\r\nHost: localhost:{0}\r\nOrigin: http://localhost:{0}", server.port);
+    let head =
+        format!("POST {INVOKE} HTTP/1.1\r\nHost: localhost:{0}\r\nOrigin: http://localhost:{0}", server.port);
     assert_eq!(send(server.port, &head, b"{}").status, 200);
     assert!(server.path().join("ran.marker").exists());
 }
@@ -110,12 +112,18 @@ fn a_rebinding_host_is_refused_on_every_client_route_naming_allowed_hosts() {
         "GET /_smyth/status HTTP/1.1\r\nHost: evil.example".to_string(),
         // Rebinding with a page on the developer's own port name is still a foreign name.
         format!("GET /hello HTTP/1.1\r\nHost: localhost.evil.example:{}", server.port),
+        // An absolute target names the host too.
+        "GET http://evil.example/hello HTTP/1.1\r\nHost: 127.0.0.1".to_string(),
+        "GET /hello HTTP/1.1\r\nHost: ".to_string(),
     ] {
         let reply = send(server.port, &head, b"");
         assert_eq!(reply.status, 403, "{head}: {reply:?}");
         let message = reply.json()["message"].as_str().unwrap_or_default().to_string();
         assert!(message.contains("allowed_hosts"), "{head}: {message}");
     }
+    // A second Host cannot hide behind a good one (the parser already refuses it).
+    let reply = send(server.port, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example", b"");
+    assert!(matches!(reply.status, 400 | 403), "{reply:?}");
     assert!(!server.path().join("ran.marker").exists(), "the function ran for a rebinding page");
 }
 
@@ -138,9 +146,12 @@ fn loopback_names_the_bind_address_and_allowed_hosts_pass() {
             let reply = send(port, &format!("GET {path} HTTP/1.1\r\nHost: {host}"), b"");
             assert_eq!(reply.status, 200, "Host {host} on {path}: {reply:?}");
         }
-        let reply = send(port, &format!("POST {INVOKE} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}"), b"{}");
+        let reply =
+            send(port, &format!("POST {INVOKE} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}"), b"{}");
         assert_eq!(reply.status, 200, "Host {host} on the Invoke API: {reply:?}");
     }
+    // HTTP/1.0 without Host is never a browser, so never a rebinding page: served.
+    assert_eq!(send(port, "GET /hello HTTP/1.0", b"").status, 200);
 }
 
 #[test]
@@ -155,7 +166,8 @@ fn a_star_in_allowed_hosts_turns_the_check_off() {
 #[test]
 fn a_url_path_route_serves_a_foreign_origin_when_the_host_is_good() {
     let server = serve("");
-    let head = format!("POST /hello HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nOrigin: https://app.example", server.port);
+    let head =
+        format!("POST /hello HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nOrigin: https://app.example", server.port);
     let reply = send(server.port, &head, b"hi");
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["origin"], "https://app.example");
@@ -200,7 +212,9 @@ fn trickle(port: u16, head: &str) -> (Raw, Duration, Option<Duration>) {
                 answered.get_or_insert(started.elapsed());
             }
             Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => return (parse(&answer), answered.unwrap_or(started.elapsed()), Some(started.elapsed())),
+            Err(_) => {
+                return (parse(&answer), answered.unwrap_or(started.elapsed()), Some(started.elapsed()))
+            }
         }
     }
     panic!("still open after {:?}; answer so far: {:?}", started.elapsed(), parse(&answer));
@@ -214,7 +228,8 @@ fn a_body_trickled_at_10_bytes_a_second_gets_408_and_is_closed_within_the_bound(
         format!("POST {INVOKE} HTTP/1.1\r\nHost: 127.0.0.1:{port}"),
         format!("POST /hello HTTP/1.1\r\nHost: 127.0.0.1:{port}"),
     ];
-    let runs: Vec<_> = heads.iter().cloned().map(|head| std::thread::spawn(move || trickle(port, &head))).collect();
+    let runs: Vec<_> =
+        heads.iter().cloned().map(|head| std::thread::spawn(move || trickle(port, &head))).collect();
     for (head, run) in heads.iter().zip(runs) {
         let (reply, answered, closed) = run.join().unwrap();
         assert_eq!(reply.status, 408, "{head}: {reply:?}");
