@@ -194,18 +194,26 @@ pub async fn run(config: Config) -> io::Result<()> {
 
 /// A bind beyond loopback serves the Invoke API and status to anyone who can reach the port: say so.
 fn warn_if_exposed(config: &Config) {
-    let host = config.host.trim_start_matches('[').trim_end_matches(']');
-    let ip = host.parse::<std::net::IpAddr>().ok();
-    if host.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback()) {
-        return;
+    if let Some(reach) = exposure(&config.host) {
+        tracing::warn!(
+            host = %config.host,
+            "host is not loopback: the Invoke API and {}/status are unauthenticated on {reach}; anyone who \
+             can reach this port can run your functions (the Host check still applies: see allowed_hosts)",
+            config.smyth_path_prefix
+        );
     }
-    let reach = if ip.is_some_and(|ip| ip.is_unspecified()) { "every interface" } else { "the network" };
-    tracing::warn!(
-        host = %config.host,
-        "host is not loopback: the Invoke API and {}/status are unauthenticated on {reach}; anyone who can \
-         reach this port can run your functions (the Host check still applies: see allowed_hosts)",
-        config.smyth_path_prefix
-    );
+}
+
+/// Where a server bound to `host` can be reached from beyond this machine; None for loopback.
+fn exposure(host: &str) -> Option<&'static str> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = host.parse::<std::net::IpAddr>().ok();
+    match ip {
+        _ if host.eq_ignore_ascii_case("localhost") => None,
+        Some(ip) if ip.is_loopback() => None,
+        Some(ip) if ip.is_unspecified() => Some("every interface"),
+        _ => Some("the network"),
+    }
 }
 
 /// Waits (bounded) for the server's worker thread to have started the actors.
@@ -241,4 +249,28 @@ async fn wait_for_workers(router: &Addr<RouterActor>, limit: Duration) {
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
     tracing::warn!("some workers did not exit in time");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exposure;
+
+    #[test]
+    fn binds_beyond_loopback_are_exposed() {
+        let cases = [
+            ("127.0.0.1", None),
+            ("127.0.0.2", None),
+            ("::1", None),
+            ("[::1]", None),
+            ("localhost", None),
+            ("LocalHost", None),
+            ("0.0.0.0", Some("every interface")),
+            ("::", Some("every interface")),
+            ("192.168.1.5", Some("the network")),
+            ("my-laptop.local", Some("the network")),
+        ];
+        for (host, expected) in cases {
+            assert_eq!(exposure(host), expected, "{host}");
+        }
+    }
 }
