@@ -85,14 +85,17 @@ impl FromRequest for ClientPort {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let port = req.app_config().local_addr().port();
-        let runtime =
-            req.app_data::<web::Data<Workers>>().is_some_and(|workers| workers.0.contains_key(&port));
-        std::future::ready(match runtime {
+        std::future::ready(match on_runtime_port(req) {
             true => Err(actix_web::error::ErrorNotFound("this port serves the Lambda Runtime API only")),
             false => Ok(ClientPort),
         })
     }
+}
+
+/// Whether `req` arrived on a worker's Runtime API port rather than the client port.
+pub fn on_runtime_port(req: &HttpRequest) -> bool {
+    let port = req.app_config().local_addr().port();
+    req.app_data::<web::Data<Workers>>().is_some_and(|workers| workers.0.contains_key(&port))
 }
 
 /// What every client route needs.

@@ -3,13 +3,16 @@
 mod apigw;
 mod cli;
 mod commands;
+mod edge;
 mod endpoints;
+mod guard;
 mod http;
 mod invoke_api;
 mod logging;
 mod metrics;
 mod runtime_api;
 mod server;
+mod spool;
 
 use std::process::ExitCode;
 

@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use actix::Addr;
 use actix_web::http::KeepAlive;
-use actix_web::{web, App, HttpServer};
+use actix_web::{middleware, web, App, HttpServer};
 use smyth_actors::launch;
 use smyth_actors::messages::{GetStatus, Shutdown};
 use smyth_actors::router::RouterActor;
 use smyth_config::{Config, Runtime};
 
+use crate::edge::{self, EdgeRules};
+use crate::guard::HostPolicy;
 use crate::http::{self, Edge};
 use crate::invoke_api::{self, InvokeApi};
 use crate::runtime_api::{self, Workers};
@@ -112,6 +114,10 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
     let bootstrap = launch::BootstrapFile::write()?;
     let keep_alive = keep_alive(&config);
     let prefix = config.smyth_path_prefix.clone();
+    let rules = web::Data::new(EdgeRules {
+        policy: HostPolicy::new(&config.host, &config.allowed_hosts),
+        prefix: prefix.clone(),
+    });
     let blueprint = Arc::new(Blueprint { config, ports, inherited, bootstrap: bootstrap.path.clone() });
     let world: Arc<OnceLock<World>> = Arc::default();
 
@@ -122,6 +128,8 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
         let world = factory_world.get_or_init(|| World::start(&blueprint)).clone();
         let prefix = prefix.clone();
         App::new()
+            .wrap(middleware::from_fn(edge::guard))
+            .app_data(rules.clone())
             .app_data(web::Data::new(world.workers))
             .app_data(web::Data::new(Edge { router: world.router }))
             .configure(runtime_api::configure)
@@ -149,6 +157,7 @@ pub async fn run(config: Config) -> io::Result<()> {
         io::Error::new(err.kind(), format!("cannot listen on {}:{}: {err}", config.host, config.port))
     })?;
     let address = listener.local_addr()?;
+    warn_if_exposed(&config);
     let running = start(config.clone(), Some(listener)).await?;
 
     // Reload (DESIGN §5): the watcher thread lives until shutdown.
@@ -181,6 +190,30 @@ pub async fn run(config: Config) -> io::Result<()> {
     running.stop(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A bind beyond loopback serves the Invoke API and status to anyone who can reach the port: say so.
+fn warn_if_exposed(config: &Config) {
+    if let Some(reach) = exposure(&config.host) {
+        tracing::warn!(
+            host = %config.host,
+            "host is not loopback: the Invoke API and {}/status are unauthenticated on {reach}; anyone who \
+             can reach this port can run your functions (the Host check still applies: see allowed_hosts)",
+            config.smyth_path_prefix
+        );
+    }
+}
+
+/// Where a server bound to `host` can be reached from beyond this machine; None for loopback.
+fn exposure(host: &str) -> Option<&'static str> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = host.parse::<std::net::IpAddr>().ok();
+    match ip {
+        _ if host.eq_ignore_ascii_case("localhost") => None,
+        Some(ip) if ip.is_loopback() => None,
+        Some(ip) if ip.is_unspecified() => Some("every interface"),
+        _ => Some("the network"),
+    }
 }
 
 /// Waits (bounded) for the server's worker thread to have started the actors.
@@ -216,4 +249,28 @@ async fn wait_for_workers(router: &Addr<RouterActor>, limit: Duration) {
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
     tracing::warn!("some workers did not exit in time");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exposure;
+
+    #[test]
+    fn binds_beyond_loopback_are_exposed() {
+        let cases = [
+            ("127.0.0.1", None),
+            ("127.0.0.2", None),
+            ("::1", None),
+            ("[::1]", None),
+            ("localhost", None),
+            ("LocalHost", None),
+            ("0.0.0.0", Some("every interface")),
+            ("::", Some("every interface")),
+            ("192.168.1.5", Some("the network")),
+            ("my-laptop.local", Some("the network")),
+        ];
+        for (host, expected) in cases {
+            assert_eq!(exposure(host), expected, "{host}");
+        }
+    }
 }

@@ -77,7 +77,8 @@ fn start() -> Server {
             format!("[tool.smyth.handlers.{name}]\nhandler_path = \"{handler}\"\nurl_path = \"{url}\"\n\n")
         })
         .collect();
-    let config = pyproject(&tables);
+    // `api.example.test` stands for a custom domain in the Host-header tests.
+    let config = pyproject(&format!("allowed_hosts = [\"api.example.test\"]\n\n{tables}"));
     Server::start(&[("pyproject.toml", &config), ("app.py", APP)])
 }
 
