@@ -1,7 +1,13 @@
-//! `smyth check` as a user runs it: on the example project, and on broken configs.
+//! `smyth check` as a user runs it: on the example project, and on broken configs; `smyth run` on
+//! configs whose values once panicked or hung it, and at the edge of every range.
+
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{pyproject, Server};
 
 fn smyth_check(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_smyth"))
@@ -89,4 +95,116 @@ fn check_without_a_config_says_where_it_looked() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
     assert!(stderr.contains("no smyth config found"), "{stderr}");
+}
+
+/// `smyth ARGS` in `cwd`, killed (and the test failed) when it runs past `limit`; output goes to files
+/// so that a flood cannot block the child on a full pipe.
+fn smyth_bounded(cwd: &Path, args: &[&str], limit: Duration) -> Output {
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smyth"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("VIRTUAL_ENV")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .expect("run smyth");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("smyth {args:?} still running after {limit:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut bytes = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.take(1 << 20).read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    Output { status, stdout: read(out), stderr: read(err) }
+}
+
+fn project(globals: &str, handler_keys: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[tool.smyth]\nport = 0\n{globals}\n[tool.smyth.handlers.h]\nhandler_path = \"app.h\"\nurl_path = \"/h\"\n{handler_keys}\n"
+    );
+    std::fs::write(dir.path().join("pyproject.toml"), text).unwrap();
+    std::fs::write(dir.path().join("app.py"), "def h(event, context):\n    return {\"ok\": True}\n").unwrap();
+    dir
+}
+
+/// Exit code 2 within 5 s, the key named on its line, and no panic.
+fn assert_refused(dir: &Path, command: &str, wanted: &str) {
+    let out = smyth_bounded(dir, &[command], Duration::from_secs(5));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "smyth {command}: stderr:\n{stderr}");
+    assert!(stderr.contains(wanted), "smyth {command}: {wanted} in\n{stderr}");
+    assert!(!stderr.contains("panicked"), "smyth {command}:\n{stderr}");
+}
+
+#[test]
+fn an_overflowing_timeout_is_refused_by_check_and_run() {
+    let dir = project("", "timeout = 1.8e19");
+    for command in ["check", "run"] {
+        assert_refused(
+            dir.path(),
+            command,
+            "pyproject.toml:7: key `handlers.h.timeout`: must be a number of seconds above 0 and at most 900",
+        );
+    }
+}
+
+#[test]
+fn env_file_dev_zero_is_refused_at_once() {
+    let dir = project("env_file = \"/dev/zero\"", "");
+    for command in ["check", "run"] {
+        assert_refused(
+            dir.path(),
+            command,
+            "pyproject.toml:3: key `env_file`: /dev/zero: not a regular file (a device)",
+        );
+    }
+}
+
+#[test]
+fn a_prefix_actix_would_read_as_a_pattern_is_refused() {
+    let dir = project("smyth_path_prefix = \"/_s{x\"", "");
+    assert_refused(dir.path(), "run", "key `smyth_path_prefix`");
+}
+
+#[test]
+fn run_starts_and_serves_with_every_value_at_its_bound() {
+    let handlers = "[tool.smyth.handlers.h]\nhandler_path = \"app.h\"\nurl_path = \"/h\"\n\
+        timeout = 900\ninit_timeout = 900\nidle_timeout = 86400\nretry_delay = 21600\n\
+        maximum_event_age = 21600\nqueue_size = 1000000\nconcurrency = 1000\nmaximum_retry_attempts = 2\n\
+        [tool.smyth.handlers.r]\nhandler_path = \"app.h\"\nurl_path = \"/r\"\nreserved_concurrency = 1000\n";
+    let config = pyproject(handlers)
+        .replace("port = 0\n", "port = 0\naccount_concurrency = 100000\nasync_queue_size = 1000000\n");
+    let app = "def h(event, context):\n    return {\"remaining\": context.get_remaining_time_in_millis()}\n";
+    let server = Server::start(&[("pyproject.toml", &config), ("app.py", app)]);
+    // The 900 s deadline reached the handler intact; `r` keeps the default 3 s.
+    for (path, deadline) in [("/h", 900_000), ("/r", 3_000)] {
+        let reply = server.get(path);
+        assert_eq!(reply.status, 200, "{path}: {}\n{}", reply.body, server.log());
+        let remaining = reply.json()["remaining"].as_u64().unwrap();
+        assert!((deadline - 10_000.min(deadline / 2)..=deadline).contains(&remaining), "{path}: {remaining}");
+    }
+    let event = server.request(
+        "POST",
+        "/2015-03-31/functions/h/invocations",
+        &[("X-Amz-Invocation-Type", "Event")],
+        Some(b"{}"),
+    );
+    assert_eq!(event.status, 202, "{}", event.body);
+    assert!(!server.log().contains("panicked"), "{}", server.log());
 }

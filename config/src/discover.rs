@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::ConfigError;
+use crate::files;
+use crate::limits::MAX_CONFIG_BYTES;
 use crate::model::Config;
 use crate::parse::{self, Layout};
 use crate::validate;
@@ -13,7 +15,8 @@ use crate::validate;
 pub fn discover(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, ConfigError> {
     if let Some(file) = explicit {
         let file = cwd.join(file);
-        if !file.is_file() {
+        // Anything that exists is read by `read`, which says why a non-file cannot be a config.
+        if std::fs::symlink_metadata(&file).is_err() {
             return Err(ConfigError::Io {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "config file not found"),
                 path: file,
@@ -77,6 +80,8 @@ pub fn parse_str(text: &str, source: &Path, env: &BTreeMap<String, String>) -> R
     }
 }
 
+/// The config file's text, bounded: a config is never a stream or a giant.
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })
+    files::read_bounded(path, MAX_CONFIG_BYTES)
+        .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })
 }

@@ -4,7 +4,10 @@
 mod describe;
 mod discover;
 mod env;
+mod env_file;
 mod error;
+mod files;
+mod limits;
 mod model;
 mod parse;
 mod python;

@@ -3,6 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::files;
+use crate::limits::MAX_PYVENV_CFG_BYTES;
+
 /// An explicit `python`: a relative path with a slash is relative to the project root; a bare name
 /// (`python3.12`) is looked up on `PATH` when the worker starts.
 pub fn explicit(python: &str, root: &Path) -> String {
@@ -31,7 +34,7 @@ pub fn version(python: &str, env: &BTreeMap<String, String>) -> Option<String> {
     if let Some(v) = path
         .parent()
         .and_then(Path::parent)
-        .and_then(|venv| std::fs::read_to_string(venv.join("pyvenv.cfg")).ok())
+        .and_then(|venv| files::read_bounded(&venv.join("pyvenv.cfg"), MAX_PYVENV_CFG_BYTES).ok())
         .and_then(|cfg| from_pyvenv_cfg(&cfg))
     {
         return Some(v);

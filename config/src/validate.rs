@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use crate::env_file;
 use crate::error::Problem;
+use crate::limits::*;
 use crate::model::{Config, EventFormat, HandlerConfig, Runtime, Strategy};
 use crate::parse::{Lines, Parsed, ParsedHandler};
 use crate::python;
@@ -68,10 +70,6 @@ impl Check<'_> {
         match v {
             None => default,
             Some(s) if (min..=max).contains(s.get_ref()) => *s.get_ref(),
-            Some(s) if max == i64::MAX => {
-                self.bad(s, key, format!("must be >= {min}, got {}", s.get_ref()));
-                default
-            }
             Some(s) => {
                 self.bad(s, key, format!("must be between {min} and {max}, got {}", s.get_ref()));
                 default
@@ -79,16 +77,22 @@ impl Check<'_> {
         }
     }
 
-    /// A positive number of seconds.
-    fn seconds(&mut self, v: &Option<Spanned<f64>>, key: &str) -> Option<Duration> {
+    /// A number of seconds above 0 and at most `max` (NaN and infinity are not numbers of seconds).
+    fn seconds(&mut self, v: &Option<Spanned<f64>>, key: &str, max: f64) -> Option<Duration> {
         let s = v.as_ref()?;
-        let secs = *s.get_ref();
-        match Duration::try_from_secs_f64(secs) {
-            Ok(d) if secs > 0.0 => Some(d),
-            _ => {
-                self.bad(s, key, format!("must be a positive number of seconds, got {secs}"));
+        match seconds_in_range(*s.get_ref(), max) {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                self.bad(s, key, msg);
                 None
             }
+        }
+    }
+
+    /// A string handed to a process (argv, env): it cannot hold a NUL byte.
+    fn no_nul<T>(&mut self, v: &Spanned<T>, key: &str, text: &str) {
+        if text.contains('\0') {
+            self.bad(v, key, "must not contain a NUL character (a process cannot receive it)");
         }
     }
 
@@ -102,10 +106,11 @@ impl Check<'_> {
 
     fn env(&mut self, v: &Option<Spanned<BTreeMap<String, String>>>, key: &str) -> BTreeMap<String, String> {
         let Some(env) = v else { return BTreeMap::new() };
-        for name in env.get_ref().keys() {
+        for (name, value) in env.get_ref() {
             if name.is_empty() || name.contains(['=', '\0']) {
                 self.bad(env, key, format!("`{name}` is not a valid variable name"));
             }
+            self.no_nul(env, key, value);
         }
         env.get_ref().clone()
     }
@@ -141,6 +146,9 @@ pub fn resolve(
             let trimmed = p.get_ref().trim_end_matches('/');
             if !trimmed.starts_with('/') || trimmed.len() < 2 {
                 check.bad(p, "smyth_path_prefix", "must start with `/` and name a path, e.g. \"/_smyth\"");
+            } else if !trimmed.chars().all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c)) {
+                // Braces would be route parameters to actix, quotes would break the dashboard's script.
+                check.bad(p, "smyth_path_prefix", "may hold only letters, digits and `/ - . _ ~`");
             }
             trimmed.to_string()
         }
@@ -152,7 +160,10 @@ pub fn resolve(
             check.bad(p, "python", "must not be empty");
             "python3".to_string()
         }
-        Some(p) => python::explicit(p.get_ref(), root),
+        Some(p) => {
+            check.no_nul(p, "python", p.get_ref());
+            python::explicit(p.get_ref(), root)
+        }
         None => python::default(root, env),
     };
     let python_version = python::version(&python, env);
@@ -163,20 +174,36 @@ pub fn resolve(
         .unwrap_or_default();
     let reload = g.reload.as_ref().is_none_or(|r| *r.get_ref());
     let account_concurrency =
-        check.int(&g.account_concurrency, "account_concurrency", 1, i64::MAX, 1000) as usize;
+        check.int(&g.account_concurrency, "account_concurrency", 1, MAX_ACCOUNT_CONCURRENCY, 1000) as usize;
     let allowed_hosts = g.allowed_hosts.as_ref().map(|h| h.get_ref().clone()).unwrap_or_default();
     if let Some(h) = &g.allowed_hosts {
         if h.get_ref().iter().any(|name| name.trim().is_empty()) {
             check.bad(h, "allowed_hosts", "names must not be empty (use \"*\" to accept any Host)");
         }
     }
-    let async_queue_size = check.int(&g.async_queue_size, "async_queue_size", 1, 1_000_000, 10_000) as usize;
+    let async_queue_size =
+        check.int(&g.async_queue_size, "async_queue_size", 1, MAX_ASYNC_QUEUE_SIZE, 10_000) as usize;
 
     let mut handlers: Vec<HandlerConfig> = Vec::new();
     let mut routes: Vec<(String, usize)> = Vec::new();
+    let mut slots = 0usize;
     for h in &parsed.handlers {
         check.prefix = format!("handlers.{}.", h.name);
         if let Some((handler, line)) = handler(&mut check, h) {
+            // Each slot binds a loopback port: bound the total, not only each pool.
+            slots += handler.concurrency;
+            if slots > MAX_TOTAL_SLOTS && slots - handler.concurrency <= MAX_TOTAL_SLOTS {
+                let line = h.raw.concurrency.as_ref().or(h.raw.reserved_concurrency.as_ref());
+                let line = line.map_or(h.line, |c| check.line(c));
+                check.at(
+                    line,
+                    if h.raw.concurrency.is_some() { "concurrency" } else { "reserved_concurrency" },
+                    format!(
+                        "the handlers up to this one have {slots} worker slots; at most {MAX_TOTAL_SLOTS} \
+                         worker slots in all (each binds a loopback port)"
+                    ),
+                );
+            }
             // Same shape = same set of paths (`{id}` vs `{key:str}`): the second could never match.
             let shape = handler.route.shape().to_string();
             if let Some((other, other_line)) = routes
@@ -222,7 +249,7 @@ pub fn resolve(
 }
 
 /// The explicit `env_file` (must exist) or `.env` in the root when present, read now so that
-/// building a worker's env later touches no file.
+/// building a worker's env later touches no file. Either must be a small regular file.
 fn env_file(
     check: &mut Check<'_>,
     explicit: &Option<Spanned<String>>,
@@ -232,22 +259,25 @@ fn env_file(
         Some(p) => (root.join(p.get_ref()), check.line(p)),
         None => {
             let default = root.join(".env");
-            if !default.is_file() {
+            // Present in any form (a directory, a FIFO …) is worth a problem; absent is fine.
+            if std::fs::symlink_metadata(&default).is_err() {
                 return (None, BTreeMap::new());
             }
             (default, 1)
         }
     };
-    let vars = dotenvy::from_path_iter(&path).and_then(|iter| iter.collect::<Result<BTreeMap<_, _>, _>>());
-    match vars {
-        Ok(vars) => (Some(path), vars),
-        Err(e) => {
-            let why = match &e {
-                dotenvy::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                    "file not found".to_string()
-                }
-                other => other.to_string(),
-            };
+    match env_file::read(&path) {
+        Ok(vars) => {
+            for value in vars.values().filter(|v| v.contains('\0')) {
+                check.at(
+                    line,
+                    "env_file",
+                    format!("{}: a value holds a NUL character: {value:?}", path.display()),
+                );
+            }
+            (Some(path), vars)
+        }
+        Err(why) => {
             check.at(line, "env_file", format!("{}: {why}", path.display()));
             (None, BTreeMap::new())
         }
@@ -304,18 +334,18 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
         },
     };
 
-    let timeout = check.seconds(&r.timeout, "timeout").unwrap_or(Duration::from_secs(3));
-    let idle_timeout = check.seconds(&r.idle_timeout, "idle_timeout");
+    let timeout = check.seconds(&r.timeout, "timeout", MAX_TIMEOUT_SECS).unwrap_or(Duration::from_secs(3));
+    let idle_timeout = check.seconds(&r.idle_timeout, "idle_timeout", MAX_IDLE_TIMEOUT_SECS);
     let debugpy_port =
         r.debugpy_port.as_ref().map(|_| check.int(&r.debugpy_port, "debugpy_port", 1, 65535, 5678) as u16);
     let explicit_concurrency = r.concurrency.as_ref().map(|c| {
-        let n = check.int(&r.concurrency, "concurrency", 1, i64::MAX, 1);
+        let n = check.int(&r.concurrency, "concurrency", 1, MAX_CONCURRENCY, 1);
         (n, c)
     });
     let reserved = r
         .reserved_concurrency
         .as_ref()
-        .map(|_| check.int(&r.reserved_concurrency, "reserved_concurrency", 0, i64::MAX, 0) as usize);
+        .map(|_| check.int(&r.reserved_concurrency, "reserved_concurrency", 0, MAX_CONCURRENCY, 0) as usize);
     let concurrency = match (reserved, explicit_concurrency) {
         (Some(res), Some((n, c))) if n as usize != res && *c.get_ref() >= 1 => {
             check.bad(
@@ -333,7 +363,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
         (None, None) => 1,
     };
     let provisioned =
-        check.int(&r.provisioned_concurrency, "provisioned_concurrency", 0, i64::MAX, 0) as usize;
+        check.int(&r.provisioned_concurrency, "provisioned_concurrency", 0, MAX_CONCURRENCY, 0) as usize;
     if let Some(p) = &r.provisioned_concurrency {
         if provisioned > concurrency {
             check.bad(
@@ -343,13 +373,18 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             );
         }
     }
-    let queue_size = check.int(&r.queue_size, "queue_size", 1, i64::MAX, 1000) as usize;
+    let queue_size = check.int(&r.queue_size, "queue_size", 1, MAX_QUEUE_SIZE, 1000) as usize;
     let maximum_retry_attempts =
         check.int(&r.maximum_retry_attempts, "maximum_retry_attempts", 0, 2, 2) as u32;
-    let retry_delay = check.seconds(&r.retry_delay, "retry_delay").unwrap_or(Duration::from_secs(60));
+    let retry_delay =
+        check.seconds(&r.retry_delay, "retry_delay", MAX_RETRY_DELAY_SECS).unwrap_or(Duration::from_secs(60));
+    let (min_age, max_age) = EVENT_AGE_SECS;
     let maximum_event_age =
-        Duration::from_secs(check.int(&r.maximum_event_age, "maximum_event_age", 60, 21_600, 21_600) as u64);
-    let init_timeout = check.seconds(&r.init_timeout, "init_timeout").unwrap_or(Duration::from_secs(10));
+        Duration::from_secs(
+            check.int(&r.maximum_event_age, "maximum_event_age", min_age, max_age, max_age) as u64
+        );
+    let init_timeout =
+        check.seconds(&r.init_timeout, "init_timeout", MAX_TIMEOUT_SECS).unwrap_or(Duration::from_secs(10));
     let memory_size = check.int(&r.memory_size, "memory_size", 128, 10240, 128) as u32;
     let log_level = check.log_level(&r.log_level, "log_level");
     let env = check.env(&r.env, "env");
@@ -482,6 +517,9 @@ fn runtime(check: &mut Check<'_>, r: &RawHandler, handler_line: usize) -> Runtim
         (None | Some("python"), None) => Runtime::Python,
         (Some("awslambdaric"), None) => Runtime::Awslambdaric,
         (Some("command"), Some(c)) if !c.get_ref().is_empty() && !c.get_ref()[0].is_empty() => {
+            for arg in c.get_ref() {
+                check.no_nul(c, "command", arg);
+            }
             Runtime::Command(c.get_ref().clone())
         }
         (Some("command"), Some(c)) => {
@@ -503,5 +541,13 @@ fn runtime(check: &mut Check<'_>, r: &RawHandler, handler_line: usize) -> Runtim
             check.bad(s, "runtime", msg);
             Runtime::Python
         }
+    }
+}
+
+/// `secs` as a Duration when it is above 0 (and not so small that it rounds to nothing) and at most `max`.
+fn seconds_in_range(secs: f64, max: f64) -> Result<Duration, String> {
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if secs <= max && !d.is_zero() => Ok(d),
+        _ => Err(format!("must be a number of seconds above 0 and at most {max}, got {secs}")),
     }
 }

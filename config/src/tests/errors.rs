@@ -3,19 +3,19 @@
 use super::*;
 
 /// A handler table whose line 5 onwards is `body`, or global keys at line 2 onwards.
-fn handler_problems(body: &str) -> Vec<Problem> {
+pub(super) fn handler_problems(body: &str) -> Vec<Problem> {
     let text = format!(
         "[tool.smyth]\n[tool.smyth.handlers.h]\nhandler_path = \"app.h\"\nurl_path = \"/h\"\n{body}\n"
     );
     try_parse(&text).map(|_| panic!("accepted: {body}")).unwrap_err().problems().to_vec()
 }
 
-fn global_problems(body: &str) -> Vec<Problem> {
+pub(super) fn global_problems(body: &str) -> Vec<Problem> {
     let text = format!("[tool.smyth]\n{body}\n{MINIMAL}");
     try_parse(&text).map(|_| panic!("accepted: {body}")).unwrap_err().problems().to_vec()
 }
 
-fn assert_one(problems: &[Problem], line: usize, key: &str, needle: &str) {
+pub(super) fn assert_one(problems: &[Problem], line: usize, key: &str, needle: &str) {
     assert!(
         problems.iter().any(|p| p.line == line && p.key == key && p.message.contains(needle)),
         "expected line {line}, key {key}, message with {needle:?}; got {problems:#?}"
@@ -28,22 +28,22 @@ fn bad_handler_values() {
         ("concurency = 2", "concurency", "did you mean `concurrency`?"),
         ("timout = 2", "timout", "did you mean `timeout`?"),
         ("port = 1", "port", "global key"),
-        ("concurrency = 0", "concurrency", "must be >= 1"),
-        ("concurrency = -2", "concurrency", "must be >= 1"),
+        ("concurrency = 0", "concurrency", "between 1 and 1000"),
+        ("concurrency = -2", "concurrency", "between 1 and 1000"),
         ("concurrency = \"two\"", "concurrency", "expected an integer, found string"),
         ("concurrency = 1.5", "concurrency", "expected an integer"),
-        ("timeout = -1", "timeout", "positive"),
-        ("timeout = 0", "timeout", "positive"),
+        ("timeout = -1", "timeout", "above 0"),
+        ("timeout = 0", "timeout", "above 0"),
         ("timeout = \"3s\"", "timeout", "expected a number of seconds"),
-        ("idle_timeout = 0", "idle_timeout", "positive"),
+        ("idle_timeout = 0", "idle_timeout", "above 0"),
         ("debugpy_port = 70000", "debugpy_port", "between 1 and 65535"),
         ("provisioned_concurrency = 2", "provisioned_concurrency", "more than"),
-        ("provisioned_concurrency = -1", "provisioned_concurrency", ">= 0"),
-        ("reserved_concurrency = -1", "reserved_concurrency", ">= 0"),
+        ("provisioned_concurrency = -1", "provisioned_concurrency", "between 0 and 1000"),
+        ("reserved_concurrency = -1", "reserved_concurrency", "between 0 and 1000"),
         ("reserved_concurrency = 2\nconcurrency = 3", "concurrency", "conflicts with reserved_concurrency"),
-        ("queue_size = 0", "queue_size", ">= 1"),
+        ("queue_size = 0", "queue_size", "between 1 and 1000000"),
         ("maximum_retry_attempts = 3", "maximum_retry_attempts", "between 0 and 2"),
-        ("retry_delay = 0", "retry_delay", "positive"),
+        ("retry_delay = 0", "retry_delay", "above 0"),
         ("memory_size = 64", "memory_size", "between 128 and 10240"),
         ("memory_size = 20000", "memory_size", "between 128 and 10240"),
         ("strategy = \"fastest\"", "strategy", "not one of first_warm"),
@@ -112,10 +112,12 @@ fn bad_global_values() {
         ("port = -1", "port", "between 0 and 65535"),
         ("port = \"80\"", "port", "expected an integer"),
         ("log_level = \"verbose\"", "log_level", "not one of DEBUG"),
-        ("account_concurrency = 0", "account_concurrency", ">= 1"),
+        ("account_concurrency = 0", "account_concurrency", "between 1 and 100000"),
         ("reload = \"no\"", "reload", "expected a boolean"),
         ("python_path = \"src\"", "python_path", "expected an array"),
         ("smyth_path_prefix = \"smyth\"", "smyth_path_prefix", "must start with `/`"),
+        ("smyth_path_prefix = \"/_s{x\"", "smyth_path_prefix", "only letters, digits"),
+        ("smyth_path_prefix = \"/a'b\"", "smyth_path_prefix", "only letters, digits"),
         ("env_file = \"missing.env\"", "env_file", "file not found"),
         ("host = \"\"", "host", "must not be empty"),
         ("env = { \"A=B\" = \"x\" }", "env", "not a valid variable name"),

@@ -1,5 +1,6 @@
 //! The config model from inline TOML strings.
 
+mod bounds;
 mod discovery;
 mod env;
 mod errors;
