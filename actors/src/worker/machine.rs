@@ -292,24 +292,10 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
 
         // ---- `/next` ----
         (S::Starting { pid, since, deadline, suppressed, job, .. }, E::Next { waiter }) => {
-            let mut effects = vec![Effect::Api(Ok(())), Effect::InitDone { duration: facts.now - since }];
-            let init = Some(facts.now - since);
-            match job {
-                Some(job) => {
-                    // A suppressed init runs inside the invocation: it keeps the deadline it started with.
-                    let deadline = suppressed.then_some(deadline);
-                    let (state, more) = deliver(pid, waiter, job, init, deadline, facts);
-                    effects.push(Effect::Invoked);
-                    effects.extend(more);
-                    (state, effects)
-                }
-                None => {
-                    let (state, more) = warm(pid, waiter, facts);
-                    effects.extend(more);
-                    effects.push(Effect::Report { finished: false, init_error: None });
-                    (state, effects)
-                }
-            }
+            let effects = vec![Effect::Api(Ok(())), Effect::InitDone { duration: facts.now - since }];
+            // A suppressed init runs inside the invocation: it keeps the deadline it started with.
+            let deadline = suppressed.then_some(deadline);
+            take_next(effects, pid, waiter, job, Some(facts.now - since), deadline, facts)
         }
         (S::Warm { pid, since, waiter: Some(parked), job: None }, E::Next { waiter }) => {
             if parked.is_closed() {
@@ -322,15 +308,9 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
                 (S::Warm { pid, since, waiter: Some(parked), job: None }, vec![Effect::Api(Err(refusal))])
             }
         }
-        (S::Warm { pid, since, waiter: None, job }, E::Next { waiter }) => match job {
-            Some(job) => {
-                let (state, mut effects) = deliver(pid, waiter, job, None, None, facts);
-                effects.insert(0, Effect::Api(Ok(())));
-                effects.insert(1, Effect::Invoked);
-                (state, effects)
-            }
-            None => (S::Warm { pid, since, waiter: Some(waiter), job: None }, vec![Effect::Api(Ok(()))]),
-        },
+        (S::Warm { pid, waiter: None, job, .. }, E::Next { waiter }) => {
+            take_next(vec![Effect::Api(Ok(()))], pid, waiter, job, None, None, facts)
+        }
         (S::Busy { pid, flight, queued, recycle }, E::Next { waiter }) if flight.job.is_none() => {
             // The invoke phase ends here.
             let mut effects = vec![Effect::Api(Ok(()))];
@@ -339,20 +319,7 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
                 effects.push(Effect::Report { finished: false, init_error: None });
                 return (S::Stopping { pid, job: queued, suppress: false }, effects);
             }
-            match queued {
-                Some(job) => {
-                    let (state, more) = deliver(pid, waiter, job, None, None, facts);
-                    effects.push(Effect::Invoked);
-                    effects.extend(more);
-                    (state, effects)
-                }
-                None => {
-                    let (state, more) = warm(pid, waiter, facts);
-                    effects.extend(more);
-                    effects.push(Effect::Report { finished: false, init_error: None });
-                    (state, effects)
-                }
-            }
+            take_next(effects, pid, waiter, queued, None, None, facts)
         }
         (state @ S::Busy { .. }, E::Next { .. }) => {
             let refusal = RuntimeApiError::InvalidStateTransition(
@@ -592,6 +559,31 @@ fn deliver(
     let capture = job.invocation.log.clone().map(Capture::new);
     let flight = Flight { request_id, job: Some(job), started: facts.now, deadline, init_duration, capture };
     (State::Busy { pid, flight, queued: None, recycle: false }, effects)
+}
+
+/// The runtime asked for `/next`: hand it the waiting job, or park it warm.
+fn take_next(
+    mut effects: Vec<Effect>,
+    pid: u32,
+    waiter: Waiter,
+    job: Option<Job>,
+    init_duration: Option<Duration>,
+    deadline: Option<Instant>,
+    facts: &Facts,
+) -> Step {
+    let (state, more) = match job {
+        Some(job) => {
+            effects.push(Effect::Invoked);
+            deliver(pid, waiter, job, init_duration, deadline, facts)
+        }
+        None => {
+            let (state, mut more) = warm(pid, waiter, facts);
+            more.push(Effect::Report { finished: false, init_error: None });
+            (state, more)
+        }
+    };
+    effects.extend(more);
+    (state, effects)
 }
 
 /// Back to warm and parked; on-demand workers start counting idle time.
