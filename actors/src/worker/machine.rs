@@ -38,6 +38,8 @@ pub struct Flight {
     pub init_duration: Option<Duration>,
     /// The lines it prints, when the caller wants its log (`X-Amz-Log-Type: Tail`).
     pub capture: Option<Capture>,
+    /// When its result was answered.
+    pub answered: Option<Instant>,
 }
 
 /// A worker's state; each variant carries what is true only in it.
@@ -295,7 +297,8 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
             let effects = vec![Effect::Api(Ok(())), Effect::InitDone { duration: facts.now - since }];
             // A suppressed init runs inside the invocation: it keeps the deadline it started with.
             let deadline = suppressed.then_some(deadline);
-            take_next(effects, pid, waiter, job, Some(facts.now - since), deadline, facts)
+            let timing = Timing { init_duration: Some(facts.now - since), deadline, idle_since: facts.now };
+            take_next(effects, pid, waiter, job, timing, facts)
         }
         (S::Warm { pid, since, waiter: Some(parked), job: None }, E::Next { waiter }) => {
             if parked.is_closed() {
@@ -309,7 +312,7 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
             }
         }
         (S::Warm { pid, waiter: None, job, .. }, E::Next { waiter }) => {
-            take_next(vec![Effect::Api(Ok(()))], pid, waiter, job, None, None, facts)
+            take_next(vec![Effect::Api(Ok(()))], pid, waiter, job, Timing::now(facts), facts)
         }
         (S::Busy { pid, flight, queued, recycle }, E::Next { waiter }) if flight.job.is_none() => {
             // The invoke phase ends here.
@@ -319,7 +322,9 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
                 effects.push(Effect::Report { finished: false, init_error: None });
                 return (S::Stopping { pid, job: queued, suppress: false }, effects);
             }
-            take_next(effects, pid, waiter, queued, None, None, facts)
+            // Idle since its result was answered: a client may act on the answer before this `/next` is read.
+            let idle_since = flight.answered.unwrap_or(facts.now);
+            take_next(effects, pid, waiter, queued, Timing { idle_since, ..Timing::now(facts) }, facts)
         }
         (state @ S::Busy { .. }, E::Next { .. }) => {
             let refusal = RuntimeApiError::InvalidStateTransition(
@@ -557,8 +562,32 @@ fn deliver(
         Effect::Report { finished: false, init_error: None },
     ];
     let capture = job.invocation.log.clone().map(Capture::new);
-    let flight = Flight { request_id, job: Some(job), started: facts.now, deadline, init_duration, capture };
+    let flight = Flight {
+        request_id,
+        job: Some(job),
+        started: facts.now,
+        deadline,
+        init_duration,
+        capture,
+        answered: None,
+    };
     (State::Busy { pid, flight, queued: None, recycle: false }, effects)
+}
+
+/// The times that go with a runtime's `/next`.
+struct Timing {
+    /// The init it just finished, for the first REPORT line.
+    init_duration: Option<Duration>,
+    /// The invocation's deadline when it was fixed before (a suppressed init); else timeout from now.
+    deadline: Option<Instant>,
+    /// Idle since when, if it parks.
+    idle_since: Instant,
+}
+
+impl Timing {
+    fn now(facts: &Facts) -> Self {
+        Timing { init_duration: None, deadline: None, idle_since: facts.now }
+    }
 }
 
 /// The runtime asked for `/next`: hand it the waiting job, or park it warm.
@@ -567,17 +596,16 @@ fn take_next(
     pid: u32,
     waiter: Waiter,
     job: Option<Job>,
-    init_duration: Option<Duration>,
-    deadline: Option<Instant>,
+    timing: Timing,
     facts: &Facts,
 ) -> Step {
     let (state, more) = match job {
         Some(job) => {
             effects.push(Effect::Invoked);
-            deliver(pid, waiter, job, init_duration, deadline, facts)
+            deliver(pid, waiter, job, timing.init_duration, timing.deadline, facts)
         }
         None => {
-            let (state, mut more) = warm(pid, waiter, facts);
+            let (state, mut more) = warm(pid, waiter, timing.idle_since, facts);
             more.push(Effect::Report { finished: false, init_error: None });
             (state, more)
         }
@@ -587,17 +615,19 @@ fn take_next(
 }
 
 /// Back to warm and parked; on-demand workers start counting idle time.
-fn warm(pid: u32, waiter: Waiter, facts: &Facts) -> Step {
+fn warm(pid: u32, waiter: Waiter, since: Instant, facts: &Facts) -> Step {
     let mut effects = vec![];
     if let (Some(after), false) = (facts.idle_timeout, facts.provisioned) {
-        effects.push(Effect::Arm { timer: Timer::Idle { since: facts.now }, after });
+        let left = (since + after).saturating_duration_since(facts.now);
+        effects.push(Effect::Arm { timer: Timer::Idle { since }, after: left });
     }
-    (State::Warm { pid, since: facts.now, waiter: Some(waiter), job: None }, effects)
+    (State::Warm { pid, since, waiter: Some(waiter), job: None }, effects)
 }
 
 /// Answers the flight's invocation with `outcome`, after its REPORT line.
 fn answer(effects: &mut Vec<Effect>, flight: &mut Flight, outcome: Outcome, facts: &Facts) {
     let Some(job) = flight.job.take() else { return };
+    flight.answered = Some(facts.now);
     let report = ReportLine {
         request_id: flight.request_id.clone(),
         duration: facts.now.saturating_duration_since(flight.started),

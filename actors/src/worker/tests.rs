@@ -87,6 +87,7 @@ fn state_of(kind: StateKind, since: Instant, ends: &mut Ends) -> State {
                 deadline: since + Duration::from_secs(3),
                 init_duration: None,
                 capture: None,
+                answered: None,
             },
             queued: None,
             recycle: false,
