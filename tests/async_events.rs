@@ -65,7 +65,9 @@ fn a_hundred_events_through_a_queue_of_five_all_run() {
         let reply = event(&server, "record", &format!(r#"{{"n": {n}, "sleep": 0.01}}"#));
         assert_eq!(reply.status, 202, "event {n}: {reply:?}");
     }
-    server.wait_for("all 100 events to run", Duration::from_secs(60), || lines(&server, "runs.txt").len() >= 100);
+    server.wait_for("all 100 events to run", Duration::from_secs(60), || {
+        lines(&server, "runs.txt").len() >= 100
+    });
     let mut ran: Vec<u32> = lines(&server, "runs.txt").iter().map(|l| l.parse().unwrap()).collect();
     ran.sort_unstable();
     assert_eq!(ran, (0..100).collect::<Vec<_>>(), "each event runs exactly once");
@@ -83,7 +85,8 @@ fn events_to_a_reserved_concurrency_handler_all_run_beside_sync_load() {
         let sync = scope.spawn(|| {
             let mut throttled = 0;
             for _ in 0..30 {
-                let reply = invoke(&server, "record", "RequestResponse", r#"{"file": "sync.txt", "sleep": 0.02}"#);
+                let reply =
+                    invoke(&server, "record", "RequestResponse", r#"{"file": "sync.txt", "sleep": 0.02}"#);
                 throttled += usize::from(reply.status == 429);
             }
             throttled
@@ -94,7 +97,8 @@ fn events_to_a_reserved_concurrency_handler_all_run_beside_sync_load() {
         }
         sync.join().unwrap();
     });
-    server.wait_for("all 20 events to run", Duration::from_secs(60), || lines(&server, "runs.txt").len() >= 20);
+    server
+        .wait_for("all 20 events to run", Duration::from_secs(60), || lines(&server, "runs.txt").len() >= 20);
     assert_eq!(lines(&server, "runs.txt").len(), 20, "each event runs exactly once");
     assert!(!server.log().contains("failed for good"), "{}", server.log());
 }
@@ -152,7 +156,9 @@ fn an_event_that_cannot_run_within_maximum_event_age_is_dropped_with_a_warning()
     let accepted = Instant::now();
     let reply = event(&server, "never", r#"{"n": 1}"#);
     assert_eq!(reply.status, 202, "{reply:?}");
-    server.wait_for("the too-old warning", Duration::from_secs(75), || server.log().contains("maximum_event_age"));
+    server.wait_for("the too-old warning", Duration::from_secs(75), || {
+        server.log().contains("maximum_event_age")
+    });
     assert!(accepted.elapsed() >= Duration::from_secs(59), "dropped early: {:?}", accepted.elapsed());
     let log = server.log();
     let warning = log.lines().find(|l| l.contains("maximum_event_age")).unwrap();
@@ -163,10 +169,8 @@ fn an_event_that_cannot_run_within_maximum_event_age_is_dropped_with_a_warning()
 
 #[test]
 fn the_async_payload_limit_is_one_mib() {
-    let server = serve(
-        "",
-        "[tool.smyth.handlers.record]\nhandler_path = \"app.record\"\nurl_path = \"/record\"\n",
-    );
+    let server =
+        serve("", "[tool.smyth.handlers.record]\nhandler_path = \"app.record\"\nurl_path = \"/record\"\n");
     let json_string = |len: usize| format!("\"{}\"", "a".repeat(len - 2));
     assert_eq!(event(&server, "record", &json_string(1_048_576)).status, 202);
     let reply = event(&server, "record", &json_string(1_048_577));
@@ -187,9 +191,10 @@ fn events_still_waiting_at_shutdown_are_counted_in_a_warning() {
     server.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(server.wait_exit(Duration::from_secs(15)), Some(0), "{}", server.log());
     let log = server.log();
-    let warning = log.lines().find(|l| l.contains("asynchronous events still waiting")).unwrap_or_else(|| {
-        panic!("no shutdown warning:\n{log}");
-    });
+    let warning =
+        log.lines().find(|l| l.contains("asynchronous events still waiting")).unwrap_or_else(|| {
+            panic!("no shutdown warning:\n{log}");
+        });
     assert!(warning.contains("WARN") && warning.contains("waiting=3"), "{warning}");
 }
 
@@ -205,7 +210,9 @@ fn a_thousand_queued_200_kb_events_keep_the_server_under_64_mb() {
         let reply = event(&server, "record", &format!(r#"{{"n": {n}, "sleep": 100, "pad": "{pad}"}}"#));
         assert_eq!(reply.status, 202, "event {n}: {reply:?}");
     }
-    server.wait_for("the first event to run", Duration::from_secs(20), || !lines(&server, "runs.txt").is_empty());
+    server.wait_for("the first event to run", Duration::from_secs(20), || {
+        !lines(&server, "runs.txt").is_empty()
+    });
     let rss_mb = vm_rss_kb(server.pid()) / 1024;
     eprintln!("server VmRSS with 1,000 queued 200 KB events: {rss_mb} MB");
     assert!(rss_mb < 64, "server RSS {rss_mb} MB with 1,000 queued events");
