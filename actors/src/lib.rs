@@ -73,5 +73,5 @@ pub fn start(
     for supervisor in supervisors {
         supervisor.do_send(async_queue::WatchCapacity(async_queue.clone().recipient()));
     }
-    Pools { router, async_queue, spool: async_queue::Spool::new(), workers_by_port }
+    Pools { router, async_queue, spool: async_queue::Spool::create(), workers_by_port }
 }

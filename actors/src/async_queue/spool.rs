@@ -12,6 +12,9 @@ use tempfile::{TempDir, TempPath};
 /// Payloads up to this size stay in memory (10,000 of them at most 40 MB); larger ones are spooled.
 pub const SPOOL_THRESHOLD: usize = 4096;
 
+/// Spool dirs are `smyth-events-<pid>-<random>` in the temp dir.
+const PREFIX: &str = "smyth-events-";
+
 /// Where spooled payloads go. Cheap to clone; the dir is removed when the last clone is dropped.
 #[derive(Clone)]
 pub struct Spool {
@@ -33,8 +36,10 @@ pub enum Source {
 
 impl Spool {
     /// A fresh private dir; without one (the temp dir is not writable) payloads stay in memory.
-    pub fn new() -> Spool {
-        let prefix = format!("smyth-events-{}-", std::process::id());
+    /// Dirs left by a server that was killed (its pid is gone) are removed first.
+    pub fn create() -> Spool {
+        remove_stale(&std::env::temp_dir());
+        let prefix = format!("{PREFIX}{}-", std::process::id());
         match tempfile::Builder::new().prefix(&prefix).tempdir() {
             Ok(dir) => Spool { dir: Some(Arc::new(dir)) },
             Err(err) => {
@@ -69,6 +74,19 @@ impl Spool {
     }
 }
 
+/// Removes the spool dirs in `temp` whose server process no longer exists (SIGKILL leaves them).
+fn remove_stale(temp: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|rest| rest.split('-').next());
+        let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 impl Payload {
     pub fn source(&self) -> Source {
         match self {
@@ -97,7 +115,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn large_payloads_go_to_a_file_that_is_deleted_with_the_event() {
-        let spool = Spool::new();
+        let spool = Spool::create();
         let small = spool.store(Bytes::from(vec![b'a'; SPOOL_THRESHOLD]));
         assert!(matches!(small, Payload::Memory(_)));
         let large = spool.store(Bytes::from(vec![b'b'; SPOOL_THRESHOLD + 1]));
@@ -108,5 +126,20 @@ mod tests {
         assert_eq!(read, Bytes::from(vec![b'b'; SPOOL_THRESHOLD + 1]));
         drop(large);
         assert!(!path.exists(), "the file goes with the event");
+    }
+
+    #[test]
+    fn dirs_of_servers_that_are_gone_are_removed() {
+        let temp = tempfile::tempdir().unwrap();
+        // pid_max is at most 2^22 on Linux: this pid cannot exist.
+        let stale = temp.path().join(format!("{PREFIX}99999999-abc"));
+        let live = temp.path().join(format!("{PREFIX}{}-abc", std::process::id()));
+        let other = temp.path().join("smyth-events-not-a-pid");
+        for dir in [&stale, &live, &other] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("payload"), b"{}").unwrap();
+        }
+        remove_stale(temp.path());
+        assert!(!stale.exists() && live.exists() && other.exists());
     }
 }
