@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use serde_json::json;
-use smyth_actors::async_queue::{AsyncQueue, Enqueue, Refused, Spool};
+use smyth_actors::async_queue::{AsyncQueue, Enqueue, GetQueued, Refused, Spool};
 use smyth_actors::invocation::{Invocation, InvokeResult, Outcome, Rejection, MAX_PAYLOAD};
 use smyth_actors::messages::{InvokeByName, Shutdown};
 use smyth_actors::router::RouterActor;
@@ -49,6 +49,11 @@ impl InvokeApi {
         let (reply, answer) = oneshot::channel();
         self.router.do_send(InvokeByName { name: name.to_string(), invocation, reply });
         answer.await.unwrap_or(Err(Rejection::Unavailable))
+    }
+
+    /// Asynchronous events waiting per function (the status's `async_queued`); empty when shutting down.
+    pub async fn async_queued(&self) -> HashMap<String, usize> {
+        self.events.send(GetQueued).await.unwrap_or_default()
     }
 
     /// Stops running asynchronous events; those still waiting are counted in one warning.

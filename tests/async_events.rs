@@ -217,4 +217,5 @@ fn a_thousand_queued_200_kb_events_keep_the_server_under_64_mb() {
     eprintln!("server VmRSS with 1,000 queued 200 KB events: {rss_mb} MB");
     assert!(rss_mb < 64, "server RSS {rss_mb} MB with 1,000 queued events");
     assert_eq!(lines(&server, "runs.txt").len(), 1, "the rest wait for the one busy worker");
+    assert_eq!(server.status()["handlers"]["record"]["async_queued"], 999, "the status counts them");
 }

@@ -53,7 +53,7 @@ pub struct CapacityFreed {
 #[rtype(result = "()")]
 pub struct WatchCapacity(pub Recipient<CapacityFreed>);
 
-/// How many events wait (or are in flight) per function, for the status.
+/// How many events wait per function (to run, or to be retried; not those running), for the status.
 #[derive(Message)]
 #[rtype(result = "HashMap<String, usize>")]
 pub struct GetQueued;
@@ -348,8 +348,9 @@ impl Handler<GetQueued> for AsyncQueue {
         let mut counts: HashMap<String, usize> =
             self.functions.iter().map(|(name, f)| (name.clone(), f.ready.len())).collect();
         for parked in self.parked.values() {
-            let (Parked::InFlight(event) | Parked::Retrying(event)) = parked;
-            *counts.entry(event.function.clone()).or_default() += 1;
+            if let Parked::Retrying(event) = parked {
+                *counts.entry(event.function.clone()).or_default() += 1;
+            }
         }
         MessageResult(counts)
     }
