@@ -18,10 +18,10 @@ use crate::invocation::{Invocation, InvokeResult, Outcome, Rejection};
 use crate::messages::{InvokeByName, Shutdown};
 use crate::router::RouterActor;
 pub use spool::{Payload, Spool, SPOOL_THRESHOLD};
-pub use verdict::{verdict, Attempt, Policy, Verdict};
+pub use verdict::{throttle_backoff, verdict, Attempt, Policy, Verdict};
 
-/// How often waiting events are checked for age, and throttled functions tried again even if no
-/// supervisor said capacity freed (AWS's shortest backoff for a throttled event is 1 s).
+/// How often waiting events are checked for age, and throttled functions whose backoff is over tried
+/// again even if no supervisor said capacity freed.
 const SWEEP: Duration = Duration::from_secs(1);
 
 /// Accept an event, or refuse it at once when the queue is full.
@@ -76,8 +76,16 @@ struct Function {
     /// Waiting events, oldest first.
     ready: VecDeque<Event>,
     in_flight: usize,
-    /// The last attempt was throttled for this reason: wait until capacity frees.
-    blocked: Option<Rejection>,
+    /// The last attempt was throttled: wait until capacity frees.
+    blocked: Option<Blocked>,
+    /// Throttled attempts in a row.
+    throttles: u32,
+}
+
+struct Blocked {
+    reason: Rejection,
+    /// Try again then even if no slot frees.
+    retry_at: Instant,
 }
 
 impl Function {
@@ -122,6 +130,7 @@ impl AsyncQueue {
                     ready: VecDeque::new(),
                     in_flight: 0,
                     blocked: None,
+                    throttles: 0,
                 };
                 (h.name.clone(), function)
             })
@@ -195,6 +204,7 @@ impl AsyncQueue {
         }
         match decision {
             Verdict::RetryAfter(pause) => {
+                function.throttles = 0;
                 event.failures += 1;
                 tracing::warn!(function = %name, request_id = %event.request_id, "asynchronous invocation failed ({detail}); retrying in {pause:?}");
                 self.parked.insert(seq, Parked::Retrying(event));
@@ -202,10 +212,16 @@ impl AsyncQueue {
             }
             Verdict::Requeue => {
                 tracing::debug!(function = %name, request_id = %event.request_id, "asynchronous event throttled; waiting for capacity");
-                function.blocked = throttle.or(Some(Rejection::Unavailable));
+                function.throttles += 1;
+                let retry_at = Instant::now() + throttle_backoff(function.throttles);
+                function.blocked =
+                    Some(Blocked { reason: throttle.unwrap_or(Rejection::Unavailable), retry_at });
                 function.requeue(event);
             }
-            done => self.finish(event, done, detail),
+            done => {
+                function.throttles = 0;
+                self.finish(event, done, detail);
+            }
         }
         self.pump(&name, ctx);
     }
@@ -229,7 +245,7 @@ impl AsyncQueue {
                 let age = event.accepted.elapsed();
                 let limit =
                     self.functions.get(function).map(|f| f.policy.maximum_event_age).unwrap_or_default();
-                tracing::warn!(function = %function, request_id = %request_id, age_s = age.as_secs(), maximum_event_age_s = limit.as_secs(), "asynchronous event dropped: older than maximum_event_age");
+                tracing::warn!(function = %function, request_id = %request_id, age_s = age.as_secs(), maximum_event_age_s = limit.as_secs(), "asynchronous event dropped: it reached maximum_event_age before it could run");
             }
             Verdict::FailedForGood => {
                 tracing::warn!(function = %function, request_id = %request_id, attempts, "asynchronous invocation failed for good: {detail}");
@@ -238,9 +254,10 @@ impl AsyncQueue {
         }
     }
 
-    /// Drops events that waited too long, and tries throttled functions again.
+    /// Drops events that waited too long, and tries throttled functions again once their backoff is over.
     fn sweep(&mut self, ctx: &mut Context<Self>) {
         let mut expired = Vec::new();
+        let now = Instant::now();
         for function in self.functions.values_mut() {
             let policy = function.policy;
             let (old, young): (Vec<_>, Vec<_>) = function.ready.drain(..).partition(|e| {
@@ -248,7 +265,9 @@ impl AsyncQueue {
             });
             function.ready = young.into();
             expired.extend(old);
-            function.blocked = None;
+            if function.blocked.as_ref().is_some_and(|b| now >= b.retry_at) {
+                function.blocked = None;
+            }
         }
         for event in expired {
             self.finish(event, Verdict::TooOld, "");
@@ -329,8 +348,8 @@ impl Handler<CapacityFreed> for AsyncQueue {
     fn handle(&mut self, msg: CapacityFreed, ctx: &mut Context<Self>) {
         let mut freed = Vec::new();
         for (name, function) in &mut self.functions {
-            let account = function.blocked == Some(Rejection::AccountConcurrency);
-            if function.blocked.is_some() && (*name == msg.handler || account) {
+            let Some(blocked) = &function.blocked else { continue };
+            if *name == msg.handler || blocked.reason == Rejection::AccountConcurrency {
                 function.blocked = None;
                 freed.push(name.clone());
             }

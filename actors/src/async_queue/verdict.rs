@@ -63,9 +63,26 @@ pub fn verdict(attempt: Attempt, failures: u32, age: Duration, policy: &Policy) 
     }
 }
 
+/// When no slot frees (say `reserved_concurrency = 0`), a function's throttled events are tried again
+/// after this pause, `throttles` being the throttled attempts in a row: AWS's backoff for throttled
+/// async events, 1 s doubling up to 5 minutes. A freed slot ends the wait at once.
+pub fn throttle_backoff(throttles: u32) -> Duration {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MAX: Duration = Duration::from_secs(300);
+    FIRST.saturating_mul(1 << throttles.saturating_sub(1).min(16)).min(MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttle_backoff_doubles_from_one_second_to_five_minutes() {
+        let cases = [(0, 1), (1, 1), (2, 2), (3, 4), (9, 256), (10, 300), (40, 300)];
+        for (throttles, seconds) in cases {
+            assert_eq!(throttle_backoff(throttles), secs(seconds), "after {throttles} throttles");
+        }
+    }
     use Attempt::*;
     use Verdict::*;
 
