@@ -6,6 +6,7 @@ use smyth_actors::messages::GetStatus;
 use smyth_actors::status::HandlerStatus;
 
 use crate::http::{ClientPort, Edge};
+use crate::invoke_api::InvokeApi;
 use crate::metrics;
 
 const DASHBOARD: &str = include_str!("dashboard.html");
@@ -33,11 +34,19 @@ fn shutting_down() -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(serde_json::json!({"message": "shutting down"}))
 }
 
-async fn status(_: ClientPort, edge: web::Data<Edge>) -> HttpResponse {
+async fn status(_: ClientPort, edge: web::Data<Edge>, invoke: Option<web::Data<InvokeApi>>) -> HttpResponse {
     let Some(handlers) = handlers(&edge).await else { return shutting_down() };
+    let async_queued = match invoke {
+        Some(invoke) => invoke.async_queued().await,
+        None => Default::default(),
+    };
     let handlers: serde_json::Map<String, serde_json::Value> = handlers
         .into_iter()
-        .map(|h| (h.name.clone(), serde_json::to_value(&h).unwrap_or_default()))
+        .map(|h| {
+            let mut value = serde_json::to_value(&h).unwrap_or_default();
+            value["async_queued"] = async_queued.get(&h.name).copied().unwrap_or(0).into();
+            (h.name.clone(), value)
+        })
         .collect();
     HttpResponse::Ok().json(serde_json::json!({ "handlers": handlers }))
 }

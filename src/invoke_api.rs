@@ -1,8 +1,8 @@
 //! The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`), as boto3 and the AWS CLI
-//! call it: synchronous, asynchronous (`Event`, retried like AWS) and `DryRun` invocations, with
-//! AWS's status codes, headers and error shapes.
+//! call it: synchronous, asynchronous (`Event`: handed to the async queue, which runs and retries it
+//! like AWS) and `DryRun` invocations, with AWS's status codes, headers and error shapes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,39 +12,33 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use serde_json::json;
+use smyth_actors::async_queue::{AsyncQueue, Enqueue, GetQueued, Refused, Spool};
 use smyth_actors::invocation::{Invocation, InvokeResult, Outcome, Rejection, MAX_PAYLOAD};
-use smyth_actors::messages::InvokeByName;
+use smyth_actors::messages::{InvokeByName, Shutdown};
 use smyth_actors::router::RouterActor;
-use smyth_config::{Config, HandlerConfig};
+use smyth_config::Config;
 use tokio::sync::oneshot;
 
 use crate::http::ClientPort;
 use crate::runtime_api::read_limited;
 
-/// AWS's limit for an asynchronous invocation's payload.
-const MAX_EVENT_PAYLOAD: usize = 256 * 1024;
-
-/// What the Invoke API needs to know of each function.
-#[derive(Clone, Copy)]
-struct Retries {
-    attempts: u32,
-    delay: Duration,
-}
+/// AWS's limit for an asynchronous invocation's payload: 1 MiB (LAMBDA-FACTS, "Async invocation").
+const MAX_EVENT_PAYLOAD: usize = 1_048_576;
 
 #[derive(Clone)]
 pub struct InvokeApi {
     router: Addr<RouterActor>,
+    events: Addr<AsyncQueue>,
+    spool: Spool,
     region: String,
-    functions: Arc<HashMap<String, Retries>>,
+    functions: Arc<HashSet<String>>,
 }
 
 impl InvokeApi {
-    pub fn new(config: &Config, router: Addr<RouterActor>) -> Self {
-        let retries =
-            |h: &HandlerConfig| Retries { attempts: h.maximum_retry_attempts, delay: h.retry_delay };
-        let functions = config.handlers.iter().map(|h| (h.name.clone(), retries(h))).collect();
+    pub fn new(config: &Config, router: Addr<RouterActor>, events: Addr<AsyncQueue>, spool: Spool) -> Self {
+        let functions = config.handlers.iter().map(|h| h.name.clone()).collect();
         let region = config.env.get("AWS_REGION").cloned().unwrap_or_else(|| "eu-central-1".into());
-        Self { router, region, functions: Arc::new(functions) }
+        Self { router, events, spool, region, functions: Arc::new(functions) }
     }
 
     fn arn(&self, name: &str) -> String {
@@ -55,6 +49,16 @@ impl InvokeApi {
         let (reply, answer) = oneshot::channel();
         self.router.do_send(InvokeByName { name: name.to_string(), invocation, reply });
         answer.await.unwrap_or(Err(Rejection::Unavailable))
+    }
+
+    /// Asynchronous events waiting per function (the status's `async_queued`); empty when shutting down.
+    pub async fn async_queued(&self) -> HashMap<String, usize> {
+        self.events.send(GetQueued).await.unwrap_or_default()
+    }
+
+    /// Stops running asynchronous events; those still waiting are counted in one warning.
+    pub async fn stop_events(&self, grace: Duration) {
+        let _ = self.events.send(Shutdown { grace }).await;
     }
 }
 
@@ -149,7 +153,9 @@ async fn invoke(
         .ok()
         .and_then(|q| q.get("Qualifier").cloned())
         .or(arn_qualifier.map(str::to_string));
-    let Some(retries) = api.functions.get(name).copied() else { return not_found(&api, name) };
+    if !api.functions.contains(name) {
+        return not_found(&api, name);
+    }
     if qualifier.as_deref().is_some_and(|q| q != "$LATEST") {
         return not_found(&api, &format!("{name}:{}", qualifier.unwrap_or_default()));
     }
@@ -171,31 +177,62 @@ async fn invoke(
         Some(Ok(context)) => Some(context),
         None => None,
     };
-    let (log, mut logs) = tokio::sync::mpsc::unbounded_channel();
-    let tail = header(&req, "X-Amz-Log-Type") == Some("Tail") && kind == "RequestResponse";
-    let invocation =
-        Invocation { payload: body, client_context, received: Instant::now(), log: tail.then_some(log) };
     match kind.as_str() {
-        "RequestResponse" => match api.invoke(name, invocation).await {
-            Ok(outcome) => {
-                let mut response = outcome_response(outcome);
-                if let Ok(text) = logs.try_recv() {
-                    let value = log_result(&text).parse().expect("base64 is a valid header value");
-                    response.headers_mut().insert(HeaderName::from_static("x-amz-log-result"), value);
-                }
-                response
-            }
-            Err(err) => rejection(&api, &err),
-        },
-        "Event" => {
-            actix_rt::spawn(run_event(api.get_ref().clone(), name.to_string(), invocation, retries));
-            HttpResponse::Accepted().finish()
+        "RequestResponse" => {
+            let tail = header(&req, "X-Amz-Log-Type") == Some("Tail");
+            request_response(&api, name, body, client_context, tail).await
         }
+        "Event" => enqueue(&api, name, body, client_context).await,
         "DryRun" => HttpResponse::NoContent().finish(),
         other => bad_request(
             "InvalidParameterValueException",
             format!("Invalid invocation type `{other}`: use RequestResponse, Event or DryRun"),
         ),
+    }
+}
+
+async fn request_response(
+    api: &InvokeApi,
+    name: &str,
+    payload: web::Bytes,
+    client_context: Option<String>,
+    tail: bool,
+) -> HttpResponse {
+    let (log, mut logs) = tokio::sync::mpsc::unbounded_channel();
+    let invocation =
+        Invocation { payload, client_context, received: Instant::now(), log: tail.then_some(log) };
+    match api.invoke(name, invocation).await {
+        Ok(outcome) => {
+            let mut response = outcome_response(outcome);
+            if let Ok(text) = logs.try_recv() {
+                let value = log_result(&text).parse().expect("base64 is a valid header value");
+                response.headers_mut().insert(HeaderName::from_static("x-amz-log-result"), value);
+            }
+            response
+        }
+        Err(err) => rejection(api, &err),
+    }
+}
+
+/// `Event`: 202 once the async queue holds the event (a large payload spooled to a file first), 429
+/// at once when the queue is full: never a 202 for an event that will not run.
+async fn enqueue(
+    api: &InvokeApi,
+    name: &str,
+    body: web::Bytes,
+    client_context: Option<String>,
+) -> HttpResponse {
+    let spool = api.spool.clone();
+    let Ok(payload) = web::block(move || spool.store(body)).await else {
+        return rejection(api, &Rejection::Unavailable);
+    };
+    let accepted = api.events.send(Enqueue { function: name.to_string(), payload, client_context }).await;
+    match accepted {
+        Ok(Ok(request_id)) => {
+            HttpResponse::Accepted().insert_header(("x-amzn-RequestId", request_id)).finish()
+        }
+        Ok(Err(Refused::Full)) => throttled("FunctionInvocationRateLimitExceeded"),
+        Ok(Err(Refused::ShuttingDown)) | Err(_) => rejection(api, &Rejection::Unavailable),
     }
 }
 
@@ -215,28 +252,6 @@ fn decode_client_context(encoded: &str) -> Result<String, String> {
         .decode(encoded)
         .map_err(|err| format!("X-Amz-Client-Context is not valid base64: {err}"))?;
     String::from_utf8(bytes).map_err(|_| "X-Amz-Client-Context is not UTF-8 JSON".to_string())
-}
-
-/// An asynchronous invocation: attempts, then retries after `delay` and twice `delay`, as AWS does
-/// for a function error, a crash, a timeout or throttling.
-async fn run_event(api: InvokeApi, name: String, invocation: Invocation, retries: Retries) {
-    for attempt in 0..=retries.attempts {
-        let result = api.invoke(&name, invocation.clone()).await;
-        let failure = match &result {
-            Ok(Outcome::Success { .. }) => return,
-            Ok(Outcome::HandlerError { body, .. }) => String::from_utf8_lossy(body).into_owned(),
-            Ok(Outcome::Failed { message, error, .. }) => format!("{}: {message}", error.error_type()),
-            Err(Rejection::NotFound(_) | Rejection::Unavailable) => return,
-            Err(rejection) => rejection.to_string(),
-        };
-        if attempt == retries.attempts {
-            tracing::warn!(function = %name, attempts = attempt + 1, "asynchronous invocation failed for good: {failure}");
-            return;
-        }
-        let pause = retries.delay * (attempt + 1);
-        tracing::warn!(function = %name, "asynchronous invocation failed ({failure}); retrying in {pause:?}");
-        actix_rt::time::sleep(pause).await;
-    }
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ impl World {
         let Blueprint { config, ports, inherited, bootstrap } = blueprint;
         let pools = smyth_actors::start(config, ports, inherited, bootstrap);
         World {
-            invoke: InvokeApi::new(config, pools.router.clone()),
+            invoke: InvokeApi::new(config, pools.router.clone(), pools.async_queue, pools.spool),
             router: pools.router,
             workers: Workers(Arc::new(pools.workers_by_port)),
         }
@@ -95,6 +95,7 @@ impl Running {
     /// the server.
     pub async fn stop(self, grace: Duration) {
         self.handle.pause().await;
+        self.world.invoke.stop_events(grace).await;
         let _ = self.world.router.send(Shutdown { grace }).await;
         wait_for_workers(&self.world.router, Duration::from_secs(5)).await;
         self.handle.stop(true).await;

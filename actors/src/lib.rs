@@ -1,6 +1,7 @@
 //! `smyth-actors`: the concurrency model. A router picks the handler, one supervisor per handler owns
 //! its worker actors, and each worker actor wraps one child process speaking the Lambda Runtime API.
 
+pub mod async_queue;
 pub mod backoff;
 pub mod invocation;
 pub mod launch;
@@ -33,6 +34,9 @@ pub(crate) const MAILBOX_CAPACITY: usize = 4096;
 /// The running actor world.
 pub struct Pools {
     pub router: Addr<RouterActor>,
+    /// Where accepted asynchronous events wait, and where their payloads are spooled.
+    pub async_queue: Addr<async_queue::AsyncQueue>,
+    pub spool: async_queue::Spool,
     /// Runtime API port → the worker slot that owns it.
     pub workers_by_port: HashMap<u16, Addr<WorkerActor>>,
 }
@@ -51,6 +55,7 @@ pub fn start(
     let sampler = sampler::Sampler::start();
     let mut workers_by_port = HashMap::new();
     let mut routes = Vec::new();
+    let mut supervisors = Vec::new();
     for (handler, ports) in config.handlers.iter().zip(ports) {
         let handler = Arc::new(handler.clone());
         let (supervisor, workers) =
@@ -60,8 +65,13 @@ pub fn start(
                 WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
             });
         workers_by_port.extend(ports.iter().copied().zip(workers));
+        supervisors.push(supervisor.clone());
         routes.push(Route::new(&handler, supervisor));
     }
     let router = actix::Actor::start(RouterActor::new(routes));
-    Pools { router, workers_by_port }
+    let async_queue = actix::Actor::start(async_queue::AsyncQueue::new(config, router.clone()));
+    for supervisor in supervisors {
+        supervisor.do_send(async_queue::WatchCapacity(async_queue.clone().recipient()));
+    }
+    Pools { router, async_queue, spool: async_queue::Spool::create(), workers_by_port }
 }

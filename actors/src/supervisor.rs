@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use smyth_config::HandlerConfig;
 
+use crate::async_queue::{CapacityFreed, WatchCapacity};
 use crate::backoff::init_backoff;
 use crate::invocation::{FailureKind, Invocation, Outcome, Rejection};
 use crate::messages::*;
@@ -74,6 +75,8 @@ pub struct HandlerSupervisor {
     sequence: u64,
     throttled: u64,
     shutting_down: bool,
+    /// Told whenever a slot frees, so throttled asynchronous events run at once.
+    capacity_watcher: Option<Recipient<CapacityFreed>>,
 }
 
 impl HandlerSupervisor {
@@ -103,6 +106,7 @@ impl HandlerSupervisor {
                 sequence: 0,
                 throttled: 0,
                 shutting_down: false,
+                capacity_watcher: None,
             }
         });
         (addr, workers)
@@ -242,7 +246,8 @@ impl Handler<WorkerChanged> for HandlerSupervisor {
         let slot = &mut self.slots[msg.slot];
         slot.view.state = msg.status.state;
         slot.status = msg.status;
-        if msg.finished && slot.view.assigned {
+        let freed = msg.finished && slot.view.assigned;
+        if freed {
             slot.view.assigned = false;
             self.account.release();
         }
@@ -252,6 +257,17 @@ impl Handler<WorkerChanged> for HandlerSupervisor {
             && matches!(slot.view.state, StateKind::Warm | StateKind::Busy);
         self.track_init(msg.slot, msg.init_error, healthy, ctx);
         self.drain_queue();
+        if let Some(watcher) = self.capacity_watcher.as_ref().filter(|_| freed) {
+            watcher.do_send(CapacityFreed { handler: self.handler.name.clone() });
+        }
+    }
+}
+
+impl Handler<WatchCapacity> for HandlerSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, WatchCapacity(watcher): WatchCapacity, _: &mut Context<Self>) {
+        self.capacity_watcher = Some(watcher);
     }
 }
 
