@@ -36,7 +36,8 @@ def escape(event, context):
 "#;
 
 fn files() -> [(&'static str, String); 2] {
-    let config = pyproject("[tool.smyth.handlers.escape]\nhandler_path = \"app.escape\"\nurl_path = \"/escape\"\n");
+    let config =
+        pyproject("[tool.smyth.handlers.escape]\nhandler_path = \"app.escape\"\nurl_path = \"/escape\"\n");
     [("pyproject.toml", config), ("app.py", APP.to_string())]
 }
 

@@ -21,7 +21,8 @@ def handler(event, context):
 const LIMIT_KB: u64 = 64 * 1024;
 
 fn serve() -> Server {
-    let config = pyproject("[tool.smyth.handlers.big]\nhandler_path = \"app.handler\"\nurl_path = \"/big\"\n");
+    let config =
+        pyproject("[tool.smyth.handlers.big]\nhandler_path = \"app.handler\"\nurl_path = \"/big\"\n");
     Server::start(&[("pyproject.toml", &config), ("app.py", APP)])
 }
 
@@ -35,13 +36,19 @@ fn rss_kb(pid: u32) -> u64 {
 fn a_50_mb_log_line_is_cut_with_a_mark_and_the_lines_around_it_survive() {
     let server = serve();
     assert_eq!(server.get("/big").status, 200);
-    server.wait_for("the line after the long one", Duration::from_secs(10), || server.log().contains("| after"));
+    server.wait_for("the line after the long one", Duration::from_secs(10), || {
+        server.log().contains("| after")
+    });
     let log = server.log();
     assert!(log.contains("| before"), "{}", &log[..log.len().min(2000)]);
     let long = log.lines().find(|line| line.contains("xxxx")).unwrap();
     let kept = long.matches('x').count();
     assert_eq!(kept, 256 * 1024, "the line keeps exactly 256 KB");
-    assert!(long.ends_with(&format!("… [truncated {} bytes]", 50_000_000 - 256 * 1024)), "{}", &long[long.len() - 80..]);
+    assert!(
+        long.ends_with(&format!("… [truncated {} bytes]", 50_000_000 - 256 * 1024)),
+        "{}",
+        &long[long.len() - 80..]
+    );
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! its worker actors, and each worker actor wraps one child process speaking the Lambda Runtime API.
 
 pub mod backoff;
+pub mod containment;
 pub mod invocation;
 pub mod launch;
+pub mod lines;
 mod logs;
 pub mod memory;
 pub mod messages;
