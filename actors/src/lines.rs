@@ -95,9 +95,12 @@ mod tests {
         out
     }
 
+    /// What, the limit, the chunks fed, the lines expected (text, whether cut).
+    type Case<'a> = (&'a str, usize, Vec<&'a [u8]>, Vec<(&'a str, bool)>);
+
     #[test]
     fn lines_are_split_capped_and_marked() {
-        let cases: Vec<(&str, usize, Vec<&[u8]>, Vec<(&str, bool)>)> = vec![
+        let cases: Vec<Case> = vec![
             ("plain lines", 10, vec![b"one\ntwo\n"], vec![("one", false), ("two", false)]),
             ("across chunks", 10, vec![b"on", b"e\ntw", b"o"], vec![("one", false), ("two", false)]),
             ("crlf", 10, vec![b"dos\r\n"], vec![("dos", false)]),
