@@ -13,14 +13,14 @@ use nix::sys::signal::Signal;
 const APP: &str = r#"
 import os, subprocess
 
-def double_fork():
+def double_fork(seconds="1000"):
     read, write = os.pipe()
     middle = os.fork()
     if middle == 0:
         os.setsid()
         if os.fork() == 0:
             os.write(write, str(os.getpid()).encode())
-            os.execvp("sleep", ["sleep", "1000"])
+            os.execvp("sleep", ["sleep", seconds])
         os._exit(0)
     os.close(write)
     os.waitpid(middle, 0)
@@ -33,11 +33,16 @@ def escape(event, context):
     session = subprocess.Popen(["sleep", "1000"], start_new_session=True)
     group = subprocess.Popen(["sleep", "1000"], process_group=0)
     return {"worker": os.getpid(), "escaped": [grandchild.pid, session.pid, group.pid, double_fork()]}
+
+def short_daemon(event, context):
+    return {"daemon": double_fork("0.2")}
 "#;
 
 fn files() -> [(&'static str, String); 2] {
-    let config =
-        pyproject("[tool.smyth.handlers.escape]\nhandler_path = \"app.escape\"\nurl_path = \"/escape\"\n");
+    let config = pyproject(
+        "[tool.smyth.handlers.escape]\nhandler_path = \"app.escape\"\nurl_path = \"/escape\"\n\n\
+         [tool.smyth.handlers.daemon]\nhandler_path = \"app.short_daemon\"\nurl_path = \"/daemon\"\n",
+    );
     [("pyproject.toml", config), ("app.py", APP.to_string())]
 }
 
@@ -134,4 +139,16 @@ fn without_a_cgroup_one_warning_says_what_is_not_guaranteed_and_sigterm_still_cl
     server.signal(Signal::SIGTERM);
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0), "{}", server.log());
     assert_all_gone(&server, &pids);
+}
+
+#[test]
+fn without_a_cgroup_adopted_orphans_that_exit_are_reaped_while_the_server_runs() {
+    let server = start(&[("SMYTH_DISABLE_CGROUP", "1")]);
+    let reply = server.get("/daemon");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let daemon = reply.json()["daemon"].as_u64().unwrap();
+    // Not even a zombie: the server, its adoptive parent, reaped it.
+    server.wait_for("the exited daemon reaped", Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{daemon}")).exists()
+    });
 }
