@@ -15,13 +15,23 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 /// Set (to anything but empty or `0`) to act as if no cgroup v2 were available: tests the fallback.
 pub const DISABLE_VAR: &str = "SMYTH_DISABLE_CGROUP";
 
 /// `cgroup.procs` of the server's group, open for writing; -1 when there is none.
 static JOIN_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Pids of the workers [`crate::process::spawn`] started, which their own wait threads reap: the
+/// orphan reaper leaves them alone.
+static WORKERS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Fallback: how often adopted orphans that exited are reaped.
+const REAP_EVERY: Duration = Duration::from_secs(1);
 
 /// After `cgroup.kill`, how many 10 ms polls the group gets to empty before it is removed anyway.
 const EMPTY_POLLS: u32 = 1000;
@@ -37,6 +47,20 @@ pub(crate) fn join_in_child() -> io::Result<()> {
     Ok(())
 }
 
+/// Starts a worker through `spawn` and records it, atomically with respect to the orphan reaper, which
+/// must never reap a child that a wait thread waits for.
+pub(crate) fn spawn_worker(spawn: impl FnOnce() -> io::Result<Child>) -> io::Result<Child> {
+    let mut workers = WORKERS.lock().unwrap_or_else(PoisonError::into_inner);
+    let child = spawn()?;
+    workers.push(child.id());
+    Ok(child)
+}
+
+/// The worker's wait thread has reaped it.
+pub(crate) fn worker_reaped(pid: u32) {
+    WORKERS.lock().unwrap_or_else(PoisonError::into_inner).retain(|worker| *worker != pid);
+}
+
 /// How worker processes are contained. Dropping it (at a clean stop, once the workers have stopped)
 /// kills whatever they left behind.
 pub struct Containment {
@@ -45,10 +69,9 @@ pub struct Containment {
 
 enum Mechanism {
     /// Held for its `Drop`, which kills and removes the group.
-    Cgroup {
-        _group: Group,
-    },
-    Subreaper,
+    Cgroup { _group: Group },
+    /// Dropping the sender stops the thread that reaps adopted orphans.
+    Subreaper { reaper: Option<crossbeam_channel::Sender<()>> },
 }
 
 /// Sets up containment for this server process; call once, before any worker starts.
@@ -71,7 +94,7 @@ pub fn contain() -> Containment {
                  process group (setsid, a double fork) are killed when smyth stops on SIGTERM or Ctrl-C, \
                  but may survive a SIGKILL of smyth{stop}"
             );
-            Mechanism::Subreaper
+            Mechanism::Subreaper { reaper: subreaper.then(start_reaper).flatten() }
         }
     };
     Containment { mechanism }
@@ -79,7 +102,8 @@ pub fn contain() -> Containment {
 
 impl Drop for Containment {
     fn drop(&mut self) {
-        if let Mechanism::Subreaper = self.mechanism {
+        if let Mechanism::Subreaper { reaper } = &mut self.mechanism {
+            reaper.take();
             kill_adopted_children();
         }
     }
@@ -286,6 +310,23 @@ unsafe fn read_populated(events: &CString) -> bool {
     let got = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
     libc::close(fd);
     got > 0 && populated(&buf[..got as usize])
+}
+
+/// Fallback: a thread that reaps, every [`REAP_EVERY`], the adopted orphans that have exited (they
+/// would stay zombies of the server all day); it ends when the sender is dropped.
+fn start_reaper() -> Option<crossbeam_channel::Sender<()>> {
+    let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+    let reaper = move || {
+        while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stopped.recv_timeout(REAP_EVERY) {
+            let workers = WORKERS.lock().unwrap_or_else(PoisonError::into_inner);
+            for pid in children_of(std::process::id()).into_iter().filter(|pid| !workers.contains(pid)) {
+                // SAFETY: WNOHANG: reaps it only if it has exited; a null status is allowed.
+                unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG) };
+            }
+        }
+    };
+    std::thread::Builder::new().name("reap orphans".into()).spawn(reaper).ok()?;
+    Some(stop)
 }
 
 /// Fallback at a clean stop: kills the processes adopted as subreaper (and what they leave in turn).

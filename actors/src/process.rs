@@ -105,7 +105,7 @@ pub fn spawn(
             Ok(())
         });
     }
-    let mut child = command.spawn()?;
+    let mut child = crate::containment::spawn_worker(|| command.spawn())?;
     drop(command); // closes our copies of the pipe's write end, so the pump sees EOF
     let pid = child.id();
     let output = reader.as_ref().map(io::PipeReader::try_clone).transpose()?;
@@ -117,6 +117,7 @@ pub fn spawn(
     }
     std::thread::Builder::new().name(format!("wait {name}")).spawn(move || {
         let exit = child.wait().map(Exit::from).unwrap_or(Exit::Code(-1));
+        crate::containment::worker_reaped(pid);
         on_exit(pid, exit);
     })?;
     Ok(Spawned { pid, output })
