@@ -102,7 +102,10 @@ fn stop_and_check(signal: Signal) {
     }
     let pids = spawn_escapees(&server);
     server.signal(signal);
-    server.wait_exit(Duration::from_secs(10));
+    let code = server.wait_exit(Duration::from_secs(10));
+    if signal != Signal::SIGKILL {
+        assert_eq!(code, Some(0), "a clean stop, not killed by its own cleanup\n{}", server.log());
+    }
     assert_all_gone(&server, &pids);
     // The watchdog and its group do not outlive their purpose either.
     if let Some(watchdog) = watchdog {

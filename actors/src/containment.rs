@@ -1,11 +1,13 @@
 //! Containment: no process a worker starts outlives the server, whatever it does to its process group
 //! or session (`setsid()`, a new group, a double-forked daemon).
 //!
-//! With a writable cgroup v2 (Linux), the server makes a group of its own, `smyth-<pid>`, and every
-//! worker joins it before it execs (see [`join_in_child`]), so all its descendants are in it too.
-//! `cgroup.kill` then ends the whole tree at once: the server does it at a clean stop, and a watchdog
-//! process does it when the server dies by any means, SIGKILL included. The watchdog holds the read end
-//! of a pipe whose write end only the server holds: end of file means the server is gone.
+//! With a writable cgroup v2 (Linux), the server makes a group of its own, `smyth-<pid>`, and moves
+//! itself into it at start-up, so every worker and all its descendants are born in it. (Moving each
+//! worker in before its exec would cost a cold start about 10 ms: a migration waits for an RCU grace
+//! period unless another happened just before.) `cgroup.kill` ends the whole tree at once: at a clean
+//! stop the server leaves the group and kills it; when the server dies by any means, SIGKILL included, a
+//! watchdog process does it. The watchdog, started before the server enters the group, holds the read
+//! end of a pipe whose write end only the server holds: end of file means the server is gone.
 //!
 //! Without one, the server becomes a child subreaper: orphans become its children, and it kills them
 //! at a clean stop. A SIGKILL of the server cannot be covered then, and one WARN says so.
@@ -16,15 +18,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Child;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// Set (to anything but empty or `0`) to act as if no cgroup v2 were available: tests the fallback.
 pub const DISABLE_VAR: &str = "SMYTH_DISABLE_CGROUP";
-
-/// `cgroup.procs` of the server's group, open for writing; -1 when there is none.
-static JOIN_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// Pids of the workers [`crate::process::spawn`] started, which their own wait threads reap: the
 /// orphan reaper leaves them alone.
@@ -35,17 +33,6 @@ const REAP_EVERY: Duration = Duration::from_secs(1);
 
 /// After `cgroup.kill`, how many 10 ms polls the group gets to empty before it is removed anyway.
 const EMPTY_POLLS: u32 = 1000;
-
-/// Puts the calling process into the server's group, if there is one. Runs between fork and exec:
-/// only async-signal-safe calls (an atomic load, `write`).
-pub(crate) fn join_in_child() -> io::Result<()> {
-    let fd = JOIN_FD.load(Ordering::Relaxed);
-    // SAFETY: writes one byte from a static buffer; "0" means the writing process itself.
-    if fd >= 0 && unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
 
 /// Starts a worker through `spawn` and records it, atomically with respect to the orphan reaper, which
 /// must never reap a child that a wait thread waits for.
@@ -109,11 +96,13 @@ impl Drop for Containment {
     }
 }
 
-/// The server's cgroup: its directory, the paths the cleanup needs, and the watchdog.
+/// The server's cgroup: its directory, the paths the cleanup needs, the way home, and the watchdog.
 struct Group {
     dir: PathBuf,
     paths: Paths,
-    _procs: OwnedFd,
+    /// `cgroup.procs` of the group the server came from, open for writing: it goes back there before
+    /// it kills its own.
+    home: OwnedFd,
     watchdog: Option<Watchdog>,
 }
 
@@ -133,7 +122,11 @@ impl Paths {
 
 impl Drop for Group {
     fn drop(&mut self) {
-        JOIN_FD.store(-1, Ordering::Relaxed);
+        if let Err(err) = enter(self.home.as_raw_fd()) {
+            // Still inside: the watchdog kills the group once this process has exited.
+            tracing::warn!(cgroup = %self.dir.display(), %err, "cannot leave the workers' cgroup");
+            return;
+        }
         // SAFETY: plain system calls on paths owned by self.
         if !unsafe { kill_and_remove(&self.paths) } {
             tracing::warn!(cgroup = %self.dir.display(), "could not remove the workers' cgroup");
@@ -151,10 +144,12 @@ fn cgroup() -> Result<Group, String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|err| err.to_string())?;
     let mount = cgroup2_mount(&mountinfo).ok_or("no cgroup2 file system is mounted")?;
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own = own_cgroup(&own).ok_or("this process has no cgroup v2 group")?;
+    let home = mount.join(own.trim_start_matches('/'));
     let name = format!("smyth-{}", std::process::id());
     let mut failures = Vec::new();
-    for parent in parents(&mount, own_cgroup(&own)) {
-        match create(&parent.join(&name)) {
+    for parent in parents(&mount, Some(own)) {
+        match create(&parent.join(&name), &home) {
             Ok(group) => return Ok(group),
             Err(err) => failures.push(format!("{}: {err}", parent.display())),
         }
@@ -162,8 +157,9 @@ fn cgroup() -> Result<Group, String> {
     Err(failures.join("; "))
 }
 
-/// Makes the group, checks a process can join it, and starts its watchdog; removes it on failure.
-fn create(dir: &Path) -> io::Result<Group> {
+/// Makes the group, starts its watchdog, and moves this process in; undoes it all on failure. `home`
+/// is the group this process is in now.
+fn create(dir: &Path, home: &Path) -> io::Result<Group> {
     match std::fs::create_dir(dir) {
         // Left by a dead process that had our pid: take it over.
         Err(err) if err.kind() != io::ErrorKind::AlreadyExists => return Err(err),
@@ -173,35 +169,29 @@ fn create(dir: &Path) -> io::Result<Group> {
         if !dir.join("cgroup.kill").exists() {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "no cgroup.kill (needs Linux 5.14)"));
         }
-        let procs: OwnedFd = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?.into();
+        let open = |path: PathBuf| std::fs::OpenOptions::new().write(true).open(path).map(OwnedFd::from);
+        let procs = open(dir.join("cgroup.procs"))?;
+        let home = open(home.join("cgroup.procs"))?;
         let paths = Paths::new(dir)?;
-        probe_join(procs.as_raw_fd())?;
+        // Outside the group, so that its own `cgroup.kill` spares it.
         let watchdog = Watchdog::start(&paths)?;
-        JOIN_FD.store(procs.as_raw_fd(), Ordering::Relaxed);
-        Ok(Group { dir: dir.to_path_buf(), paths, _procs: procs, watchdog: Some(watchdog) })
+        if let Err(err) = enter(procs.as_raw_fd()) {
+            watchdog.dismiss();
+            return Err(err);
+        }
+        Ok(Group { dir: dir.to_path_buf(), paths, home, watchdog: Some(watchdog) })
     };
     setup().inspect_err(|_| {
         let _ = std::fs::remove_dir(dir);
     })
 }
 
-/// Forks a child that joins the group and exits: whether joining works, before any worker relies on it.
-fn probe_join(procs: RawFd) -> io::Result<()> {
-    // SAFETY: the child makes only async-signal-safe calls (write, _exit).
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: as above.
-        unsafe {
-            let joined = libc::write(procs, b"0".as_ptr().cast(), 1) == 1;
-            libc::_exit(if joined { 0 } else { 1 });
-        }
-    }
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    match reap(pid) {
-        Some(0) => Ok(()),
-        _ => Err(io::Error::new(io::ErrorKind::PermissionDenied, "cannot move a process into it")),
+/// Moves this whole process (every thread) into the group whose `cgroup.procs` is open as `procs`.
+fn enter(procs: RawFd) -> io::Result<()> {
+    // SAFETY: writes one byte from a static buffer; "0" means the writing process.
+    match unsafe { libc::write(procs, b"0".as_ptr().cast(), 1) } {
+        1 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Child processes: spawn in their own process group and the server's containment (see
+//! Child processes: spawn in their own process group (and in the server's containment, see
 //! [`crate::containment`]), die with the server, log every line (capped) with the worker's name,
 //! report the exit, and get killed by group.
 
@@ -93,8 +93,6 @@ pub fn spawn(
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         command.pre_exec(move || {
-            // Before anything else: whatever this process starts stays contained.
-            crate::containment::join_in_child()?;
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(io::Error::last_os_error());
             }
