@@ -123,8 +123,10 @@ impl Paths {
 impl Drop for Group {
     fn drop(&mut self) {
         if let Err(err) = enter(self.home.as_raw_fd()) {
-            // Still inside: the watchdog kills the group once this process has exited.
+            // Still inside: the watchdog kills the group once this process has exited. Its pipe must
+            // stay open until then, or it would kill this process now.
             tracing::warn!(cgroup = %self.dir.display(), %err, "cannot leave the workers' cgroup");
+            std::mem::forget(self.watchdog.take());
             return;
         }
         // SAFETY: plain system calls on paths owned by self.
