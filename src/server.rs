@@ -84,6 +84,8 @@ pub struct Running {
     world: World,
     handle: actix_web::dev::ServerHandle,
     _bootstrap: launch::BootstrapFile,
+    /// Dropped last, once the workers have stopped: kills whatever they left behind.
+    _containment: smyth_actors::containment::Containment,
 }
 
 impl Running {
@@ -104,6 +106,7 @@ impl Running {
 
 /// Starts the actor world and the HTTP server on one thread.
 pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Result<Running> {
+    let containment = smyth_actors::containment::contain();
     let (ports, runtime_listeners) = bind_runtime_listeners(&config)?;
     let inherited: BTreeMap<String, String> = std::env::vars().collect();
     if config.handlers.iter().any(|h| !matches!(h.runtime, Runtime::Command(_))) {
@@ -149,7 +152,7 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
     let handle = server.handle();
     actix_rt::spawn(server);
     let world = started(&world).await?;
-    Ok(Running { world, handle, _bootstrap: bootstrap })
+    Ok(Running { world, handle, _bootstrap: bootstrap, _containment: containment })
 }
 
 /// `smyth run`: serves every handler until SIGINT or SIGTERM.

@@ -3,8 +3,10 @@
 
 pub mod async_queue;
 pub mod backoff;
+pub mod containment;
 pub mod invocation;
 pub mod launch;
+pub mod lines;
 mod logs;
 pub mod memory;
 pub mod messages;

@@ -1,14 +1,17 @@
-//! Child processes: spawn in their own process group, die with the server, log every line with the
-//! worker's name, report the exit, and get killed by group.
+//! Child processes: spawn in their own process group (and in the server's containment, see
+//! [`crate::containment`]), die with the server, log every line (capped) with the worker's name,
+//! report the exit, and get killed by group.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+
+use crate::lines::{self, Lines};
 
 /// Everything needed to start one worker's child.
 #[derive(Debug, Clone)]
@@ -100,7 +103,7 @@ pub fn spawn(
             Ok(())
         });
     }
-    let mut child = command.spawn()?;
+    let mut child = crate::containment::spawn_worker(|| command.spawn())?;
     drop(command); // closes our copies of the pipe's write end, so the pump sees EOF
     let pid = child.id();
     let output = reader.as_ref().map(io::PipeReader::try_clone).transpose()?;
@@ -112,6 +115,7 @@ pub fn spawn(
     }
     std::thread::Builder::new().name(format!("wait {name}")).spawn(move || {
         let exit = child.wait().map(Exit::from).unwrap_or(Exit::Code(-1));
+        crate::containment::worker_reaped(pid);
         on_exit(pid, exit);
     })?;
     Ok(Spawned { pid, output })
@@ -129,21 +133,28 @@ pub fn unread_bytes(pipe: &io::PipeReader) -> usize {
     }
 }
 
-fn pump_lines(reader: io::PipeReader, name: &str, on_line: impl Fn(&str)) {
-    let mut lines = BufReader::new(reader);
-    let mut line = Vec::new();
+/// Logs the child's output line by line, each capped at [`lines::MAX_LINE`], reading in bounded
+/// pieces: a huge line is never held whole.
+fn pump_lines(mut reader: io::PipeReader, name: &str, on_line: impl Fn(&str)) {
+    let mut lines = Lines::new(lines::MAX_LINE);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut emit = |line: &str, cut: bool| {
+        crate::logs::worker_line(name, line);
+        on_line(line);
+        if cut {
+            // Formatting a cut line took a few of its size: give them back.
+            crate::memory::release_freed();
+        }
+    };
     loop {
-        line.clear();
-        match lines.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&line);
-                let text = text.trim_end_matches(['\n', '\r']);
-                crate::logs::worker_line(name, text);
-                on_line(text);
-            }
+        match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(got) => lines.feed(&chunk[..got], &mut emit),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
+    lines.finish(&mut emit);
 }
 
 /// Whether the process is beyond saving: gone, a zombie, or with SIGKILL already pending (which

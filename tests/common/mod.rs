@@ -57,15 +57,20 @@ impl Server {
     }
 
     pub fn start_with_args(files: &[(&str, &str)], args: &[&str]) -> Server {
-        Self::launch(files, args, Stdio::null())
+        Self::launch(files, args, &[], Stdio::null())
+    }
+
+    /// Like `start`, with extra environment variables for the server.
+    pub fn start_with_env(files: &[(&str, &str)], env: &[(&str, &str)]) -> Server {
+        Self::launch(files, &[], env, Stdio::null())
     }
 
     /// Like `start_with_args`, with a pipe to the server's standard input in `stdin`.
     pub fn start_with_stdin(files: &[(&str, &str)], args: &[&str]) -> Server {
-        Self::launch(files, args, Stdio::piped())
+        Self::launch(files, args, &[], Stdio::piped())
     }
 
-    fn launch(files: &[(&str, &str)], args: &[&str], stdin: Stdio) -> Server {
+    fn launch(files: &[(&str, &str)], args: &[&str], env: &[(&str, &str)], stdin: Stdio) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         for (name, text) in files {
             let path = dir.path().join(name);
@@ -78,6 +83,7 @@ impl Server {
             .current_dir(dir.path())
             .env("RUST_LOG", "info")
             .env_remove("VIRTUAL_ENV")
+            .envs(env.iter().copied())
             .stdin(stdin)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
