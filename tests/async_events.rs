@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{pyproject, Reply, Server};
+use common::{pyproject, rss_kb, Reply, Server};
 
 const APP: &str = r#"
 import time
@@ -46,12 +46,6 @@ fn lines(server: &Server, name: &str) -> Vec<String> {
     std::fs::read_to_string(server.path().join(name))
         .map(|text| text.lines().map(str::to_string).collect())
         .unwrap_or_default()
-}
-
-fn vm_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("server status");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-    line.split_whitespace().nth(1).and_then(|kb| kb.parse().ok()).expect("VmRSS in kB")
 }
 
 #[test]
@@ -213,7 +207,7 @@ fn a_thousand_queued_200_kb_events_keep_the_server_under_64_mb() {
     server.wait_for("the first event to run", Duration::from_secs(20), || {
         !lines(&server, "runs.txt").is_empty()
     });
-    let rss_mb = vm_rss_kb(server.pid()) / 1024;
+    let rss_mb = rss_kb(server.pid()) / 1024;
     eprintln!("server VmRSS with 1,000 queued 200 KB events: {rss_mb} MB");
     assert!(rss_mb < 64, "server RSS {rss_mb} MB with 1,000 queued events");
     assert_eq!(lines(&server, "runs.txt").len(), 1, "the rest wait for the one busy worker");

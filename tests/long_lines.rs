@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pyproject, Server};
+use common::{pyproject, rss_kb, Server};
 
 const APP: &str = r#"
 import sys
@@ -24,12 +24,6 @@ fn serve() -> Server {
     let config =
         pyproject("[tool.smyth.handlers.big]\nhandler_path = \"app.handler\"\nurl_path = \"/big\"\n");
     Server::start(&[("pyproject.toml", &config), ("app.py", APP)])
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 #[test]

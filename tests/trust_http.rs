@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{pyproject, Server};
+use common::{pyproject, rss_kb, Server};
 use serde_json::Value;
 
 const APP: &str = r#"
@@ -278,12 +278,6 @@ fn headers_over_10240_bytes_get_431_and_10000_bytes_pass() {
     }
     head.push_str("\r\n");
     assert_eq!(send_head(port, &head).status, 431);
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn invocations(server: &Server, handler: &str) -> u64 {

@@ -10,8 +10,13 @@ const MAX: Duration = Duration::from_secs(10);
 pub fn init_backoff(failures: u32) -> Duration {
     match failures {
         0 => Duration::ZERO,
-        n => FIRST.saturating_mul(1 << (n - 1).min(16)).min(MAX),
+        n => doubling(FIRST, n, MAX),
     }
+}
+
+/// `first` for the first of `n` failures in a row, doubling with each one after, capped at `max`.
+pub fn doubling(first: Duration, n: u32, max: Duration) -> Duration {
+    first.saturating_mul(1 << n.saturating_sub(1).min(16)).min(max)
 }
 
 #[cfg(test)]

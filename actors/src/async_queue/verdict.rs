@@ -67,9 +67,7 @@ pub fn verdict(attempt: Attempt, failures: u32, age: Duration, policy: &Policy) 
 /// after this pause, `throttles` being the throttled attempts in a row: AWS's backoff for throttled
 /// async events, 1 s doubling up to 5 minutes. A freed slot ends the wait at once.
 pub fn throttle_backoff(throttles: u32) -> Duration {
-    const FIRST: Duration = Duration::from_secs(1);
-    const MAX: Duration = Duration::from_secs(300);
-    FIRST.saturating_mul(1 << throttles.saturating_sub(1).min(16)).min(MAX)
+    crate::backoff::doubling(Duration::from_secs(1), throttles, Duration::from_secs(300))
 }
 
 #[cfg(test)]
