@@ -5,9 +5,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{alive, pyproject, Server};
+use common::{alive, assert_all_gone, pyproject, Server};
 use nix::sys::signal::Signal;
 
 const APP: &str = r#"
@@ -64,25 +64,6 @@ fn spawn_escapees(server: &Server) -> Vec<u32> {
         assert!(alive(*pid), "pid {pid} should be running before the server stops");
     }
     pids
-}
-
-/// Polls, bounded by 10 s, until none of `pids` is a live process.
-fn assert_all_gone(server: &Server, pids: &[u32]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left: Vec<_> = pids.iter().filter(|pid| alive(**pid)).collect();
-        if left.is_empty() {
-            return;
-        }
-        if Instant::now() >= deadline {
-            // Clean up after a failure, so one failing run leaves nothing behind either.
-            for pid in &left {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(**pid as i32), Signal::SIGKILL);
-            }
-            panic!("processes outlived the server: {left:?}\n{}", server.log());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The value of `key=` on the start-up line that says how workers are contained.

@@ -28,6 +28,9 @@ def post_then_hang(event, context):
     time.sleep(60)
 "#;
 
+/// A module whose import logs a line to `imports.log`, then hangs.
+const HANGING_IMPORT: &str = "import time\nwith open('imports.log', 'a') as log: log.write('import\\n')\ntime.sleep(60)\n\ndef handler(event, context):\n    return 'never'\n";
+
 /// `GET`/`POST` on a Runtime API port from this test process: an outsider. Status and body.
 fn outsider(api: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(api).unwrap();
@@ -111,11 +114,10 @@ fn an_outsider_cannot_take_read_or_forge_a_workers_invocations() {
 
 #[test]
 fn a_hanging_import_is_killed_retried_once_and_answered_504() {
-    let app = "import time\nwith open('imports.log', 'a') as log: log.write('import\\n')\ntime.sleep(60)\n\ndef handler(event, context):\n    return 'never'\n";
     let config = pyproject(
         "[tool.smyth.handlers.hang]\nhandler_path = \"hang.handler\"\nurl_path = \"/hang\"\ninit_timeout = 1\ntimeout = 1\n",
     );
-    let server = Server::start(&[("pyproject.toml", &config), ("hang.py", app)]);
+    let server = Server::start(&[("pyproject.toml", &config), ("hang.py", HANGING_IMPORT)]);
     let started = Instant::now();
     let reply = server.get("/hang");
     let waited = started.elapsed();
@@ -150,11 +152,10 @@ fn an_init_slower_than_init_timeout_succeeds_on_its_retry_within_the_function_ti
 
 #[test]
 fn shutdown_during_a_hanging_import_starts_no_new_worker() {
-    let app = "import time\nwith open('imports.log', 'a') as log: log.write('import\\n')\ntime.sleep(60)\n\ndef handler(event, context):\n    return 'never'\n";
     let config = pyproject(
         "[tool.smyth.handlers.hang]\nhandler_path = \"hang.handler\"\nurl_path = \"/hang\"\ninit_timeout = 30\ntimeout = 30\n",
     );
-    let mut server = Server::start(&[("pyproject.toml", &config), ("hang.py", app)]);
+    let mut server = Server::start(&[("pyproject.toml", &config), ("hang.py", HANGING_IMPORT)]);
     let imports = server.path().join("imports.log");
     std::thread::scope(|scope| {
         let request = scope.spawn(|| server.get("/hang"));

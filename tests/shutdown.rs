@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{alive, pyproject, Server};
+use common::{assert_all_gone, pyproject, Server};
 use nix::sys::signal::Signal;
 
 const APP: &str = r#"
@@ -36,15 +36,6 @@ fn in_flight_pids(server: &Server) -> Vec<u32> {
     pids
 }
 
-fn assert_all_gone(pids: &[u32]) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pids.iter().any(|pid| alive(*pid)) {
-        let left: Vec<_> = pids.iter().filter(|pid| alive(**pid)).collect();
-        assert!(Instant::now() < deadline, "worker processes outlived the server: {left:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn graceful(signal: Signal) {
     let mut server = busy_server();
     std::thread::scope(|scope| {
@@ -53,7 +44,7 @@ fn graceful(signal: Signal) {
         server.signal(signal);
         let reply = request.join().unwrap();
         assert_eq!(reply.status, 200, "the in-flight invocation finishes within the grace: {reply:?}");
-        assert_all_gone(&pids);
+        assert_all_gone(&server, &pids);
     });
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0), "{}", server.log());
 }
@@ -77,7 +68,7 @@ fn sigkill_of_the_server_takes_every_worker_with_it() {
         let pids = in_flight_pids(&server);
         server.signal(Signal::SIGKILL);
         server.wait_exit(Duration::from_secs(10));
-        assert_all_gone(&pids);
+        assert_all_gone(&server, &pids);
         assert!(request.join().unwrap(), "the in-flight request cannot succeed");
     });
 }
@@ -96,7 +87,7 @@ fn a_second_interrupt_forces_an_immediate_exit() {
         let started = Instant::now();
         assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(130));
         assert!(started.elapsed() < Duration::from_secs(1), "forced exit took {:?}", started.elapsed());
-        assert_all_gone(&pids);
+        assert_all_gone(&server, &pids);
         assert!(request.join().unwrap(), "the in-flight request cannot succeed");
     });
 }

@@ -223,7 +223,6 @@ fn listening_port(log: &str) -> Option<u16> {
     addr.rsplit(':').next()?.parse().ok()
 }
 
-/// Whether a process is alive (and not a zombie).
 /// A process's resident memory, in kB (`VmRSS` in /proc/PID/status).
 pub fn rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
@@ -231,6 +230,29 @@ pub fn rss_kb(pid: u32) -> u64 {
     line.split_whitespace().nth(1).and_then(|kb| kb.parse().ok()).expect("VmRSS in kB")
 }
 
+/// Polls, bounded by 10 s, until none of `pids` is a live process; past that, kills what is left (so a
+/// failing run leaves nothing behind either) and fails with the server's log.
+pub fn assert_all_gone(server: &Server, pids: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<_> = pids.iter().filter(|pid| alive(**pid)).collect();
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            for pid in &left {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(**pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            panic!("processes outlived the server: {left:?}\n{}", server.log());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a process is alive (and not a zombie).
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
