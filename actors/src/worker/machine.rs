@@ -33,7 +33,6 @@ pub struct Flight {
     /// None once its result is answered (the runtime posted it and has not asked for `/next` yet).
     pub job: Option<Job>,
     pub started: Instant,
-    pub deadline: Instant,
     /// The init that ran before this invocation (its first after a cold start), for the REPORT line.
     pub init_duration: Option<Duration>,
     /// The lines it prints, when the caller wants its log (`X-Amz-Log-Type: Tail`).
@@ -89,17 +88,6 @@ impl State {
             | State::Warm { pid, .. }
             | State::Busy { pid, .. }
             | State::Stopping { pid, .. } => Some(*pid),
-        }
-    }
-
-    /// Whether an invocation is assigned to this worker (waiting or running, not yet answered).
-    pub fn occupied(&self) -> bool {
-        match self {
-            State::Cold { job, .. } | State::Starting { job, .. } | State::Stopping { job, .. } => {
-                job.is_some()
-            }
-            State::Warm { job, .. } => job.is_some(),
-            State::Busy { flight, queued, .. } => flight.job.is_some() || queued.is_some(),
         }
     }
 }
@@ -562,15 +550,8 @@ fn deliver(
         Effect::Report { finished: false, init_error: None },
     ];
     let capture = job.invocation.log.clone().map(Capture::new);
-    let flight = Flight {
-        request_id,
-        job: Some(job),
-        started: facts.now,
-        deadline,
-        init_duration,
-        capture,
-        answered: None,
-    };
+    let flight =
+        Flight { request_id, job: Some(job), started: facts.now, init_duration, capture, answered: None };
     (State::Busy { pid, flight, queued: None, recycle: false }, effects)
 }
 

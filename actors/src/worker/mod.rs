@@ -44,8 +44,9 @@ pub struct WorkerActor {
     draining: Option<Draining>,
     /// A second handle on the current process's output pipe, to see what is still unread.
     output: Option<std::io::PipeReader>,
-    /// Init duration of the current process, until its first invocation reports it.
+    /// Provisioned slots start warm and never idle out.
     provisioned: bool,
+    /// The server is stopping: no process is started for this slot again.
     shutting_down: bool,
     /// Runtime API connections known to come from this process's tree.
     trusted: peer::Trusted,
