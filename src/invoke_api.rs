@@ -20,6 +20,7 @@ use smyth_config::Config;
 use tokio::sync::oneshot;
 
 use crate::http::ClientPort;
+use crate::lambda_api::LambdaApi;
 use crate::runtime_api::read_limited;
 
 /// AWS's limit for an asynchronous invocation's payload: 1 MiB (LAMBDA-FACTS, "Async invocation").
@@ -32,13 +33,16 @@ pub struct InvokeApi {
     spool: Spool,
     region: String,
     functions: Arc<HashSet<String>>,
+    /// The rest of the Lambda API (reading functions, changing concurrency), on the same routes' root.
+    lambda: LambdaApi,
 }
 
 impl InvokeApi {
     pub fn new(config: &Config, router: Addr<RouterActor>, events: Addr<AsyncQueue>, spool: Spool) -> Self {
         let functions = config.handlers.iter().map(|h| h.name.clone()).collect();
         let region = config.env.get("AWS_REGION").cloned().unwrap_or_else(|| "eu-central-1".into());
-        Self { router, events, spool, region, functions: Arc::new(functions) }
+        let lambda = LambdaApi::new(config, region.clone(), router.clone(), events.clone());
+        Self { router, events, spool, region, functions: Arc::new(functions), lambda }
     }
 
     fn arn(&self, name: &str) -> String {
@@ -62,13 +66,15 @@ impl InvokeApi {
     }
 }
 
+/// The Invoke API and the rest of the Lambda API (`lambda_api`).
 pub fn configure(cfg: &mut web::ServiceConfig, api: InvokeApi) {
+    crate::lambda_api::configure(cfg, api.lambda.clone());
     cfg.app_data(web::Data::new(api))
         .route("/2015-03-31/functions/{name}/invocations", web::post().to(invoke));
 }
 
 /// `my-function`, `123456789012:function:my-function` or a full ARN, with an optional qualifier.
-fn parse_name(raw: &str) -> (&str, Option<&str>) {
+pub(crate) fn parse_name(raw: &str) -> (&str, Option<&str>) {
     let rest = raw.rsplit_once(":function:").map_or(raw, |(_, rest)| rest);
     match rest.split_once(':') {
         Some((name, qualifier)) => (name, Some(qualifier)),

@@ -8,6 +8,7 @@ mod endpoints;
 mod guard;
 mod http;
 mod invoke_api;
+mod lambda_api;
 mod logging;
 mod metrics;
 mod runtime_api;

@@ -57,6 +57,39 @@ pub struct Shutdown {
     pub grace: std::time::Duration,
 }
 
+// ---- Lambda API → router → supervisor: live concurrency changes ----
+// They last until the server stops; the config file is never written.
+
+/// Set (Some) or remove (None) a handler's reserved concurrency. `Err(NotFound)` for an unknown name.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::invocation::Rejection>")]
+pub struct SetReservedConcurrency {
+    pub name: String,
+    pub reserved: Option<usize>,
+}
+
+/// Set a handler's provisioned concurrency (0 removes it). `Err(NotFound)` for an unknown name.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::invocation::Rejection>")]
+pub struct SetProvisionedConcurrency {
+    pub name: String,
+    pub provisioned: usize,
+}
+
+// ---- Lambda API → async queue ----
+
+/// A handler's asynchronous invocation settings changed (PutFunctionEventInvokeConfig and friends).
+/// The destinations are in the config keys' string forms (`handler:NAME`, `file:PATH`); None: none.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SetEventInvokeConfig {
+    pub handler: String,
+    pub retries: u32,
+    pub max_age: std::time::Duration,
+    pub on_success: Option<String>,
+    pub on_failure: Option<String>,
+}
+
 // ---- watcher → router → supervisor ----
 
 /// Project files changed: recycle every worker so the next invocation runs the new code.
@@ -93,6 +126,11 @@ pub struct Warmup;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Recycle;
+
+/// The slot became provisioned (kept warm, never idles out) or on demand again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetProvisioned(pub bool);
 
 // ---- worker → supervisor ----
 

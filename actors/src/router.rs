@@ -112,3 +112,33 @@ impl Handler<Reload> for RouterActor {
         }
     }
 }
+
+impl RouterActor {
+    fn supervisor(&self, name: &str) -> Option<Addr<HandlerSupervisor>> {
+        self.routes.iter().find(|r| r.handler == name).map(|r| r.supervisor.clone())
+    }
+}
+
+impl Handler<SetReservedConcurrency> for RouterActor {
+    type Result = ResponseFuture<Result<(), Rejection>>;
+
+    fn handle(&mut self, msg: SetReservedConcurrency, _: &mut Context<Self>) -> Self::Result {
+        let supervisor = self.supervisor(&msg.name);
+        Box::pin(async move {
+            let Some(supervisor) = supervisor else { return Err(Rejection::NotFound(msg.name)) };
+            supervisor.send(msg).await.unwrap_or(Err(Rejection::Unavailable))
+        })
+    }
+}
+
+impl Handler<SetProvisionedConcurrency> for RouterActor {
+    type Result = ResponseFuture<Result<(), Rejection>>;
+
+    fn handle(&mut self, msg: SetProvisionedConcurrency, _: &mut Context<Self>) -> Self::Result {
+        let supervisor = self.supervisor(&msg.name);
+        Box::pin(async move {
+            let Some(supervisor) = supervisor else { return Err(Rejection::NotFound(msg.name)) };
+            supervisor.send(msg).await.unwrap_or(Err(Rejection::Unavailable))
+        })
+    }
+}

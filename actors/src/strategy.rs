@@ -1,6 +1,8 @@
 //! Dispatch decisions as pure functions: which slot takes a request, and whether it runs now, waits
 //! in the queue or is throttled. The supervisor applies them; the tables below test them.
 
+use std::ops::Range;
+
 use smyth_config::Strategy;
 
 use crate::invocation::Rejection;
@@ -99,6 +101,34 @@ pub fn admit(
     }
 }
 
+/// The slots that take requests: every slot, or the first `reserved` of them while reserved concurrency
+/// is set (the pool never grows past the slots bound at start).
+pub fn pool_size(reserved: Option<usize>, capacity: usize) -> usize {
+    reserved.map_or(capacity, |r| r.min(capacity))
+}
+
+/// What a live concurrency change does to the slots, by index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resize {
+    /// Newly provisioned: marked provisioned and started warm.
+    pub provision: Range<usize>,
+    /// No longer provisioned but still in the pool: on demand again, stopped after their invocation.
+    pub unprovision: Range<usize>,
+    /// Outside the new pool: stopped after their invocation and never picked.
+    pub retire: Range<usize>,
+}
+
+/// The slots a change from `(pool, provisioned)` `before` to `after` touches. Provisioned slots are
+/// always the first ones of the pool.
+pub fn resize(before: (usize, usize), after: (usize, usize)) -> Resize {
+    let ((pool_before, prov_before), (pool_after, prov_after)) = (before, after);
+    Resize {
+        provision: prov_before..prov_after.max(prov_before),
+        unprovision: prov_after..prov_before.min(pool_after).max(prov_after),
+        retire: pool_after..pool_before.max(pool_after),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +208,39 @@ mod tests {
         for (slots, queued, limits, room, expected) in cases {
             let got = admit(Strategy::FirstWarm, slots, queued, limits, room, &mut first);
             assert_eq!(got, expected, "{slots:?} queued={queued} {limits:?} room={room}");
+        }
+    }
+    #[test]
+    fn pool_size_table() {
+        let cases = [(None, 3, 3), (Some(0), 3, 0), (Some(2), 3, 2), (Some(3), 3, 3), (Some(9), 3, 3)];
+        for (reserved, capacity, expected) in cases {
+            assert_eq!(pool_size(reserved, capacity), expected, "{reserved:?} of {capacity}");
+        }
+    }
+
+    #[test]
+    fn resize_table() {
+        let r = |provision: Range<usize>, unprovision: Range<usize>, retire: Range<usize>| Resize {
+            provision,
+            unprovision,
+            retire,
+        };
+        let cases = [
+            // more provisioned workers in the same pool
+            ((3, 0), (3, 2), r(0..2, 2..2, 3..3)),
+            ((3, 1), (3, 3), r(1..3, 3..3, 3..3)),
+            // fewer provisioned: the released ones go back to on demand
+            ((3, 3), (3, 1), r(3..3, 1..3, 3..3)),
+            // reserved shrinks the pool: slots outside it retire (not also "unprovisioned")
+            ((3, 2), (1, 1), r(2..2, 1..1, 1..3)),
+            ((3, 0), (0, 0), r(0..0, 0..0, 0..3)),
+            // reserved removed: the pool grows back, nothing to stop
+            ((0, 0), (3, 0), r(0..0, 0..0, 3..3)),
+            // no change
+            ((2, 1), (2, 1), r(1..1, 1..1, 2..2)),
+        ];
+        for (before, after, expected) in cases {
+            assert_eq!(resize(before, after), expected, "{before:?} -> {after:?}");
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::invocation::{FailureKind, Invocation, Outcome, Rejection};
 use crate::messages::*;
 use crate::state::StateKind;
 use crate::status::{HandlerStatus, WorkerStatus};
-use crate::strategy::{admit, pick, Admission, Limits, SlotView};
+use crate::strategy::{admit, pick, pool_size, resize, Admission, Limits, SlotView};
 use crate::worker::{Stop, WorkerActor};
 
 /// The account-wide concurrency limit, shared by every supervisor.
@@ -112,8 +112,10 @@ impl HandlerSupervisor {
         (addr, workers)
     }
 
+    /// The slots that take requests: the first `handler.concurrency` (fewer than all while a live
+    /// reserved concurrency shrinks the pool).
     fn views(&self) -> Vec<SlotView> {
-        self.slots.iter().map(|s| s.view).collect()
+        self.slots.iter().take(self.handler.concurrency).map(|s| s.view).collect()
     }
 
     fn limits(&self) -> Limits {
@@ -193,6 +195,76 @@ impl HandlerSupervisor {
             queued: self.queue.len(),
             throttled: self.throttled,
         }
+    }
+}
+
+impl HandlerSupervisor {
+    /// Applies a live change of reserved / provisioned concurrency to the running pool: newly
+    /// provisioned slots start warm, released and retired ones stop after their invocation, and the
+    /// next request is admitted under the new limits. The API has validated it; this only clamps.
+    fn change_concurrency(&mut self, reserved: Option<usize>, provisioned: usize, what: &str) {
+        let pool = pool_size(reserved, self.slots.len());
+        let provisioned = provisioned.min(pool);
+        let before = (self.handler.concurrency, self.handler.provisioned_concurrency);
+        let handler = Arc::make_mut(&mut self.handler);
+        handler.reserved_concurrency = reserved;
+        handler.provisioned_concurrency = provisioned;
+        handler.concurrency = pool;
+        let plan = resize(before, (pool, provisioned));
+        tracing::info!(
+            handler = %self.handler.name,
+            reserved = ?reserved,
+            provisioned,
+            "{what} through the Lambda API; this lasts until the server stops (the config file is not changed)"
+        );
+        if self.shutting_down {
+            return;
+        }
+        for slot in &self.slots[plan.provision] {
+            slot.addr.do_send(SetProvisioned(true));
+            if slot.view.state == StateKind::Cold && !slot.view.assigned && slot.backing_off().is_none() {
+                slot.addr.do_send(Warmup);
+            }
+        }
+        for slot in &self.slots[plan.unprovision] {
+            slot.addr.do_send(SetProvisioned(false));
+            slot.addr.do_send(Recycle);
+        }
+        for slot in &self.slots[plan.retire] {
+            slot.addr.do_send(SetProvisioned(false));
+            slot.addr.do_send(Recycle);
+        }
+        self.drain_queue();
+        // With reserved concurrency set, a request that finds no free slot is throttled, not queued.
+        if self.handler.reserved_concurrency.is_some() {
+            for (_, reply) in self.queue.drain(..) {
+                self.throttled += 1;
+                let _ = reply.send(Err(Rejection::ReservedConcurrency));
+            }
+        }
+    }
+}
+
+impl Handler<SetReservedConcurrency> for HandlerSupervisor {
+    type Result = Result<(), Rejection>;
+
+    fn handle(&mut self, msg: SetReservedConcurrency, _: &mut Context<Self>) -> Self::Result {
+        let what = match msg.reserved {
+            Some(n) => format!("reserved concurrency set to {n}"),
+            None => "reserved concurrency removed".to_string(),
+        };
+        self.change_concurrency(msg.reserved, self.handler.provisioned_concurrency, &what);
+        Ok(())
+    }
+}
+
+impl Handler<SetProvisionedConcurrency> for HandlerSupervisor {
+    type Result = Result<(), Rejection>;
+
+    fn handle(&mut self, msg: SetProvisionedConcurrency, _: &mut Context<Self>) -> Self::Result {
+        let what = format!("provisioned concurrency set to {}", msg.provisioned);
+        self.change_concurrency(self.handler.reserved_concurrency, msg.provisioned, &what);
+        Ok(())
     }
 }
 

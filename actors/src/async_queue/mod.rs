@@ -4,6 +4,7 @@
 //! queue serves every function, bounded by `async_queue_size`; each function's events run in
 //! arrival order, at most its pool's size at once, so the sync queue stays free for sync callers.
 
+mod invoke_config;
 mod spool;
 mod verdict;
 

@@ -381,6 +381,15 @@ impl Handler<Warmup> for WorkerActor {
     }
 }
 
+impl Handler<SetProvisioned> for WorkerActor {
+    type Result = ();
+
+    /// A live provisioned-concurrency change; the supervisor sends `Warmup` or `Recycle` as needed.
+    fn handle(&mut self, SetProvisioned(provisioned): SetProvisioned, _: &mut Context<Self>) {
+        self.provisioned = provisioned;
+    }
+}
+
 /// Stops the worker's process on purpose (shutdown): SIGTERM, or SIGKILL once the grace is over. No
 /// process is started for this slot afterwards.
 #[derive(Message)]
