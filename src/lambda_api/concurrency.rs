@@ -27,7 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The function's standing among all functions' live state, for the checks.
 async fn standing<'a>(api: &LambdaApi, name: &'a str) -> Result<(Standing<'a>, HandlerStatus), ApiError> {
     let live = api.live().await?;
-    let share = |h: &HandlerStatus| Share { reserved: h.reserved_concurrency, provisioned: h.provisioned_concurrency };
+    let share = |h: &HandlerStatus| Share {
+        reserved: h.reserved_concurrency,
+        provisioned: h.provisioned_concurrency,
+    };
     let others_held = live.iter().filter(|h| h.name != name).map(|h| share(h).held()).sum();
     let own = live.into_iter().find(|h| h.name == name).ok_or(ApiError::Service)?;
     let standing = Standing {
@@ -41,7 +44,11 @@ async fn standing<'a>(api: &LambdaApi, name: &'a str) -> Result<(Standing<'a>, H
     Ok((standing, own))
 }
 
-fn applied(result: Result<Result<(), Rejection>, actix::MailboxError>, api: &LambdaApi, name: &str) -> Result<(), ApiError> {
+fn applied(
+    result: Result<Result<(), Rejection>, actix::MailboxError>,
+    api: &LambdaApi,
+    name: &str,
+) -> Result<(), ApiError> {
     match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(Rejection::NotFound(_))) => Err(ApiError::ResourceNotFound(api.arn(name))),
@@ -49,7 +56,11 @@ fn applied(result: Result<Result<(), Rejection>, actix::MailboxError>, api: &Lam
     }
 }
 
-async fn get_reserved(_: ClientPort, req: HttpRequest, api: web::Data<LambdaApi>) -> Result<HttpResponse, ApiError> {
+async fn get_reserved(
+    _: ClientPort,
+    req: HttpRequest,
+    api: web::Data<LambdaApi>,
+) -> Result<HttpResponse, ApiError> {
     let name = &api.function(&req)?.name;
     let live = api.live_one(name).await?;
     let body = match live.reserved_concurrency {
@@ -83,12 +94,17 @@ async fn put_reserved(
     };
     let (standing, _) = standing(&api, &name).await?;
     check_reserved(requested, &standing)?;
-    let result = api.0.router.send(SetReservedConcurrency { name: name.clone(), reserved: Some(requested) }).await;
+    let result =
+        api.0.router.send(SetReservedConcurrency { name: name.clone(), reserved: Some(requested) }).await;
     applied(result, &api, &name)?;
     Ok(HttpResponse::Ok().json(json!({"ReservedConcurrentExecutions": requested})))
 }
 
-async fn delete_reserved(_: ClientPort, req: HttpRequest, api: web::Data<LambdaApi>) -> Result<HttpResponse, ApiError> {
+async fn delete_reserved(
+    _: ClientPort,
+    req: HttpRequest,
+    api: web::Data<LambdaApi>,
+) -> Result<HttpResponse, ApiError> {
     let name = api.function(&req)?.name.clone();
     let result = api.0.router.send(SetReservedConcurrency { name: name.clone(), reserved: None }).await;
     applied(result, &api, &name)?;
@@ -143,18 +159,27 @@ async fn put_provisioned(
     let request: PutProvisioned = body(&bytes)?;
     let requested = match request.provisioned_concurrent_executions {
         Some(n) if n >= 0 => n as usize,
-        _ => return Err(ApiError::InvalidParameterValue("ProvisionedConcurrentExecutions must be 1 or more".into())),
+        _ => {
+            return Err(ApiError::InvalidParameterValue(
+                "ProvisionedConcurrentExecutions must be 1 or more".into(),
+            ))
+        }
     };
     let (standing, _) = standing(&api, &name).await?;
     check_provisioned(requested, &standing)?;
-    let result = api.0.router.send(SetProvisionedConcurrency { name: name.clone(), provisioned: requested }).await;
+    let result =
+        api.0.router.send(SetProvisionedConcurrency { name: name.clone(), provisioned: requested }).await;
     applied(result, &api, &name)?;
     api.0.provisioned_modified.lock().expect("not poisoned").insert(name.clone(), OffsetDateTime::now_utc());
     let live = api.live_one(&name).await?;
     Ok(HttpResponse::Accepted().json(provisioned_config(&live, modified(&api, &name))))
 }
 
-async fn get_provisioned(_: ClientPort, req: HttpRequest, api: web::Data<LambdaApi>) -> Result<HttpResponse, ApiError> {
+async fn get_provisioned(
+    _: ClientPort,
+    req: HttpRequest,
+    api: web::Data<LambdaApi>,
+) -> Result<HttpResponse, ApiError> {
     let name = api.function(&req)?.name.clone();
     require_qualifier(&req)?;
     let live = api.live_one(&name).await?;
@@ -164,7 +189,11 @@ async fn get_provisioned(_: ClientPort, req: HttpRequest, api: web::Data<LambdaA
     Ok(HttpResponse::Ok().json(provisioned_config(&live, modified(&api, &name))))
 }
 
-async fn delete_provisioned(_: ClientPort, req: HttpRequest, api: web::Data<LambdaApi>) -> Result<HttpResponse, ApiError> {
+async fn delete_provisioned(
+    _: ClientPort,
+    req: HttpRequest,
+    api: web::Data<LambdaApi>,
+) -> Result<HttpResponse, ApiError> {
     let name = api.function(&req)?.name.clone();
     require_qualifier(&req)?;
     let result = api.0.router.send(SetProvisionedConcurrency { name: name.clone(), provisioned: 0 }).await;

@@ -36,7 +36,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::InvalidParameterValue(_) => StatusCode::BAD_REQUEST,
-            ApiError::ResourceNotFound(_) | ApiError::ProvisionedConcurrencyConfigNotFound => StatusCode::NOT_FOUND,
+            ApiError::ResourceNotFound(_) | ApiError::ProvisionedConcurrencyConfigNotFound => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::Service => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

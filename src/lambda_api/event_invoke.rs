@@ -80,7 +80,9 @@ pub fn destination_key(raw: &str, handlers: &[&str]) -> Result<Option<String>, A
     };
     let known = |name: &str| {
         handlers.contains(&name).then(|| Some(format!("handler:{name}"))).ok_or_else(|| {
-            ApiError::InvalidParameterValue(format!("The destination `{raw}` names no function of this project"))
+            ApiError::InvalidParameterValue(format!(
+                "The destination `{raw}` names no function of this project"
+            ))
         })
     };
     if raw.is_empty() {
@@ -102,23 +104,33 @@ pub fn destination_key(raw: &str, handlers: &[&str]) -> Result<Option<String>, A
 }
 
 /// `request` over `base`, checked against AWS's ranges and the project's functions.
-fn merge(base: EventInvokeConfig, request: Request, handlers: &[&str]) -> Result<EventInvokeConfig, ApiError> {
+fn merge(
+    base: EventInvokeConfig,
+    request: Request,
+    handlers: &[&str],
+) -> Result<EventInvokeConfig, ApiError> {
     let mut config = EventInvokeConfig { modified: OffsetDateTime::now_utc(), ..base };
     if let Some(retries) = request.maximum_retry_attempts {
         config.retries = u32::try_from(retries).ok().filter(|r| *r <= MAX_RETRIES).ok_or_else(|| {
-            ApiError::InvalidParameterValue(format!("MaximumRetryAttempts must be 0 to {MAX_RETRIES}, not {retries}"))
+            ApiError::InvalidParameterValue(format!(
+                "MaximumRetryAttempts must be 0 to {MAX_RETRIES}, not {retries}"
+            ))
         })?;
     }
     if let Some(age) = request.maximum_event_age_in_seconds {
         let (low, high) = EVENT_AGE_SECS;
-        config.max_age_secs = u64::try_from(age).ok().filter(|a| (low..=high).contains(a)).ok_or_else(|| {
-            ApiError::InvalidParameterValue(format!("MaximumEventAgeInSeconds must be {low} to {high}, not {age}"))
-        })?;
+        config.max_age_secs =
+            u64::try_from(age).ok().filter(|a| (low..=high).contains(a)).ok_or_else(|| {
+                ApiError::InvalidParameterValue(format!(
+                    "MaximumEventAgeInSeconds must be {low} to {high}, not {age}"
+                ))
+            })?;
     }
     if let Some(destinations) = request.destination_config {
-        for (given, slot) in
-            [(destinations.on_success, &mut config.on_success), (destinations.on_failure, &mut config.on_failure)]
-        {
+        for (given, slot) in [
+            (destinations.on_success, &mut config.on_success),
+            (destinations.on_failure, &mut config.on_failure),
+        ] {
             if let Some(given) = given {
                 let raw = given.destination.unwrap_or_default();
                 *slot = destination_key(&raw, handlers)?.map(|_| raw);
@@ -139,7 +151,11 @@ impl LambdaApi {
     }
 
     /// Stores `config` (None: back to the config file's) and tells the async queue.
-    fn set_event_config(&self, handler: &HandlerConfig, config: Option<EventInvokeConfig>) -> EventInvokeConfig {
+    fn set_event_config(
+        &self,
+        handler: &HandlerConfig,
+        config: Option<EventInvokeConfig>,
+    ) -> EventInvokeConfig {
         let mut stored = self.0.event_configs.lock().expect("not poisoned");
         let effective = match config {
             Some(config) => {
@@ -190,7 +206,12 @@ impl LambdaApi {
 
 /// PutFunctionEventInvokeConfig: replaces the settings; what the request leaves out is the config
 /// file's value.
-async fn put(_: ClientPort, req: HttpRequest, bytes: web::Bytes, api: web::Data<LambdaApi>) -> Result<HttpResponse, ApiError> {
+async fn put(
+    _: ClientPort,
+    req: HttpRequest,
+    bytes: web::Bytes,
+    api: web::Data<LambdaApi>,
+) -> Result<HttpResponse, ApiError> {
     let handler = api.function(&req)?;
     let config = merge(from_config(handler, api.0.started), body(&bytes)?, &api.handler_names())?;
     let config = api.set_event_config(handler, Some(config));
@@ -215,7 +236,11 @@ async fn get(_: ClientPort, req: HttpRequest, api: web::Data<LambdaApi>) -> Resu
     Ok(HttpResponse::Ok().json(api.event_config_body(handler, &api.event_config(handler))))
 }
 
-async fn delete(_: ClientPort, req: HttpRequest, api: web::Data<LambdaApi>) -> Result<HttpResponse, ApiError> {
+async fn delete(
+    _: ClientPort,
+    req: HttpRequest,
+    api: web::Data<LambdaApi>,
+) -> Result<HttpResponse, ApiError> {
     let handler = api.function(&req)?;
     api.set_event_config(handler, None);
     Ok(HttpResponse::NoContent().finish())
@@ -264,7 +289,10 @@ mod tests {
             destination_config: None,
         };
         let merged = merge(base.clone(), request(Some(0), None), &handlers).unwrap();
-        assert_eq!((merged.retries, merged.max_age_secs, merged.on_success.as_deref()), (0, 21_600, Some("handler:audit")));
+        assert_eq!(
+            (merged.retries, merged.max_age_secs, merged.on_success.as_deref()),
+            (0, 21_600, Some("handler:audit"))
+        );
         for (retries, age) in [(Some(3), None), (Some(-1), None), (None, Some(59)), (None, Some(21_601))] {
             assert!(merge(base.clone(), request(retries, age), &handlers).is_err(), "{retries:?} {age:?}");
         }

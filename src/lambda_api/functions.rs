@@ -75,7 +75,11 @@ fn configuration(api: &LambdaApi, handler: &HandlerConfig) -> Value {
 }
 
 /// One page of `total` functions: the range to return and the next page's marker (an index).
-fn page(total: usize, marker: Option<&str>, max_items: Option<&str>) -> Result<(Range<usize>, Option<String>), ApiError> {
+fn page(
+    total: usize,
+    marker: Option<&str>,
+    max_items: Option<&str>,
+) -> Result<(Range<usize>, Option<String>), ApiError> {
     let start = match marker {
         None | Some("") => 0,
         Some(m) => m.parse::<usize>().ok().filter(|&i| i <= total).ok_or_else(|| {
@@ -85,18 +89,27 @@ fn page(total: usize, marker: Option<&str>, max_items: Option<&str>) -> Result<(
     let size = match max_items {
         None => DEFAULT_PAGE,
         Some(n) => n.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
-            ApiError::InvalidParameterValue(format!("MaxItems must be an integer from 1 to {MAX_PAGE}, not `{n}`"))
+            ApiError::InvalidParameterValue(format!(
+                "MaxItems must be an integer from 1 to {MAX_PAGE}, not `{n}`"
+            ))
         })?,
     };
     let end = (start + size).min(total);
     Ok((start..end, (end < total).then(|| end.to_string())))
 }
 
-async fn list_functions(_: ClientPort, req: HttpRequest, api: web::Data<LambdaApi>) -> Result<HttpResponse, ApiError> {
+async fn list_functions(
+    _: ClientPort,
+    req: HttpRequest,
+    api: web::Data<LambdaApi>,
+) -> Result<HttpResponse, ApiError> {
     let params = query(&req);
     let handlers = &api.0.config.handlers;
-    let (range, next) =
-        page(handlers.len(), params.get("Marker").map(String::as_str), params.get("MaxItems").map(String::as_str))?;
+    let (range, next) = page(
+        handlers.len(),
+        params.get("Marker").map(String::as_str),
+        params.get("MaxItems").map(String::as_str),
+    )?;
     let functions: Vec<Value> = handlers[range].iter().map(|h| configuration(&api, h)).collect();
     let mut body = json!({"Functions": functions});
     if let Some(next) = next {
@@ -105,7 +118,11 @@ async fn list_functions(_: ClientPort, req: HttpRequest, api: web::Data<LambdaAp
     Ok(HttpResponse::Ok().json(body))
 }
 
-async fn get_function(_: ClientPort, req: HttpRequest, api: web::Data<LambdaApi>) -> Result<HttpResponse, ApiError> {
+async fn get_function(
+    _: ClientPort,
+    req: HttpRequest,
+    api: web::Data<LambdaApi>,
+) -> Result<HttpResponse, ApiError> {
     let handler = api.function(&req)?;
     let live = api.live_one(&handler.name).await?;
     let mut body = json!({
@@ -130,7 +147,9 @@ async fn get_function_configuration(
 async fn get_account_settings(_: ClientPort, api: web::Data<LambdaApi>) -> Result<HttpResponse, ApiError> {
     let live = api.live().await?;
     let account = api.0.config.account_concurrency;
-    let shares = live.iter().map(|h| Share { reserved: h.reserved_concurrency, provisioned: h.provisioned_concurrency });
+    let shares = live
+        .iter()
+        .map(|h| Share { reserved: h.reserved_concurrency, provisioned: h.provisioned_concurrency });
     Ok(HttpResponse::Ok().json(json!({
         "AccountLimit": {
             "TotalCodeSize": 80_530_636_800_u64,
@@ -160,7 +179,8 @@ mod tests {
         for (total, marker, max, expected) in cases {
             assert_eq!(page(total, marker, max), expected, "{total} {marker:?} {max:?}");
         }
-        for (marker, max) in [(Some("4"), None), (Some("x"), None), (None, Some("0")), (None, Some("10001"))] {
+        for (marker, max) in [(Some("4"), None), (Some("x"), None), (None, Some("0")), (None, Some("10001"))]
+        {
             assert!(page(3, marker, max).is_err(), "{marker:?} {max:?}");
         }
     }

@@ -113,7 +113,13 @@ pub fn check_provisioned(requested: usize, at: &Standing) -> Result<(), ApiError
 mod tests {
     use super::*;
 
-    fn at(reserved: Option<usize>, provisioned: usize, capacity: usize, others: usize, account: usize) -> Standing<'static> {
+    fn at(
+        reserved: Option<usize>,
+        provisioned: usize,
+        capacity: usize,
+        others: usize,
+        account: usize,
+    ) -> Standing<'static> {
         Standing { name: "f", own: Share { reserved, provisioned }, capacity, others_held: others, account }
     }
 
@@ -173,7 +179,11 @@ mod tests {
             (2, at(Some(2), 0, 3, 898, 1000), "ok"),
         ];
         for (requested, standing, expected) in cases {
-            assert_eq!(verdict(check_provisioned(requested, &standing)), expected, "{requested} {standing:?}");
+            assert_eq!(
+                verdict(check_provisioned(requested, &standing)),
+                expected,
+                "{requested} {standing:?}"
+            );
         }
     }
 }

@@ -68,7 +68,9 @@ impl LambdaApi {
         let handler = self.0.config.handlers.iter().find(|h| h.name == name);
         match (handler, qualifier) {
             (None, _) => Err(ApiError::ResourceNotFound(self.arn(name))),
-            (Some(_), Some(q)) if q != "$LATEST" => Err(ApiError::ResourceNotFound(format!("{}:{q}", self.arn(name)))),
+            (Some(_), Some(q)) if q != "$LATEST" => {
+                Err(ApiError::ResourceNotFound(format!("{}:{q}", self.arn(name))))
+            }
             (Some(handler), _) => Ok(handler),
         }
     }
@@ -86,13 +88,16 @@ impl LambdaApi {
 
 /// The query string's parameters.
 fn query(req: &HttpRequest) -> HashMap<String, String> {
-    web::Query::<HashMap<String, String>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default()
+    web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
 }
 
 /// A request body in the call's shape; AWS answers a malformed one 400.
 fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes = if bytes.is_empty() { b"{}".as_slice() } else { bytes };
-    serde_json::from_slice(bytes).map_err(|err| ApiError::InvalidParameterValue(format!("invalid request body: {err}")))
+    serde_json::from_slice(bytes)
+        .map_err(|err| ApiError::InvalidParameterValue(format!("invalid request body: {err}")))
 }
 
 /// AWS's `LastModified` strings: `2024-05-03T19:43:28.463+0000`.
