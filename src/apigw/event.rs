@@ -33,6 +33,8 @@ pub fn v2_event(request: &RequestSnapshot, route: &RouteInfo<'_>) -> Value {
     for (name, value) in request.forwarded_headers() {
         headers.entry(name).or_insert(Value::String(value));
     }
+    // API Gateway adds an X-Ray trace header to HTTP API events as it does to REST and ALB ones.
+    headers.entry("x-amzn-trace-id").or_insert_with(|| Value::String(request.trace_id()));
     let user_agent = headers.get("user-agent").and_then(Value::as_str).unwrap_or("").to_owned();
     let route_key = route_key(route.url_path);
 

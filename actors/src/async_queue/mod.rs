@@ -35,6 +35,8 @@ pub struct Enqueue {
     pub function: String,
     pub payload: Payload,
     pub client_context: Option<String>,
+    /// The ARN the caller named, for `context.invoked_function_arn`.
+    pub function_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +70,7 @@ struct Event {
     function: String,
     payload: Payload,
     client_context: Option<String>,
+    function_arn: Option<String>,
     accepted: Instant,
     /// Function errors so far.
     failures: u32,
@@ -183,6 +186,7 @@ impl AsyncQueue {
     /// Sends the event to its function; the result comes back to [`Self::attempted`].
     fn attempt(&mut self, event: Event, ctx: &mut Context<Self>) {
         let (seq, source, client_context) = (event.seq, event.payload.source(), event.client_context.clone());
+        let function_arn = event.function_arn.clone();
         let (router, name) = (self.router.clone(), event.function.clone());
         self.parked.insert(seq, Parked::InFlight(event));
         let run = async move {
@@ -193,7 +197,8 @@ impl AsyncQueue {
                 }
             };
             let (reply, answer) = oneshot::channel();
-            let invocation = Invocation { payload, client_context, received: Instant::now(), log: None };
+            let invocation =
+                Invocation { payload, client_context, function_arn, received: Instant::now(), log: None };
             router.do_send(InvokeByName { name, invocation, reply });
             classify(answer.await.unwrap_or(Err(Rejection::Unavailable)))
         };
@@ -292,6 +297,7 @@ impl AsyncQueue {
         name: &str,
         payload: Payload,
         client_context: Option<String>,
+        function_arn: Option<String>,
         ctx: &mut Context<Self>,
     ) -> Result<String, Refused> {
         if self.shutting_down {
@@ -310,6 +316,7 @@ impl AsyncQueue {
             function: name.to_string(),
             payload,
             client_context,
+            function_arn,
             accepted: Instant::now(),
             failures: 0,
             invocations: 0,
@@ -361,7 +368,7 @@ impl Handler<Enqueue> for AsyncQueue {
     type Result = Result<String, Refused>;
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
-        self.accept(&msg.function, msg.payload, msg.client_context, ctx)
+        self.accept(&msg.function, msg.payload, msg.client_context, msg.function_arn, ctx)
     }
 }
 
