@@ -256,7 +256,8 @@ async fn enqueue(
     let Ok(payload) = web::block(move || spool.store(body)).await else {
         return rejection(api, &Rejection::Unavailable);
     };
-    let accepted = api.events.send(Enqueue { function: name.to_string(), payload, client_context, function_arn }).await;
+    let accepted =
+        api.events.send(Enqueue { function: name.to_string(), payload, client_context, function_arn }).await;
     match accepted {
         Ok(Ok(request_id)) => {
             HttpResponse::Accepted().insert_header(("x-amzn-RequestId", request_id)).finish()

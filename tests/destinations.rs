@@ -110,7 +110,10 @@ fn arn(function: &str) -> String {
 fn assert_record(record: &Value, function: &str, request_id: &str, condition: &str, invokes: u64) {
     assert_eq!(record["version"], "1.0", "{record}");
     let timestamp = record["timestamp"].as_str().expect("a timestamp");
-    assert!(timestamp.len() == 24 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T', "{record}");
+    assert!(
+        timestamp.len() == 24 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T',
+        "{record}"
+    );
     let context = &record["requestContext"];
     assert_eq!(context["requestId"], request_id, "{record}");
     assert_eq!(context["functionArn"], arn(function), "{record}");
@@ -140,7 +143,10 @@ fn records_reach_files_and_handlers_for_each_condition() {
     let ok = wait_records(&server, "ok.jsonl", 1);
     assert_eq!(ok.len(), 1);
     assert_record(&ok[0], "ok_file", &id("ok_file"), "Success", 1);
-    assert_eq!(ok[0]["responseContext"], serde_json::json!({"statusCode": 200, "executedVersion": "$LATEST"}));
+    assert_eq!(
+        ok[0]["responseContext"],
+        serde_json::json!({"statusCode": 200, "executedVersion": "$LATEST"})
+    );
     assert_eq!(ok[0]["responsePayload"], serde_json::json!({"echo": {"n": 0, "to": "ok_file"}}));
 
     let failed = wait_records(&server, "failed.jsonl", 1);
@@ -153,9 +159,11 @@ fn records_reach_files_and_handlers_for_each_condition() {
 
     let audited = wait_records(&server, "audit.jsonl", 3);
     let by = |f: &str| {
-        audited.iter().find(|r| r["requestContext"]["functionArn"] == arn(f)).cloned().unwrap_or_else(|| {
-            panic!("no record of {f} in {audited:?}")
-        })
+        audited
+            .iter()
+            .find(|r| r["requestContext"]["functionArn"] == arn(f))
+            .cloned()
+            .unwrap_or_else(|| panic!("no record of {f} in {audited:?}"))
     };
     assert_record(&by("ok_handler"), "ok_handler", &id("ok_handler"), "Success", 1);
     assert_record(&by("fail_handler"), "fail_handler", &id("fail_handler"), "RetriesExhausted", 3);
@@ -208,7 +216,8 @@ fn an_unknown_destination_handler_is_a_config_error() {
     let config = pyproject(&handler("ok", "ok", "on_failure = \"handler:nope\""));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pyproject.toml"), config).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_smyth")).arg("check").current_dir(dir.path()).output().unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_smyth")).arg("check").current_dir(dir.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("handlers.ok.on_failure") && stderr.contains("names no handler"), "{stderr}");

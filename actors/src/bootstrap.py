@@ -248,6 +248,8 @@ def _from_dict(cls, data):
 
 # awslambdaric 4.x surfaces only these W3C trace-context fields through `context.w3c()`.
 W3C_FIELDS = ("traceparent", "tracestate", "baggage")
+# No client context and no trace context (`w3c()` returns a copy, so sharing the dict is safe).
+NO_CLIENT_CONTEXT = (None, {})
 
 
 def make_client_context(raw):
@@ -694,7 +696,7 @@ def main():
             request_id,
             int(headers.get(b"lambda-runtime-deadline-ms") or 0),
             headers.get(b"lambda-runtime-invoked-function-arn", b"").decode("latin-1"),
-            make_client_context(client_context) if client_context else None,
+            make_client_context(client_context) if client_context else NO_CLIENT_CONTEXT,
             make_identity(headers.get(b"lambda-runtime-cognito-identity")),
             invocations,
             last_used,

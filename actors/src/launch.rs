@@ -64,7 +64,8 @@ pub fn spawn_spec(
     };
     let mut env = smyth_config::worker_env(config, handler, inherited);
     for (key, value) in lambda_paths(config, bootstrap) {
-        let configured = [&config.env_file_vars, &config.env, &handler.env].iter().any(|l| l.contains_key(key));
+        let configured =
+            [&config.env_file_vars, &config.env, &handler.env].iter().any(|l| l.contains_key(key));
         if !configured {
             env.insert(key.into(), value);
         }

@@ -79,8 +79,14 @@ mod tests {
         let ok = |d: Destination| Ok::<_, String>(d);
         let cases: Vec<(&str, Result<Destination, String>)> = vec![
             ("handler:audit", ok(Destination::Handler("audit".into()))),
-            ("arn:aws:lambda:eu-central-1:000000000000:function:audit", ok(Destination::Handler("audit".into()))),
-            ("arn:aws:lambda:us-east-1:123456789012:function:audit:$LATEST", ok(Destination::Handler("audit".into()))),
+            (
+                "arn:aws:lambda:eu-central-1:000000000000:function:audit",
+                ok(Destination::Handler("audit".into())),
+            ),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:audit:$LATEST",
+                ok(Destination::Handler("audit".into())),
+            ),
             ("file:failed.jsonl", ok(Destination::File("/project/failed.jsonl".into()))),
             ("file:out/ok.jsonl", ok(Destination::File("/project/out/ok.jsonl".into()))),
         ];

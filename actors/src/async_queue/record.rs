@@ -153,7 +153,9 @@ mod tests {
                     assert_eq!(record["responseContext"], context);
                     assert_eq!(record["responsePayload"], payload);
                 }
-                None => assert!(record.get("responseContext").is_none() && record.get("responsePayload").is_none()),
+                None => assert!(
+                    record.get("responseContext").is_none() && record.get("responsePayload").is_none()
+                ),
             }
         }
     }

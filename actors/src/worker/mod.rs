@@ -286,7 +286,10 @@ impl WorkerActor {
     /// Logs the invocation's `REPORT` line, and returns it.
     fn log_report(&self, line: &ReportLine) -> String {
         let duration = line.duration.as_secs_f64() * 1000.0;
-        let init = line.init_duration.filter(|_| !self.init_ahead).map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0));
+        let init = line
+            .init_duration
+            .filter(|_| !self.init_ahead)
+            .map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0));
         let max_memory_used_mb = self.peak_rss.map(sampler::whole_mb);
         let memory = max_memory_used_mb.map(|mb| format!("\tMax Memory Used: {mb} MB"));
         let report = format!(
