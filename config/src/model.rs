@@ -114,6 +114,8 @@ impl Strategy {
 pub enum EventFormat {
     ApiGwV2,
     ApiGwV1,
+    /// An HTTP API with payload format 1.0: the REST API's shape, the HTTP API's base64 rule.
+    ApiGwHttpV1,
     Alb,
     Raw,
 }
@@ -123,6 +125,7 @@ impl EventFormat {
         match self {
             EventFormat::ApiGwV2 => "apigw-v2",
             EventFormat::ApiGwV1 => "apigw-v1",
+            EventFormat::ApiGwHttpV1 => "apigw-http-v1",
             EventFormat::Alb => "alb",
             EventFormat::Raw => "raw",
         }

@@ -502,8 +502,13 @@ fn strategy(check: &mut Check<'_>, r: &RawHandler) -> Strategy {
 
 /// `event_format`, or Smyth's `event_data_function_path`; they must agree.
 fn event_format(check: &mut Check<'_>, r: &RawHandler) -> EventFormat {
-    const ALL: [EventFormat; 4] =
-        [EventFormat::ApiGwV2, EventFormat::ApiGwV1, EventFormat::Alb, EventFormat::Raw];
+    const ALL: [EventFormat; 5] = [
+        EventFormat::ApiGwV2,
+        EventFormat::ApiGwV1,
+        EventFormat::ApiGwHttpV1,
+        EventFormat::Alb,
+        EventFormat::Raw,
+    ];
     let mut chosen = None;
     if let Some(s) = &r.event_format {
         match ALL.into_iter().find(|f| f.as_str() == s.get_ref()) {
