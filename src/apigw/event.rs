@@ -301,6 +301,7 @@ mod tests {
             "headers": {
                 "host": "localhost:8080",
                 "user-agent": "curl/8.5.0",
+                "x-amzn-trace-id": "Root=1-6b0553a1-e10000000000000000000000",
                 "x-forwarded-for": "10.1.2.3",
                 "x-forwarded-port": "8080",
                 "x-forwarded-proto": "http",
