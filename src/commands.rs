@@ -48,8 +48,13 @@ pub async fn invoke(mut config: Config, name: &str, event: Vec<u8>) -> io::Resul
     config.reload = false;
     let running = server::start(config, None).await?;
     let (reply, answer) = oneshot::channel();
-    let invocation =
-        Invocation { payload: event.into(), client_context: None, received: Instant::now(), log: None };
+    let invocation = Invocation {
+        payload: event.into(),
+        client_context: None,
+        function_arn: None,
+        received: Instant::now(),
+        log: None,
+    };
     running.router().do_send(InvokeByName { name: name.to_string(), invocation, reply });
     let result = answer.await;
     running.stop(Duration::ZERO).await;

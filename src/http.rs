@@ -127,7 +127,13 @@ async fn dispatch(
     let build = Box::new(move |route: &RouteMatch| {
         let event = apigw::event_payload(&request, route);
         let _ = matched_tx.send(event.as_ref().map(|_| route.event_format).map_err(Clone::clone));
-        Some(Invocation { payload: event.ok()?, client_context: None, received, log: None })
+        Some(Invocation {
+            payload: event.ok()?,
+            client_context: None,
+            function_arn: None,
+            received,
+            log: None,
+        })
     });
     let (reply, answer) = oneshot::channel();
     edge.router.do_send(RouteRequest { path, build, reply });

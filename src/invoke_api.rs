@@ -25,6 +25,9 @@ use crate::runtime_api::read_limited;
 
 /// AWS's limit for an asynchronous invocation's payload: 1 MiB (LAMBDA-FACTS, "Async invocation").
 const MAX_EVENT_PAYLOAD: usize = 1_048_576;
+/// AWS's limit for a synchronous Invoke request: 6 MiB. (A response may be a little larger:
+/// `MAX_PAYLOAD`, 6,291,556 bytes.)
+const MAX_REQUEST_PAYLOAD: usize = 6_291_456;
 
 #[derive(Clone)]
 pub struct InvokeApi {
@@ -82,6 +85,19 @@ pub(crate) fn parse_name(raw: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// The ARN the caller named, as the handler's `context.invoked_function_arn` reports it: a full ARN
+/// as given (its region, account and qualifier kept), a partial one (`ACCOUNT:function:NAME`) in
+/// this server's region; None for a plain name (the worker's own ARN then).
+fn invoked_arn(raw: &str, region: &str) -> Option<String> {
+    if raw.starts_with("arn:") {
+        Some(raw.to_string())
+    } else if raw.contains(":function:") {
+        Some(format!("arn:aws:lambda:{region}:{raw}"))
+    } else {
+        None
+    }
+}
+
 /// An error in AWS's shape: the type in `x-amzn-ErrorType` (boto3 reads it first) and in the body.
 fn aws_error(status: StatusCode, error_type: &str, body: serde_json::Value) -> HttpResponse {
     HttpResponse::build(status).insert_header(("x-amzn-ErrorType", error_type)).json(body)
@@ -115,13 +131,18 @@ fn bad_request(error_type: &str, message: String) -> HttpResponse {
     aws_error(StatusCode::BAD_REQUEST, error_type, json!({"Type": "User", "message": message}))
 }
 
-fn too_large(limit: usize) -> HttpResponse {
-    let message = format!("Request must be smaller than {limit} bytes for the InvokeFunction operation");
-    aws_error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "RequestTooLargeException",
-        json!({"Type": "User", "message": message}),
-    )
+fn too_large(kind: &str, size: usize, limit: usize) -> HttpResponse {
+    let message = too_large_message(kind, size, limit);
+    aws_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLargeException", json!({"message": message}))
+}
+
+/// AWS's words for an oversized Invoke request; `size` is None when the body was not read to its end.
+fn too_large_message(kind: &str, size: usize, limit: usize) -> String {
+    if kind == "Event" {
+        format!("{size} byte payload is too large for the Event invocation type (limit {limit} bytes)")
+    } else {
+        format!("Request must be smaller than {limit} bytes for the InvokeFunction operation")
+    }
 }
 
 /// A synchronous invocation's answer: 200 with the result, or 200 with `X-Amz-Function-Error`.
@@ -165,11 +186,18 @@ async fn invoke(
     if qualifier.as_deref().is_some_and(|q| q != "$LATEST") {
         return not_found(&api, &format!("{name}:{}", qualifier.unwrap_or_default()));
     }
+    let function_arn = invoked_arn(&raw_name, &api.region);
     let kind = header(&req, "X-Amz-Invocation-Type").unwrap_or("RequestResponse").to_string();
-    let limit = if kind == "Event" { MAX_EVENT_PAYLOAD } else { MAX_PAYLOAD };
-    let Some(body) = read_limited(&req, payload).await else { return too_large(limit) };
+    let limit = if kind == "Event" { MAX_EVENT_PAYLOAD } else { MAX_REQUEST_PAYLOAD };
+    let declared: Option<usize> = header(&req, "content-length").and_then(|len| len.parse().ok());
+    if let Some(size) = declared.filter(|size| *size > limit) {
+        return too_large(&kind, size, limit);
+    }
+    let Some(body) = read_limited(&req, payload).await else {
+        return too_large(&kind, declared.unwrap_or(MAX_PAYLOAD + 1), limit);
+    };
     if body.len() > limit {
-        return too_large(limit);
+        return too_large(&kind, body.len(), limit);
     }
     let body = if body.is_empty() { web::Bytes::from_static(b"{}") } else { body };
     if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
@@ -186,9 +214,9 @@ async fn invoke(
     match kind.as_str() {
         "RequestResponse" => {
             let tail = header(&req, "X-Amz-Log-Type") == Some("Tail");
-            request_response(&api, name, body, client_context, tail).await
+            request_response(&api, name, body, client_context, function_arn, tail).await
         }
-        "Event" => enqueue(&api, name, body, client_context).await,
+        "Event" => enqueue(&api, name, body, client_context, function_arn).await,
         "DryRun" => HttpResponse::NoContent().finish(),
         other => bad_request(
             "InvalidParameterValueException",
@@ -202,11 +230,12 @@ async fn request_response(
     name: &str,
     payload: web::Bytes,
     client_context: Option<String>,
+    function_arn: Option<String>,
     tail: bool,
 ) -> HttpResponse {
     let (log, mut logs) = tokio::sync::mpsc::unbounded_channel();
-    let invocation =
-        Invocation { payload, client_context, received: Instant::now(), log: tail.then_some(log) };
+    let received = Instant::now();
+    let invocation = Invocation { payload, client_context, function_arn, received, log: tail.then_some(log) };
     match api.invoke(name, invocation).await {
         Ok(outcome) => {
             let mut response = outcome_response(outcome);
@@ -227,12 +256,14 @@ async fn enqueue(
     name: &str,
     body: web::Bytes,
     client_context: Option<String>,
+    function_arn: Option<String>,
 ) -> HttpResponse {
     let spool = api.spool.clone();
     let Ok(payload) = web::block(move || spool.store(body)).await else {
         return rejection(api, &Rejection::Unavailable);
     };
-    let accepted = api.events.send(Enqueue { function: name.to_string(), payload, client_context }).await;
+    let accepted =
+        api.events.send(Enqueue { function: name.to_string(), payload, client_context, function_arn }).await;
     match accepted {
         Ok(Ok(request_id)) => {
             HttpResponse::Accepted().insert_header(("x-amzn-RequestId", request_id)).finish()
@@ -276,6 +307,29 @@ mod tests {
         for (raw, expected) in cases {
             assert_eq!(parse_name(raw), expected, "{raw}");
         }
+    }
+
+    #[test]
+    fn invoked_arns_keep_what_the_caller_named() {
+        let full = "arn:aws:lambda:us-west-2:123456789012:function:orders";
+        assert_eq!(invoked_arn(full, "eu-central-1").as_deref(), Some(full));
+        assert_eq!(
+            invoked_arn("123456789012:function:orders", "eu-central-1").as_deref(),
+            Some("arn:aws:lambda:eu-central-1:123456789012:function:orders")
+        );
+        assert_eq!(invoked_arn("orders", "eu-central-1"), None);
+    }
+
+    #[test]
+    fn oversized_requests_in_aws_words() {
+        assert_eq!(
+            too_large_message("RequestResponse", 6_291_457, MAX_REQUEST_PAYLOAD),
+            "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+        );
+        assert_eq!(
+            too_large_message("Event", 1_048_577, MAX_EVENT_PAYLOAD),
+            "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)"
+        );
     }
 
     #[test]

@@ -169,7 +169,7 @@ fn the_async_payload_limit_is_one_mib() {
     assert_eq!(event(&server, "record", &json_string(1_048_576)).status, 202);
     let reply = event(&server, "record", &json_string(1_048_577));
     assert_eq!(reply.status, 413, "{reply:?}");
-    assert_eq!(reply.header("x-amzn-ErrorType"), Some("RequestTooLargeException"), "{reply:?}");
+    assert_eq!(reply.header("x-amzn-ErrorType"), Some("RequestEntityTooLargeException"), "{reply:?}");
 }
 
 #[test]

@@ -60,6 +60,8 @@ strategy_function_path = "smyth.runner.strategy.round_robin"
 event_data_function_path = "smyth.event.generate_api_gw_v2_event_data"
 context_data_function_path = "smyth.context.generate_context_data"
 fake_coldstart = true
+on_success = "handler:reserved"
+on_failure = "file:failed.jsonl"
 
 [tool.smyth.handlers.reserved]
 handler_path = "app.reserved.handler"

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
 use common::{pyproject, Reply, Server};
 use serde_json::{json, Value};
 
@@ -74,6 +75,7 @@ const HANDLERS: &[(&str, &str, &str, &str)] = &[
     ("rest", "app.rest_echo", "/rest/{id:int}", "event_format = \"apigw-v1\""),
     ("rest_files", "app.rest_echo", "/rest-files/{rest:path}", "event_format = \"apigw-v1\""),
     ("rest_respond", "app.respond", "/rest-respond/{case}", "event_format = \"apigw-v1\""),
+    ("http_v1", "app.rest_echo", "/http-v1/{id}", "event_format = \"apigw-http-v1\""),
     ("lb", "app.alb_echo", "/alb/{name}", "event_format = \"alb\""),
     ("lb_respond", "app.respond", "/alb-respond/{case}", "event_format = \"alb\""),
     ("raw", "app.raw_echo", "/raw", "event_format = \"raw\""),
@@ -301,7 +303,8 @@ fn raw_events_are_the_body_and_results_come_back_as_json() {
     assert_eq!(reply.json()["received"], json!({}));
 
     for (case, status, body) in [
-        ("plain_dict", 200, r#"{"hello":"world"}"#),
+        // The runtime's bytes, as awslambdaric writes them (`json.dumps` separators).
+        ("plain_dict", 200, r#"{"hello": "world"}"#),
         ("string", 200, r#""just text""#),
         ("status_only", 418, "teapot"),
     ] {
@@ -334,4 +337,27 @@ fn smyths_invocation_event_data_function_selects_raw() {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["received"], json!({"from": "smyth"}));
     assert_eq!(post_json(&server, "/smyth-raw", "nope").status, 400);
+}
+
+#[test]
+fn apigw_http_v1_is_the_v1_shape_with_the_http_apis_base64_rule() {
+    let server = start();
+    let form = b"--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--xyz--\r\n";
+    let headers = [("Content-Type", "multipart/form-data; boundary=xyz"), ("X-Custom", "v")];
+    let event = event_of(&server, "POST", "/http-v1/7?q=1", &headers, Some(form));
+    assert_eq!(event["version"], "1.0");
+    assert_eq!(event["resource"], "/http-v1/{id}");
+    assert_eq!(event["path"], "/http-v1/7");
+    assert_eq!(event["httpMethod"], "POST");
+    assert_eq!(event["pathParameters"], json!({"id": "7"}));
+    assert_eq!(event["queryStringParameters"], json!({"q": "1"}));
+    assert_eq!(event["multiValueQueryStringParameters"], json!({"q": ["1"]}));
+    assert_eq!(event["headers"]["x-custom"], "v", "{event}");
+    assert_eq!(event["multiValueHeaders"]["x-custom"], json!(["v"]));
+    assert_eq!(event["requestContext"]["stage"], "$default");
+    assert_eq!(event["isBase64Encoded"], true, "multipart is not text to an HTTP API");
+    let decoded = base64::engine::general_purpose::STANDARD.decode(event["body"].as_str().unwrap()).unwrap();
+    assert_eq!(decoded, form);
+    let text = event_of(&server, "POST", "/http-v1/8", &[("Content-Type", "text/plain")], Some(b"hi"));
+    assert_eq!((text["body"].clone(), text["isBase64Encoded"].clone()), (json!("hi"), json!(false)));
 }

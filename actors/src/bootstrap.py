@@ -226,7 +226,7 @@ class Client:
     )
 
     def __repr__(self):
-        return "Client(%s)" % ",".join(
+        return "Client([%s])" % ",".join(
             "%s=%s" % (name, getattr(self, name)) for name in self.__slots__
         )
 
@@ -246,21 +246,33 @@ def _from_dict(cls, data):
     return obj
 
 
+# awslambdaric 4.x surfaces only these W3C trace-context fields through `context.w3c()`.
+W3C_FIELDS = ("traceparent", "tracestate", "baggage")
+# No client context and no trace context (`w3c()` returns a copy, so sharing the dict is safe).
+NO_CLIENT_CONTEXT = (None, {})
+
+
 def make_client_context(raw):
-    """`Lambda-Runtime-Client-Context` (JSON) -> ClientContext, like AWS; None when absent."""
+    """`Lambda-Runtime-Client-Context` (JSON) -> (ClientContext or None, the W3C trace-context dict),
+    like awslambdaric 4.x: its `w3c` key is taken out of the client context, string fields only."""
     if not raw:
-        return None
+        return None, {}
     try:
         data = json.loads(raw)
     except ValueError:
         print("smyth bootstrap: ignoring a client context that is not JSON", file=sys.stderr)
-        return None
+        return None, {}
     if data is None:
-        return None
+        return None, {}
+    w3c = {}
+    if isinstance(data, dict) and "w3c" in data:
+        raw_w3c = data.pop("w3c")
+        if isinstance(raw_w3c, dict):
+            w3c = {k: raw_w3c[k] for k in W3C_FIELDS if isinstance(raw_w3c.get(k), str)}
     context = _from_dict(ClientContext, data)
     if context.client is not None:
         context.client = _from_dict(Client, context.client)
-    return context
+    return context, w3c
 
 
 def make_identity(raw):
@@ -333,6 +345,8 @@ class LambdaContext:
         "invoked_function_arn",
         "client_context",
         "identity",
+        "tenant_id",
+        "_w3c",
         "_deadline_ms",
         "_invocations",
         "_last_used",
@@ -340,23 +354,30 @@ class LambdaContext:
 
     function_name = ""
     function_version = "$LATEST"
-    memory_limit_in_mb = 128
+    memory_limit_in_mb = "128"
     log_group_name = ""
     log_stream_name = ""
     _worker = None
 
-    def __init__(self, request_id, deadline_ms, arn, client_context, identity, invocations, last_used):
+    def __init__(
+        self, request_id, deadline_ms, arn, client_context, identity, invocations, last_used, tenant_id=None
+    ):
         self.aws_request_id = request_id
         self._deadline_ms = deadline_ms
         self.invoked_function_arn = arn
-        self.client_context = client_context
+        self.client_context, self._w3c = client_context
         self.identity = identity
+        self.tenant_id = tenant_id
         self._invocations = invocations
         self._last_used = last_used
 
     def get_remaining_time_in_millis(self):
         remaining = self._deadline_ms - int(time.time() * 1000)
         return remaining if remaining > 0 else 0
+
+    def w3c(self):
+        """The W3C trace context the caller sent (awslambdaric 4.x)."""
+        return dict(self._w3c)
 
     def log(self, msg):
         sys.stdout.write(str(msg))
@@ -383,7 +404,7 @@ class LambdaContext:
         return (
             "LambdaContext([aws_request_id=%s,log_group_name=%s,log_stream_name=%s,"
             "function_name=%s,memory_limit_in_mb=%s,function_version=%s,"
-            "invoked_function_arn=%s,client_context=%s,identity=%s])"
+            "invoked_function_arn=%s,client_context=%s,identity=%s,tenant_id=%s])"
             % (
                 self.aws_request_id,
                 self.log_group_name,
@@ -394,6 +415,7 @@ class LambdaContext:
                 self.invoked_function_arn,
                 self.client_context,
                 self.identity,
+                self.tenant_id,
             )
         )
 
@@ -401,9 +423,8 @@ class LambdaContext:
 def configure_context(environ, worker):
     LambdaContext.function_name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
     LambdaContext.function_version = environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-    LambdaContext.memory_limit_in_mb = _int_or_none(
-        environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-    ) or 128
+    # A string, as awslambdaric reads it from the environment.
+    LambdaContext.memory_limit_in_mb = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
     LambdaContext.log_group_name = environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
     LambdaContext.log_stream_name = environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
     LambdaContext._worker = worker
@@ -570,6 +591,23 @@ def setup_logging():
 CURRENT = [None]  # the request id being served, for the logging filter
 
 
+def result_encoder(environ):
+    """awslambdaric's result JSON: `json.dumps`'s default separators (`{"a": 1}`), NaN allowed, and
+    UTF-8 rather than `\\u` escapes on Python 3.12 and later."""
+    modern = environ.get("AWS_EXECUTION_ENV") in (
+        "AWS_Lambda_python3.12",
+        "AWS_Lambda_python3.13",
+        "AWS_Lambda_python3.14",
+        "AWS_Lambda_python3.15",
+    )
+    return json.JSONEncoder(default=_marshal_default, ensure_ascii=not modern, allow_nan=True).encode
+
+
+def tenant(raw):
+    """`Lambda-Runtime-Aws-Tenant-Id`: `context.tenant_id`, None unless tenant isolation is on."""
+    return raw.decode("utf-8", "replace") if raw else None
+
+
 def _marshal_default(obj):
     # AWS's runtime serialises Decimal (e.g. from DynamoDB) as a number.
     if type(obj).__name__ == "Decimal":
@@ -625,7 +663,7 @@ def main():
         + b"Lambda-Runtime-Function-Error-Type: Unhandled\r\nContent-Length: "
     )
     loads = json.loads
-    encode = json.JSONEncoder(separators=(",", ":"), default=_marshal_default).encode
+    encode = result_encoder(environ)
     now = time.time
     make_context = LambdaContext
     put_env = environ.__setitem__
@@ -658,10 +696,11 @@ def main():
             request_id,
             int(headers.get(b"lambda-runtime-deadline-ms") or 0),
             headers.get(b"lambda-runtime-invoked-function-arn", b"").decode("latin-1"),
-            make_client_context(client_context) if client_context else None,
+            make_client_context(client_context) if client_context else NO_CLIENT_CONTEXT,
             make_identity(headers.get(b"lambda-runtime-cognito-identity")),
             invocations,
             last_used,
+            tenant(headers.get(b"lambda-runtime-aws-tenant-id")),
         )
         last_used = now()
         invocations += 1
@@ -672,7 +711,7 @@ def main():
             head = error_head
         else:
             try:
-                payload = encode(result).encode()
+                payload = result if type(result) is bytes else encode(result).encode()
                 head = response_head
             except Exception as error:
                 payload = marshal_error(error, request_id)

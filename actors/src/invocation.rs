@@ -12,6 +12,9 @@ pub struct Invocation {
     pub payload: bytes::Bytes,
     /// The client context JSON (`X-Amz-Client-Context`, decoded), for the runtime's header.
     pub client_context: Option<String>,
+    /// The ARN the caller named, when it named one (`context.invoked_function_arn` keeps its region
+    /// and account); else the worker's own ARN.
+    pub function_arn: Option<String>,
     /// When the client asked (for queue time and the REPORT line).
     pub received: Instant,
     /// Where the invocation's log goes (`START` … `END`, `REPORT`) when the caller asked for it, as the

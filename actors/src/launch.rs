@@ -63,6 +63,13 @@ pub fn spawn_spec(
         Runtime::Command(argv) => argv.clone(),
     };
     let mut env = smyth_config::worker_env(config, handler, inherited);
+    for (key, value) in lambda_paths(config, bootstrap) {
+        let configured =
+            [&config.env_file_vars, &config.env, &handler.env].iter().any(|l| l.contains_key(key));
+        if !configured {
+            env.insert(key.into(), value);
+        }
+    }
     env.insert("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}"));
     env.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream_name(slot));
     env.insert("AWS_LAMBDA_LOG_LEVEL".into(), handler.log_level.clone());
@@ -72,6 +79,17 @@ pub fn spawn_spec(
         env.insert("SMYTH_DEBUGPY_PORT".into(), port.to_string());
     }
     SpawnSpec { argv, env, cwd: config.root.clone(), attached: config.debug }
+}
+
+/// What AWS sets in every function's environment, over the server's own variables (a developer's
+/// `TZ` must not leak into the worker) but under the config's `env_file` and `env`.
+fn lambda_paths(config: &Config, bootstrap: &Path) -> [(&'static str, String); 3] {
+    let runtime_dir = bootstrap.parent().unwrap_or(bootstrap);
+    [
+        ("LAMBDA_TASK_ROOT", config.root.to_string_lossy().into_owned()),
+        ("LAMBDA_RUNTIME_DIR", runtime_dir.to_string_lossy().into_owned()),
+        ("TZ", ":UTC".into()),
+    ]
 }
 
 /// The function's ARN, as the runtime and the Invoke API report it.

@@ -76,20 +76,6 @@ pub struct SetProvisionedConcurrency {
     pub provisioned: usize,
 }
 
-// ---- Lambda API → async queue ----
-
-/// A handler's asynchronous invocation settings changed (PutFunctionEventInvokeConfig and friends).
-/// The destinations are in the config keys' string forms (`handler:NAME`, `file:PATH`); None: none.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct SetEventInvokeConfig {
-    pub handler: String,
-    pub retries: u32,
-    pub max_age: std::time::Duration,
-    pub on_success: Option<String>,
-    pub on_failure: Option<String>,
-}
-
 // ---- watcher → router → supervisor ----
 
 /// Project files changed: recycle every worker so the next invocation runs the new code.

@@ -2,6 +2,7 @@
 //! Pure data: no actix, no processes.
 
 mod describe;
+mod destination;
 mod discover;
 mod env;
 mod env_file;
@@ -18,6 +19,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use destination::{parse_destination, Destination};
 pub use discover::{discover, load, load_with_env, parse_str};
 pub use env::worker_env;
 pub use error::{ConfigError, Problem};

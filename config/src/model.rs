@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::destination::Destination;
 use crate::route::RoutePattern;
 
 /// The whole resolved `[tool.smyth]` table.
@@ -73,6 +74,10 @@ pub struct HandlerConfig {
     pub retry_delay: Duration,
     /// An asynchronous event older than this is dropped (AWS's MaximumEventAgeInSeconds, 60 to 21600).
     pub maximum_event_age: Duration,
+    /// Where a successful asynchronous invocation's record goes (AWS's OnSuccess destination).
+    pub on_success: Option<Destination>,
+    /// Where a failed-for-good or too-old asynchronous event's record goes (AWS's OnFailure).
+    pub on_failure: Option<Destination>,
     pub env: BTreeMap<String, String>,
 }
 
@@ -109,6 +114,8 @@ impl Strategy {
 pub enum EventFormat {
     ApiGwV2,
     ApiGwV1,
+    /// An HTTP API with payload format 1.0: the REST API's shape, the HTTP API's base64 rule.
+    ApiGwHttpV1,
     Alb,
     Raw,
 }
@@ -118,6 +125,7 @@ impl EventFormat {
         match self {
             EventFormat::ApiGwV2 => "apigw-v2",
             EventFormat::ApiGwV1 => "apigw-v1",
+            EventFormat::ApiGwHttpV1 => "apigw-http-v1",
             EventFormat::Alb => "alb",
             EventFormat::Raw => "raw",
         }

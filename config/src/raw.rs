@@ -71,6 +71,9 @@ pub struct RawHandler {
     pub command: Option<Spanned<Vec<String>>>,
     pub log_level: Option<Spanned<String>>,
     pub env: Option<Spanned<BTreeMap<String, String>>>,
+    /// Async destinations: `handler:NAME` or `file:PATH`.
+    pub on_success: Option<Spanned<String>>,
+    pub on_failure: Option<Spanned<String>>,
     // Smyth's (the Python tool's) own keys.
     pub strategy_generator_path: Option<Spanned<String>>,
     pub strategy_function_path: Option<Spanned<String>>,
@@ -104,6 +107,8 @@ impl RawHandler {
         "command",
         "log_level",
         "env",
+        "on_success",
+        "on_failure",
         "strategy_generator_path",
         "strategy_function_path",
         "event_data_function_path",

@@ -69,6 +69,10 @@ impl RoutePattern {
         let literal = &pattern[rest..];
         check_literal(literal, pattern)?;
         regex.push_str(&regex::escape(literal));
+        // API Gateway routes `/hello/` to `/hello` (the event's path keeps the slash).
+        if !pattern.ends_with('/') {
+            regex.push_str("/?");
+        }
         regex.push('$');
         shape.push_str(literal);
         let regex = Regex::new(&regex).map_err(|e| e.to_string())?;
@@ -128,7 +132,11 @@ mod tests {
         let cases: &[Case] = &[
             // literal
             ("/health", "/health", Some(&[])),
-            ("/health", "/health/", None),
+            // a trailing slash matches, as API Gateway routes it
+            ("/health", "/health/", Some(&[])),
+            ("/health", "/health//", None),
+            ("/orders/{id}", "/orders/42/", Some(&[("id", "42")])),
+            ("/", "/", Some(&[])),
             ("/health", "/healthz", None),
             ("/a.b", "/axb", None),
             // str (default and explicit)

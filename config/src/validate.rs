@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use crate::destination::parse_destination;
 use crate::env_file;
 use crate::error::Problem;
 use crate::limits::*;
@@ -225,6 +226,8 @@ pub fn resolve(
             handlers.push(handler);
         }
     }
+    check.prefix.clear();
+    destinations(&mut check, &parsed, root, &mut handlers);
 
     Config {
         source: source.to_path_buf(),
@@ -424,10 +427,33 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             maximum_retry_attempts,
             retry_delay,
             maximum_event_age,
+            on_success: None,
+            on_failure: None,
             env,
         },
         route_line,
     ))
+}
+
+/// `on_success` / `on_failure`, checked once every handler's name is known.
+fn destinations(check: &mut Check<'_>, parsed: &Parsed, root: &Path, handlers: &mut [HandlerConfig]) {
+    let names: Vec<&str> = parsed.handlers.iter().map(|h| h.name.as_str()).collect();
+    for h in &parsed.handlers {
+        check.prefix = format!("handlers.{}.", h.name);
+        let mut parse = |value: &Option<Spanned<String>>, key: &str| {
+            let value = value.as_ref()?;
+            parse_destination(value.get_ref(), root, |name| names.contains(&name))
+                .map_err(|why| check.bad(value, key, why))
+                .ok()
+        };
+        let on_success = parse(&h.raw.on_success, "on_success");
+        let on_failure = parse(&h.raw.on_failure, "on_failure");
+        if let Some(handler) = handlers.iter_mut().find(|c| c.name == h.name) {
+            handler.on_success = on_success;
+            handler.on_failure = on_failure;
+        }
+    }
+    check.prefix.clear();
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -476,8 +502,13 @@ fn strategy(check: &mut Check<'_>, r: &RawHandler) -> Strategy {
 
 /// `event_format`, or Smyth's `event_data_function_path`; they must agree.
 fn event_format(check: &mut Check<'_>, r: &RawHandler) -> EventFormat {
-    const ALL: [EventFormat; 4] =
-        [EventFormat::ApiGwV2, EventFormat::ApiGwV1, EventFormat::Alb, EventFormat::Raw];
+    const ALL: [EventFormat; 5] = [
+        EventFormat::ApiGwV2,
+        EventFormat::ApiGwV1,
+        EventFormat::ApiGwHttpV1,
+        EventFormat::Alb,
+        EventFormat::Raw,
+    ];
     let mut chosen = None;
     if let Some(s) = &r.event_format {
         match ALL.into_iter().find(|f| f.as_str() == s.get_ref()) {

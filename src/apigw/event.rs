@@ -33,6 +33,8 @@ pub fn v2_event(request: &RequestSnapshot, route: &RouteInfo<'_>) -> Value {
     for (name, value) in request.forwarded_headers() {
         headers.entry(name).or_insert(Value::String(value));
     }
+    // API Gateway adds an X-Ray trace header to HTTP API events as it does to REST and ALB ones.
+    headers.entry("x-amzn-trace-id").or_insert_with(|| Value::String(request.trace_id()));
     let user_agent = headers.get("user-agent").and_then(Value::as_str).unwrap_or("").to_owned();
     let route_key = route_key(route.url_path);
 
@@ -299,6 +301,7 @@ mod tests {
             "headers": {
                 "host": "localhost:8080",
                 "user-agent": "curl/8.5.0",
+                "x-amzn-trace-id": "Root=1-6b0553a1-e10000000000000000000000",
                 "x-forwarded-for": "10.1.2.3",
                 "x-forwarded-port": "8080",
                 "x-forwarded-proto": "http",

@@ -5,11 +5,13 @@
 //! - `request`: the request as the edge captures it (`Send`, for the router's thread);
 //! - `event` + `response`: API Gateway HTTP API, payload 2.0 (`apigw-v2`), and the shared errors;
 //! - `v1`: API Gateway REST API proxy integration, payload 1.0 (`apigw-v1`);
+//! - `http_v1`: API Gateway HTTP API, payload 1.0 (`apigw-http-v1`);
 //! - `alb`: Application Load Balancer target (`alb`);
 //! - `raw`: the body is the event (`raw`).
 
 pub mod alb;
 pub mod event;
+pub mod http_v1;
 pub mod raw;
 pub mod request;
 pub mod response;
@@ -31,6 +33,7 @@ pub fn event_payload(request: &RequestSnapshot, route: &RouteMatch) -> Result<By
             event::v2_event(request, &info)
         }
         EventFormat::ApiGwV1 => v1::v1_event(request, route),
+        EventFormat::ApiGwHttpV1 => http_v1::http_v1_event(request, route),
         EventFormat::Alb => alb::alb_event(request, route),
         EventFormat::Raw => return raw::raw_event(request),
     };
@@ -43,7 +46,7 @@ pub fn outcome_response(format: EventFormat, outcome: Outcome) -> HttpResponse {
     match outcome {
         Outcome::Success { body, .. } => match format {
             EventFormat::ApiGwV2 => response::map_result(&body),
-            EventFormat::ApiGwV1 => v1::map_result(&body),
+            EventFormat::ApiGwV1 | EventFormat::ApiGwHttpV1 => v1::map_result(&body),
             EventFormat::Alb => alb::map_result(&body),
             EventFormat::Raw => raw::map_result(&body),
         },

@@ -3,13 +3,14 @@
 //! one: the config file's values until the API changes them; Delete goes back to those. Changes
 //! reach the async queue at once, for the events still waiting too.
 
+use std::path::Path;
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use smyth_actors::messages::SetEventInvokeConfig;
-use smyth_config::HandlerConfig;
+use smyth_actors::async_queue::SetEventInvokeConfig;
+use smyth_config::{parse_destination, HandlerConfig};
 use time::OffsetDateTime;
 
 use super::{body, ApiError, LambdaApi};
@@ -59,54 +60,38 @@ struct Destination {
 }
 
 /// The config file's settings for `handler`.
-fn from_config(handler: &HandlerConfig, started: OffsetDateTime) -> EventInvokeConfig {
+fn from_config(handler: &HandlerConfig, root: &Path, started: OffsetDateTime) -> EventInvokeConfig {
+    let key = |d: &Option<smyth_config::Destination>| d.as_ref().map(|d| d.describe(root));
     EventInvokeConfig {
         retries: handler.maximum_retry_attempts,
         max_age_secs: handler.maximum_event_age.as_secs(),
-        on_success: None,
-        on_failure: None,
+        on_success: key(&handler.on_success),
+        on_failure: key(&handler.on_failure),
         modified: started,
     }
 }
 
 /// A destination in the config keys' form: `handler:NAME` (also from a project function's ARN) or
-/// `file:PATH`; None for an empty one (no destination).
-pub fn destination_key(raw: &str, handlers: &[&str]) -> Result<Option<String>, ApiError> {
-    let unsupported = || {
-        ApiError::InvalidParameterValue(format!(
-            "The destination `{raw}` is not supported: smyth delivers to a project function (its function \
-             ARN or handler:NAME) or a JSON-lines file (file:PATH)"
-        ))
-    };
-    let known = |name: &str| {
-        handlers.contains(&name).then(|| Some(format!("handler:{name}"))).ok_or_else(|| {
-            ApiError::InvalidParameterValue(format!(
-                "The destination `{raw}` names no function of this project"
-            ))
-        })
-    };
+/// `file:PATH`; None for an empty one (no destination). The config's own parser decides, so the API
+/// and the keys accept the same strings.
+pub fn destination_key(raw: &str, root: &Path, handlers: &[&str]) -> Result<Option<String>, ApiError> {
     if raw.is_empty() {
         return Ok(None);
     }
-    if let Some(name) = raw.strip_prefix("handler:") {
-        return known(name);
-    }
-    if let Some(path) = raw.strip_prefix("file:") {
-        return if path.is_empty() { Err(unsupported()) } else { Ok(Some(raw.to_string())) };
-    }
-    if raw.starts_with("arn:") && raw.contains(":function:") {
-        return match crate::invoke_api::parse_name(raw) {
-            (name, None | Some("$LATEST")) => known(name),
-            _ => Err(unsupported()),
-        };
-    }
-    Err(unsupported())
+    let parsed = parse_destination(raw, root, |name| handlers.contains(&name)).map_err(|why| {
+        ApiError::InvalidParameterValue(format!(
+            "The destination {why}; smyth delivers to a project function (its function ARN or \
+             handler:NAME) or a JSON-lines file in the project (file:PATH)"
+        ))
+    })?;
+    Ok(Some(parsed.describe(root)))
 }
 
 /// `request` over `base`, checked against AWS's ranges and the project's functions.
 fn merge(
     base: EventInvokeConfig,
     request: Request,
+    root: &Path,
     handlers: &[&str],
 ) -> Result<EventInvokeConfig, ApiError> {
     let mut config = EventInvokeConfig { modified: OffsetDateTime::now_utc(), ..base };
@@ -133,7 +118,7 @@ fn merge(
         ] {
             if let Some(given) = given {
                 let raw = given.destination.unwrap_or_default();
-                *slot = destination_key(&raw, handlers)?.map(|_| raw);
+                *slot = destination_key(&raw, root, handlers)?.map(|_| raw);
             }
         }
     }
@@ -143,7 +128,7 @@ fn merge(
 impl LambdaApi {
     fn event_config(&self, handler: &HandlerConfig) -> EventInvokeConfig {
         let stored = self.0.event_configs.lock().expect("not poisoned").get(&handler.name).cloned();
-        stored.unwrap_or_else(|| from_config(handler, self.0.started))
+        stored.unwrap_or_else(|| from_config(handler, &self.0.config.root, self.0.started))
     }
 
     fn handler_names(&self) -> Vec<&str> {
@@ -164,16 +149,18 @@ impl LambdaApi {
             }
             None => {
                 stored.remove(&handler.name);
-                from_config(handler, self.0.started)
+                from_config(handler, &self.0.config.root, self.0.started)
             }
         };
         drop(stored);
         let names = self.handler_names();
-        let key = |d: &Option<String>| d.as_deref().and_then(|d| destination_key(d, &names).ok().flatten());
+        let root = &self.0.config.root;
+        let key =
+            |d: &Option<String>| d.as_deref().and_then(|d| destination_key(d, root, &names).ok().flatten());
         self.0.events.do_send(SetEventInvokeConfig {
-            handler: handler.name.clone(),
-            retries: effective.retries,
-            max_age: Duration::from_secs(effective.max_age_secs),
+            function: handler.name.clone(),
+            maximum_retry_attempts: effective.retries,
+            maximum_event_age: Duration::from_secs(effective.max_age_secs),
             on_success: key(&effective.on_success),
             on_failure: key(&effective.on_failure),
         });
@@ -213,7 +200,8 @@ async fn put(
     api: web::Data<LambdaApi>,
 ) -> Result<HttpResponse, ApiError> {
     let handler = api.function(&req)?;
-    let config = merge(from_config(handler, api.0.started), body(&bytes)?, &api.handler_names())?;
+    let root = &api.0.config.root;
+    let config = merge(from_config(handler, root, api.0.started), body(&bytes)?, root, &api.handler_names())?;
     let config = api.set_event_config(handler, Some(config));
     Ok(HttpResponse::Ok().json(api.event_config_body(handler, &config)))
 }
@@ -226,7 +214,7 @@ async fn update(
     api: web::Data<LambdaApi>,
 ) -> Result<HttpResponse, ApiError> {
     let handler = api.function(&req)?;
-    let config = merge(api.event_config(handler), body(&bytes)?, &api.handler_names())?;
+    let config = merge(api.event_config(handler), body(&bytes)?, &api.0.config.root, &api.handler_names())?;
     let config = api.set_event_config(handler, Some(config));
     Ok(HttpResponse::Ok().json(api.event_config_body(handler, &config)))
 }
@@ -260,6 +248,8 @@ mod tests {
             ("handler:nobody", Err(())),
             ("file:out/failures.jsonl", Ok(Some("file:out/failures.jsonl"))),
             ("file:", Err(())),
+            ("file:../outside.jsonl", Err(())),
+            ("file:/etc/passwd", Err(())),
             (arn, Ok(Some("handler:audit"))),
             ("arn:aws:lambda:eu-central-1:000000000000:function:audit:$LATEST", Ok(Some("handler:audit"))),
             ("arn:aws:lambda:eu-central-1:000000000000:function:audit:prod", Err(())),
@@ -268,7 +258,7 @@ mod tests {
             ("audit", Err(())),
         ];
         for (raw, expected) in cases {
-            let got = destination_key(raw, &handlers).map_err(|_| ());
+            let got = destination_key(raw, Path::new("/project"), &handlers).map_err(|_| ());
             assert_eq!(got, expected.map(|d| d.map(str::to_string)), "{raw}");
         }
     }
@@ -288,13 +278,16 @@ mod tests {
             maximum_event_age_in_seconds: age,
             destination_config: None,
         };
-        let merged = merge(base.clone(), request(Some(0), None), &handlers).unwrap();
+        let merged = merge(base.clone(), request(Some(0), None), Path::new("/project"), &handlers).unwrap();
         assert_eq!(
             (merged.retries, merged.max_age_secs, merged.on_success.as_deref()),
             (0, 21_600, Some("handler:audit"))
         );
         for (retries, age) in [(Some(3), None), (Some(-1), None), (None, Some(59)), (None, Some(21_601))] {
-            assert!(merge(base.clone(), request(retries, age), &handlers).is_err(), "{retries:?} {age:?}");
+            assert!(
+                merge(base.clone(), request(retries, age), Path::new("/project"), &handlers).is_err(),
+                "{retries:?} {age:?}"
+            );
         }
         let cleared = Request {
             destination_config: Some(Destinations {
@@ -303,7 +296,7 @@ mod tests {
             }),
             ..Request::default()
         };
-        let merged = merge(base, cleared, &handlers).unwrap();
+        let merged = merge(base, cleared, Path::new("/project"), &handlers).unwrap();
         assert_eq!((merged.on_success, merged.on_failure.as_deref()), (None, Some("file:f.jsonl")));
     }
 }

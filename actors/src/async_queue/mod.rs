@@ -4,7 +4,8 @@
 //! queue serves every function, bounded by `async_queue_size`; each function's events run in
 //! arrival order, at most its pool's size at once, so the sync queue stays free for sync callers.
 
-mod invoke_config;
+mod ending;
+mod record;
 mod spool;
 mod verdict;
 
@@ -12,12 +13,14 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use smyth_config::Config;
+use smyth_config::{Config, Destination};
 use tokio::sync::oneshot;
 
 use crate::invocation::{Invocation, InvokeResult, Outcome, Rejection};
 use crate::messages::{InvokeByName, Shutdown};
 use crate::router::RouterActor;
+pub use ending::SetEventInvokeConfig;
+pub use record::{invocation_record, Condition, Ending, Response};
 pub use spool::{Payload, Spool, SPOOL_THRESHOLD};
 pub use verdict::{throttle_backoff, verdict, Attempt, Policy, Verdict};
 
@@ -32,6 +35,8 @@ pub struct Enqueue {
     pub function: String,
     pub payload: Payload,
     pub client_context: Option<String>,
+    /// The ARN the caller named, for `context.invoked_function_arn`.
+    pub function_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -65,9 +70,13 @@ struct Event {
     function: String,
     payload: Payload,
     client_context: Option<String>,
+    function_arn: Option<String>,
     accepted: Instant,
     /// Function errors so far.
     failures: u32,
+    /// Attempts that reached the function, and what the last one answered (for the destination).
+    invocations: u32,
+    last_response: Option<Response>,
 }
 
 struct Function {
@@ -81,6 +90,8 @@ struct Function {
     blocked: Option<Blocked>,
     /// Throttled attempts in a row.
     throttles: u32,
+    on_success: Option<Destination>,
+    on_failure: Option<Destination>,
 }
 
 struct Blocked {
@@ -112,6 +123,9 @@ pub struct AsyncQueue {
     next_seq: u64,
     parked: HashMap<u64, Parked>,
     shutting_down: bool,
+    /// For destination records' `functionArn`, and `file:` destinations set at run time.
+    region: String,
+    root: std::path::PathBuf,
 }
 
 impl AsyncQueue {
@@ -132,6 +146,8 @@ impl AsyncQueue {
                     in_flight: 0,
                     blocked: None,
                     throttles: 0,
+                    on_success: h.on_success.clone(),
+                    on_failure: h.on_failure.clone(),
                 };
                 (h.name.clone(), function)
             })
@@ -144,6 +160,8 @@ impl AsyncQueue {
             next_seq: 0,
             parked: HashMap::new(),
             shutting_down: false,
+            region: config.env.get("AWS_REGION").cloned().unwrap_or_else(|| "eu-central-1".into()),
+            root: config.root.clone(),
         }
     }
 
@@ -157,7 +175,7 @@ impl AsyncQueue {
             let Some(event) = function.ready.pop_front() else { return };
             let age = event.accepted.elapsed();
             if verdict(Attempt::Waiting, event.failures, age, &function.policy) == Verdict::TooOld {
-                self.finish(event, Verdict::TooOld, "");
+                self.finish(event, Verdict::TooOld, "", ctx);
                 continue;
             }
             function.in_flight += 1;
@@ -168,20 +186,24 @@ impl AsyncQueue {
     /// Sends the event to its function; the result comes back to [`Self::attempted`].
     fn attempt(&mut self, event: Event, ctx: &mut Context<Self>) {
         let (seq, source, client_context) = (event.seq, event.payload.source(), event.client_context.clone());
+        let function_arn = event.function_arn.clone();
         let (router, name) = (self.router.clone(), event.function.clone());
         self.parked.insert(seq, Parked::InFlight(event));
         let run = async move {
             let payload = match source.load().await {
                 Ok(payload) => payload,
-                Err(err) => return (Attempt::Lost, format!("cannot read its spooled payload: {err}"), None),
+                Err(err) => {
+                    return (Attempt::Lost, format!("cannot read its spooled payload: {err}"), None, None)
+                }
             };
             let (reply, answer) = oneshot::channel();
-            let invocation = Invocation { payload, client_context, received: Instant::now(), log: None };
+            let invocation =
+                Invocation { payload, client_context, function_arn, received: Instant::now(), log: None };
             router.do_send(InvokeByName { name, invocation, reply });
             classify(answer.await.unwrap_or(Err(Rejection::Unavailable)))
         };
-        ctx.spawn(run.into_actor(self).map(move |(attempt, detail, throttle), act, ctx| {
-            act.attempted(seq, attempt, &detail, throttle, ctx)
+        ctx.spawn(run.into_actor(self).map(move |(attempt, detail, throttle, response), act, ctx| {
+            act.attempted(seq, attempt, &detail, throttle, response, ctx)
         }));
     }
 
@@ -191,9 +213,14 @@ impl AsyncQueue {
         attempt: Attempt,
         detail: &str,
         throttle: Option<Rejection>,
+        response: Option<Response>,
         ctx: &mut Context<Self>,
     ) {
         let Some(Parked::InFlight(mut event)) = self.parked.remove(&seq) else { return };
+        if response.is_some() {
+            event.invocations += 1;
+            event.last_response = response;
+        }
         let name = event.function.clone();
         let Some(function) = self.functions.get_mut(&name) else { return };
         function.in_flight -= 1;
@@ -221,7 +248,7 @@ impl AsyncQueue {
             }
             done => {
                 function.throttles = 0;
-                self.finish(event, done, detail);
+                self.finish(event, done, detail, ctx);
             }
         }
         self.pump(&name, ctx);
@@ -234,25 +261,6 @@ impl AsyncQueue {
             function.requeue(event);
         }
         self.pump(&name, ctx);
-    }
-
-    /// The event leaves the queue (its spooled payload is deleted with it).
-    fn finish(&mut self, event: Event, how: Verdict, detail: &str) {
-        self.held -= 1;
-        let (function, request_id) = (&event.function, &event.request_id);
-        let attempts = event.failures + 1;
-        match how {
-            Verdict::TooOld => {
-                let age = event.accepted.elapsed();
-                let limit =
-                    self.functions.get(function).map(|f| f.policy.maximum_event_age).unwrap_or_default();
-                tracing::warn!(function = %function, request_id = %request_id, age_s = age.as_secs(), maximum_event_age_s = limit.as_secs(), "asynchronous event dropped: it reached maximum_event_age before it could run");
-            }
-            Verdict::FailedForGood => {
-                tracing::warn!(function = %function, request_id = %request_id, attempts, "asynchronous invocation failed for good: {detail}");
-            }
-            _ => {}
-        }
     }
 
     /// Drops events that waited too long, and tries throttled functions again once their backoff is over.
@@ -271,7 +279,7 @@ impl AsyncQueue {
             }
         }
         for event in expired {
-            self.finish(event, Verdict::TooOld, "");
+            self.finish(event, Verdict::TooOld, "", ctx);
         }
         self.pump_all(ctx);
     }
@@ -283,25 +291,67 @@ impl AsyncQueue {
         }
     }
 
+    /// Takes an event in (from a client, or a destination record for a `handler:` destination).
+    fn accept(
+        &mut self,
+        name: &str,
+        payload: Payload,
+        client_context: Option<String>,
+        function_arn: Option<String>,
+        ctx: &mut Context<Self>,
+    ) -> Result<String, Refused> {
+        if self.shutting_down {
+            return Err(Refused::ShuttingDown);
+        }
+        if self.held >= self.capacity {
+            return Err(Refused::Full);
+        }
+        let Some(function) = self.functions.get_mut(name) else { return Err(Refused::ShuttingDown) };
+        self.held += 1;
+        self.next_seq += 1;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        function.ready.push_back(Event {
+            seq: self.next_seq,
+            request_id: request_id.clone(),
+            function: name.to_string(),
+            payload,
+            client_context,
+            function_arn,
+            accepted: Instant::now(),
+            failures: 0,
+            invocations: 0,
+            last_response: None,
+        });
+        self.pump(name, ctx);
+        Ok(request_id)
+    }
+
     fn waiting(&self) -> usize {
         let retrying = self.parked.values().filter(|p| matches!(p, Parked::Retrying(_))).count();
         self.functions.values().map(|f| f.ready.len()).sum::<usize>() + retrying
     }
 }
 
-/// An attempt's result as the verdict sees it, a line for the log, and the throttle's reason.
-fn classify(result: InvokeResult) -> (Attempt, String, Option<Rejection>) {
+/// An attempt's result as the verdict sees it, a line for the log, the throttle's reason, and what
+/// the function answered when it ran.
+fn classify(result: InvokeResult) -> (Attempt, String, Option<Rejection>, Option<Response>) {
     match result {
-        Ok(Outcome::Success { .. }) => (Attempt::Succeeded, String::new(), None),
+        Ok(Outcome::Success { body, .. }) => {
+            let response = Response { body: body.to_vec(), function_error: false };
+            (Attempt::Succeeded, String::new(), None, Some(response))
+        }
         Ok(Outcome::HandlerError { body, .. }) => {
-            (Attempt::FunctionError, String::from_utf8_lossy(&body).into_owned(), None)
+            let response = Response { body: body.to_vec(), function_error: true };
+            (Attempt::FunctionError, String::from_utf8_lossy(&body).into_owned(), None, Some(response))
         }
         Ok(Outcome::Failed { error, message, .. }) => {
-            (Attempt::FunctionError, format!("{}: {message}", error.error_type()), None)
+            let body = serde_json::json!({"errorMessage": message, "errorType": error.error_type()});
+            let response = Response { body: body.to_string().into_bytes(), function_error: true };
+            (Attempt::FunctionError, format!("{}: {message}", error.error_type()), None, Some(response))
         }
-        Err(Rejection::NotFound(name)) => (Attempt::Lost, format!("function not found: {name}"), None),
+        Err(Rejection::NotFound(name)) => (Attempt::Lost, format!("function not found: {name}"), None, None),
         // Unavailable: the supervisor is shutting down or restarted; the event waits like a throttled one.
-        Err(throttle) => (Attempt::Throttled, throttle.to_string(), Some(throttle)),
+        Err(throttle) => (Attempt::Throttled, throttle.to_string(), Some(throttle), None),
     }
 }
 
@@ -318,27 +368,7 @@ impl Handler<Enqueue> for AsyncQueue {
     type Result = Result<String, Refused>;
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
-        if self.shutting_down {
-            return Err(Refused::ShuttingDown);
-        }
-        if self.held >= self.capacity {
-            return Err(Refused::Full);
-        }
-        let Some(function) = self.functions.get_mut(&msg.function) else { return Err(Refused::ShuttingDown) };
-        self.held += 1;
-        self.next_seq += 1;
-        let request_id = uuid::Uuid::new_v4().to_string();
-        function.ready.push_back(Event {
-            seq: self.next_seq,
-            request_id: request_id.clone(),
-            function: msg.function.clone(),
-            payload: msg.payload,
-            client_context: msg.client_context,
-            accepted: Instant::now(),
-            failures: 0,
-        });
-        self.pump(&msg.function, ctx);
-        Ok(request_id)
+        self.accept(&msg.function, msg.payload, msg.client_context, msg.function_arn, ctx)
     }
 }
 

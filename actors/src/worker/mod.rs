@@ -58,6 +58,9 @@ pub struct WorkerActor {
     /// The current process's latest measurement, and its highest RSS yet (for `Max Memory Used`).
     usage: Option<Sample>,
     peak_rss: Option<u64>,
+    /// The current process initialised ahead of any invocation (provisioned concurrency): its init
+    /// goes in an `INIT_REPORT` line, not in a REPORT.
+    init_ahead: bool,
 }
 
 impl WorkerActor {
@@ -90,6 +93,7 @@ impl WorkerActor {
             sampler,
             usage: None,
             peak_rss: None,
+            init_ahead: false,
         }
     }
 
@@ -169,7 +173,7 @@ impl WorkerActor {
                     trace_id: trace_id(&request_id),
                     request_id: request_id.clone(),
                     deadline_ms: epoch_ms(deadline),
-                    function_arn: self.function_arn.clone(),
+                    function_arn: invocation.function_arn.unwrap_or_else(|| self.function_arn.clone()),
                     client_context: invocation.client_context,
                     payload: invocation.payload,
                 };
@@ -201,7 +205,12 @@ impl WorkerActor {
                 self.usage = None;
                 self.peak_rss = None;
             }
-            Effect::InitDone { .. } => {
+            Effect::InitDone { duration } => {
+                if self.init_ahead {
+                    let ms = duration.as_secs_f64() * 1000.0;
+                    let line = format!("INIT_REPORT Init Duration: {ms:.2} ms\tPhase: init\tStatus: success");
+                    tracing::info!(target: "smyth::report", "{} | {line}", crate::logs::prefix(&self.name));
+                }
                 // One reading when init ends, so the first REPORT has a `Max Memory Used` even when it
                 // comes before the sampler's first tick.
                 if let Some(rss) = self.state.pid().and_then(sampler::rss_now) {
@@ -228,6 +237,7 @@ impl WorkerActor {
     fn spawn(&mut self, ctx: &mut Context<Self>, init_type: &'static str) {
         let mut spec = self.spec.clone();
         spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into());
+        self.init_ahead = init_type == "provisioned-concurrency";
         let (lines, exits) = (ctx.address(), ctx.address());
         let on_line = move |line: &str| lines.do_send(OutputLine(line.to_string()));
         let event = match process::spawn(&spec, &self.name, on_line, move |pid, exit| {
@@ -276,7 +286,10 @@ impl WorkerActor {
     /// Logs the invocation's `REPORT` line, and returns it.
     fn log_report(&self, line: &ReportLine) -> String {
         let duration = line.duration.as_secs_f64() * 1000.0;
-        let init = line.init_duration.map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0));
+        let init = line
+            .init_duration
+            .filter(|_| !self.init_ahead)
+            .map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0));
         let max_memory_used_mb = self.peak_rss.map(sampler::whole_mb);
         let memory = max_memory_used_mb.map(|mb| format!("\tMax Memory Used: {mb} MB"));
         let report = format!(

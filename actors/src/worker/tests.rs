@@ -34,6 +34,7 @@ fn job(request_id: &str) -> (Job, oneshot::Receiver<InvokeResult>) {
     let invocation = Invocation {
         payload: Bytes::from_static(b"{}"),
         client_context: None,
+        function_arn: None,
         received: Instant::now(),
         log: None,
     };

@@ -56,6 +56,9 @@ fn bad_handler_values() {
         ("command = \"./bootstrap\"", "command", "expected an array"),
         ("env = { PORT = 5432 }", "env.PORT", "expected a string"),
         ("fake_coldstart = \"yes\"", "fake_coldstart", "expected a boolean"),
+        ("on_success = \"handler:nope\"", "on_success", "names no handler of this project"),
+        ("on_failure = \"sqs:queue\"", "on_failure", "use \"handler:NAME\" or \"file:PATH\""),
+        ("on_failure = \"file:../out.jsonl\"", "on_failure", "relative path inside the project"),
         (
             "strategy_generator_path = \"my.strategies.fastest\"",
             "strategy_generator_path",

@@ -295,3 +295,16 @@ reserved_concurrency = 0
         assert_eq!(h.idle_timeout, None);
     }
 }
+
+#[test]
+fn destinations_name_handlers_and_project_files() {
+    let c = parse(&format!(
+        "{MINIMAL}on_success = \"handler:audit\"\non_failure = \"file:failed.jsonl\"\n\n\
+         [tool.smyth.handlers.audit]\nhandler_path = \"app.audit\"\nurl_path = \"/audit\"\n\
+         on_failure = \"arn:aws:lambda:us-east-1:123456789012:function:orders\"\n"
+    ));
+    assert_eq!(c.handlers[0].on_success, Some(Destination::Handler("audit".into())));
+    assert_eq!(c.handlers[0].on_failure, Some(Destination::File("/nonexistent/proj/failed.jsonl".into())));
+    assert_eq!(c.handlers[1].on_success, None);
+    assert_eq!(c.handlers[1].on_failure, Some(Destination::Handler("orders".into())));
+}
