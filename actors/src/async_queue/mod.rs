@@ -80,6 +80,9 @@ struct Function {
     blocked: Option<Blocked>,
     /// Throttled attempts in a row.
     throttles: u32,
+    /// For the status's `async_events`: retries after a function error, events dropped for good.
+    retried: u64,
+    dropped: u64,
 }
 
 struct Blocked {
@@ -131,6 +134,8 @@ impl AsyncQueue {
                     in_flight: 0,
                     blocked: None,
                     throttles: 0,
+                    retried: 0,
+                    dropped: 0,
                 };
                 (h.name.clone(), function)
             })
@@ -205,6 +210,7 @@ impl AsyncQueue {
         match decision {
             Verdict::RetryAfter(pause) => {
                 function.throttles = 0;
+                function.retried += 1;
                 event.failures += 1;
                 tracing::warn!(function = %name, request_id = %event.request_id, "asynchronous invocation failed ({detail}); retrying in {pause:?}");
                 self.parked.insert(seq, Parked::Retrying(event));
@@ -240,6 +246,11 @@ impl AsyncQueue {
         self.held -= 1;
         let (function, request_id) = (&event.function, &event.request_id);
         let attempts = event.failures + 1;
+        if matches!(how, Verdict::TooOld | Verdict::FailedForGood) {
+            if let Some(f) = self.functions.get_mut(function) {
+                f.dropped += 1;
+            }
+        }
         match how {
             Verdict::TooOld => {
                 let age = event.accepted.elapsed();
@@ -372,6 +383,24 @@ impl Handler<GetQueued> for AsyncQueue {
             }
         }
         MessageResult(counts)
+    }
+}
+
+/// Per function: events waiting now, retried and dropped so far (the status's `async_events`).
+#[derive(Message)]
+#[rtype(result = "HashMap<String, crate::metrics::AsyncEvents>")]
+pub struct GetAsyncEvents;
+
+impl Handler<GetAsyncEvents> for AsyncQueue {
+    type Result = MessageResult<GetAsyncEvents>;
+
+    fn handle(&mut self, _: GetAsyncEvents, ctx: &mut Context<Self>) -> Self::Result {
+        let MessageResult(queued) = <Self as Handler<GetQueued>>::handle(self, GetQueued, ctx);
+        let events = self.functions.iter().map(|(name, f)| {
+            let queued = queued.get(name).copied().unwrap_or(0) as u64;
+            (name.clone(), crate::metrics::AsyncEvents { queued, retried: f.retried, dropped: f.dropped })
+        });
+        MessageResult(events.collect())
     }
 }
 

@@ -11,10 +11,11 @@ use smyth_config::HandlerConfig;
 
 use crate::invocation::Outcome;
 use crate::messages::*;
+use crate::metrics::{ms, Ended, Failure};
 use crate::process::{self, SpawnSpec};
 use crate::sampler::{self, Sample, Sampler};
 use crate::state::allowed;
-use crate::status::{epoch_ms, WorkerStatus};
+use crate::status::{epoch_ms, LastError, Rss, WorkerStatus};
 
 mod exit;
 pub mod machine;
@@ -58,6 +59,14 @@ pub struct WorkerActor {
     /// The current process's latest measurement, and its highest RSS yet (for `Max Memory Used`).
     usage: Option<Sample>,
     peak_rss: Option<u64>,
+    /// When the current process started, its init's duration, and the last invocation's duration.
+    process_started: Option<Instant>,
+    last_init: Option<Duration>,
+    last_duration: Option<Duration>,
+    last_error: Option<LastError>,
+    /// What the next report tells the supervisor's counters: an invocation that ended, an init done.
+    ended: Option<Ended>,
+    init_done: Option<Duration>,
 }
 
 impl WorkerActor {
@@ -90,6 +99,12 @@ impl WorkerActor {
             sampler,
             usage: None,
             peak_rss: None,
+            process_started: None,
+            last_init: None,
+            last_duration: None,
+            last_error: None,
+            ended: None,
+            init_done: None,
         }
     }
 
@@ -102,9 +117,22 @@ impl WorkerActor {
             cold_starts: self.cold_starts,
             restarts: self.restarts,
             last_used: self.last_used.map(epoch_ms),
-            rss_bytes: self.usage.map(|u| u.rss_bytes),
+            rss: Rss(self.usage.map(|u| u.rss_bytes)),
             cpu_percent: self.usage.map(|u| u.cpu_percent),
+            uptime_ms: self.state.pid().and(self.process_started).map(|t| t.elapsed().as_millis() as u64),
+            last_duration_ms: self.last_duration.map(ms),
+            last_init_ms: self.last_init.map(ms),
+            last_error: self.last_error.clone(),
+            retry_at: None,
         }
+    }
+
+    fn note_failure(&mut self, failure: &Failure) {
+        self.last_error = Some(LastError {
+            error_type: failure.error_type.clone(),
+            message: failure.message.clone(),
+            at: epoch_ms(SystemTime::now()),
+        });
     }
 
     fn facts(&self) -> Facts {
@@ -200,8 +228,12 @@ impl WorkerActor {
                 self.cold_starts += 1;
                 self.usage = None;
                 self.peak_rss = None;
+                self.process_started = Some(Instant::now());
+                self.last_init = None;
             }
-            Effect::InitDone { .. } => {
+            Effect::InitDone { duration } => {
+                self.last_init = Some(duration);
+                self.init_done = Some(duration);
                 // One reading when init ends, so the first REPORT has a `Max Memory Used` even when it
                 // comes before the sampler's first tick.
                 if let Some(rss) = self.state.pid().and_then(sampler::rss_now) {
@@ -211,11 +243,18 @@ impl WorkerActor {
             Effect::Invoked => self.invocations += 1,
             Effect::Restart => self.restarts += 1,
             Effect::Report { finished, init_error } => {
+                if let Some((kind, message)) = &init_error {
+                    let failure =
+                        Failure { error_type: kind.error_type().to_string(), message: message.clone() };
+                    self.note_failure(&failure);
+                }
                 self.supervisor.do_send(WorkerChanged {
                     slot: self.slot,
                     status: self.status(),
                     finished,
                     init_error,
+                    ended: self.ended.take(),
+                    init_done: self.init_done.take(),
                 });
             }
             Effect::Warn(message) => {
@@ -258,6 +297,12 @@ impl WorkerActor {
         capture: Option<Capture>,
         report: Option<ReportLine>,
     ) {
+        let ended = Ended::of(&outcome, report.as_ref().map(|line| line.duration));
+        if let Some(failure) = &ended.failure {
+            self.note_failure(failure);
+        }
+        self.last_duration = ended.duration.or(self.last_duration);
+        self.ended = Some(ended);
         let report = report.map(|line| self.log_report(&line));
         if let Outcome::Failed { error, message, .. } = &outcome {
             tracing::error!(worker = %self.name, error_type = error.error_type(), "{message}");
