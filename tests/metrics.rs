@@ -188,7 +188,8 @@ fn async_events_count_retries_and_drops() {
     };
     assert_eq!(event("boom").status, 202);
     server.wait_for("the event retried once, then dropped", Duration::from_secs(10), || {
-        metrics(&server, "boom")["async_events"] == serde_json::json!({"queued": 0, "retried": 1, "dropped": 1})
+        metrics(&server, "boom")["async_events"]
+            == serde_json::json!({"queued": 0, "retried": 1, "dropped": 1})
     });
     assert_eq!(counts(&server, "boom"), (2, 2, 0, 0), "two attempts, two errors");
     assert_eq!(server.status()["handlers"]["boom"]["async_queued"], 0);
@@ -225,7 +226,11 @@ print(json.dumps(out))
     use std::io::Write;
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "the parser refused it: {}\n{text}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the parser refused it: {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     Some(serde_json::from_slice(&output.stdout).unwrap())
 }
 
@@ -264,7 +269,10 @@ fn prometheus_exposition_parses_and_matches_the_status() {
         }
         let runs = m["recent_durations_ms"].as_array().unwrap().len() as f64;
         assert_eq!(sample(&parsed, "smyth_duration_seconds_count", &h), runs, "{handler}");
-        assert_eq!(sample(&parsed, "smyth_duration_seconds_bucket", &[("handler", handler), ("le", "+Inf")]), runs);
+        assert_eq!(
+            sample(&parsed, "smyth_duration_seconds_bucket", &[("handler", handler), ("le", "+Inf")]),
+            runs
+        );
     }
     assert_eq!(sample(&parsed, "smyth_invocations_total", &[("handler", "ok")]), 2.0);
     assert_eq!(sample(&parsed, "smyth_throttles_total", &[("handler", "zero")]), 1.0);
