@@ -87,10 +87,9 @@ pub fn status(config: &Config, host: Option<&str>, port: Option<u16>) -> ExitCod
 }
 
 fn status_table(status: &serde_json::Value) -> String {
-    let mut rows = vec![
-        ["HANDLER", "WORKER", "STATE", "PID", "INVOCATIONS", "COLD STARTS", "RESTARTS", "LAST ERROR"]
-            .map(String::from),
-    ];
+    let mut rows =
+        vec![["HANDLER", "WORKER", "STATE", "PID", "INVOCATIONS", "COLD STARTS", "RESTARTS", "LAST ERROR"]
+            .map(String::from)];
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::Null => "-".to_string(),
         serde_json::Value::String(s) => s.clone(),
@@ -150,7 +149,10 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 5, "{table}");
         assert!(lines[1].ends_with("ValueError"), "{table}");
-        assert_eq!(lines[4], "orders: invocations 3 · errors 1 · throttles 0 · p50 1.2 ms · p99 -", "{table}");
+        assert_eq!(
+            lines[4], "orders: invocations 3 · errors 1 · throttles 0 · p50 1.2 ms · p99 -",
+            "{table}"
+        );
         assert!(lines[0].starts_with("HANDLER  WORKER    STATE"), "{table}");
         assert!(lines[1].contains("orders:0  warm   42"), "{table}");
         assert!(lines[2].contains("orders:1  cold   -"), "{table}");

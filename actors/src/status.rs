@@ -175,7 +175,9 @@ mod tests {
 
     #[test]
     fn the_account_counts_every_handler_and_the_unreserved_ones() {
-        let cases: [(&[(Option<usize>, usize)], usize, usize); 4] = [
+        // (handlers as (reserved, in flight), all in flight, unreserved in flight)
+        type Handlers<'a> = &'a [(Option<usize>, usize)];
+        let cases: [(Handlers, usize, usize); 4] = [
             (&[], 0, 0),
             (&[(None, 2)], 2, 2),
             (&[(Some(3), 2)], 2, 0),

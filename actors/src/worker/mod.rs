@@ -11,15 +11,15 @@ use smyth_config::HandlerConfig;
 
 use crate::invocation::Outcome;
 use crate::messages::*;
-use crate::metrics::{ms, Ended, Failure};
 use crate::process::{self, SpawnSpec};
 use crate::sampler::{self, Sample, Sampler};
 use crate::state::allowed;
-use crate::status::{epoch_ms, LastError, Rss, WorkerStatus};
+use crate::status::{epoch_ms, Rss, WorkerStatus};
 
 mod exit;
 pub mod machine;
 mod peer;
+mod record;
 mod runtime_api;
 mod tail;
 #[cfg(test)]
@@ -59,14 +59,8 @@ pub struct WorkerActor {
     /// The current process's latest measurement, and its highest RSS yet (for `Max Memory Used`).
     usage: Option<Sample>,
     peak_rss: Option<u64>,
-    /// When the current process started, its init's duration, and the last invocation's duration.
-    process_started: Option<Instant>,
-    last_init: Option<Duration>,
-    last_duration: Option<Duration>,
-    last_error: Option<LastError>,
-    /// What the next report tells the supervisor's counters: an invocation that ended, an init done.
-    ended: Option<Ended>,
-    init_done: Option<Duration>,
+    /// Timings and the last failure, for the status and the handler's metrics.
+    record: record::Record,
 }
 
 impl WorkerActor {
@@ -99,17 +93,12 @@ impl WorkerActor {
             sampler,
             usage: None,
             peak_rss: None,
-            process_started: None,
-            last_init: None,
-            last_duration: None,
-            last_error: None,
-            ended: None,
-            init_done: None,
+            record: record::Record::default(),
         }
     }
 
     pub fn status(&self) -> WorkerStatus {
-        WorkerStatus {
+        let mut status = WorkerStatus {
             id: self.name.clone(),
             state: self.state.kind(),
             pid: self.state.pid(),
@@ -119,20 +108,14 @@ impl WorkerActor {
             last_used: self.last_used.map(epoch_ms),
             rss: Rss(self.usage.map(|u| u.rss_bytes)),
             cpu_percent: self.usage.map(|u| u.cpu_percent),
-            uptime_ms: self.state.pid().and(self.process_started).map(|t| t.elapsed().as_millis() as u64),
-            last_duration_ms: self.last_duration.map(ms),
-            last_init_ms: self.last_init.map(ms),
-            last_error: self.last_error.clone(),
+            uptime_ms: None,
+            last_duration_ms: None,
+            last_init_ms: None,
+            last_error: None,
             retry_at: None,
-        }
-    }
-
-    fn note_failure(&mut self, failure: &Failure) {
-        self.last_error = Some(LastError {
-            error_type: failure.error_type.clone(),
-            message: failure.message.clone(),
-            at: epoch_ms(SystemTime::now()),
-        });
+        };
+        self.record.show(&mut status, self.state.pid().is_some());
+        status
     }
 
     fn facts(&self) -> Facts {
@@ -228,12 +211,10 @@ impl WorkerActor {
                 self.cold_starts += 1;
                 self.usage = None;
                 self.peak_rss = None;
-                self.process_started = Some(Instant::now());
-                self.last_init = None;
+                self.record.cold_start();
             }
             Effect::InitDone { duration } => {
-                self.last_init = Some(duration);
-                self.init_done = Some(duration);
+                self.record.init_done(duration);
                 // One reading when init ends, so the first REPORT has a `Max Memory Used` even when it
                 // comes before the sampler's first tick.
                 if let Some(rss) = self.state.pid().and_then(sampler::rss_now) {
@@ -244,17 +225,16 @@ impl WorkerActor {
             Effect::Restart => self.restarts += 1,
             Effect::Report { finished, init_error } => {
                 if let Some((kind, message)) = &init_error {
-                    let failure =
-                        Failure { error_type: kind.error_type().to_string(), message: message.clone() };
-                    self.note_failure(&failure);
+                    self.record.init_failed(kind, message);
                 }
+                let (ended, init_done) = self.record.take_for_report();
                 self.supervisor.do_send(WorkerChanged {
                     slot: self.slot,
                     status: self.status(),
                     finished,
                     init_error,
-                    ended: self.ended.take(),
-                    init_done: self.init_done.take(),
+                    ended,
+                    init_done,
                 });
             }
             Effect::Warn(message) => {
@@ -297,12 +277,7 @@ impl WorkerActor {
         capture: Option<Capture>,
         report: Option<ReportLine>,
     ) {
-        let ended = Ended::of(&outcome, report.as_ref().map(|line| line.duration));
-        if let Some(failure) = &ended.failure {
-            self.note_failure(failure);
-        }
-        self.last_duration = ended.duration.or(self.last_duration);
-        self.ended = Some(ended);
+        self.record.answered(&outcome, report.as_ref().map(|line| line.duration));
         let report = report.map(|line| self.log_report(&line));
         if let Outcome::Failed { error, message, .. } = &outcome {
             tracing::error!(worker = %self.name, error_type = error.error_type(), "{message}");
