@@ -92,9 +92,9 @@ pub fn status(config: &Config, host: Option<&str>, port: Option<u16>) -> ExitCod
 }
 
 fn status_table(status: &serde_json::Value) -> String {
-    let mut rows = vec![
-        ["HANDLER", "WORKER", "STATE", "PID", "INVOCATIONS", "COLD STARTS", "RESTARTS"].map(String::from)
-    ];
+    let mut rows =
+        vec![["HANDLER", "WORKER", "STATE", "PID", "INVOCATIONS", "COLD STARTS", "RESTARTS", "LAST ERROR"]
+            .map(String::from)];
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::Null => "-".to_string(),
         serde_json::Value::String(s) => s.clone(),
@@ -110,16 +110,32 @@ fn status_table(status: &serde_json::Value) -> String {
                 text(&worker["invocations"]),
                 text(&worker["cold_starts"]),
                 text(&worker["restarts"]),
+                text(&worker["last_error"]["type"]),
             ]);
         }
     }
-    let widths: Vec<usize> = (0..7).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
-    rows.iter()
+    let widths: Vec<usize> = (0..8).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let table: String = rows
+        .iter()
         .map(|row| {
             let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
             format!("{}\n", cells.join("  ").trim_end())
         })
-        .collect()
+        .collect();
+    // Then one metrics line per handler.
+    let lines = status["handlers"].as_object().into_iter().flatten().map(|(name, handler)| {
+        let m = &handler["metrics"];
+        let ms = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |v| format!("{v:.1} ms"));
+        format!(
+            "{name}: invocations {} · errors {} · throttles {} · p50 {} · p99 {}\n",
+            text(&m["invocations"]),
+            text(&m["errors"]),
+            text(&m["throttles"]),
+            ms(&m["duration_ms"]["p50"]),
+            ms(&m["duration_ms"]["p99"]),
+        )
+    });
+    format!("{table}\n{}", lines.collect::<String>())
 }
 
 #[cfg(test)]
@@ -129,12 +145,19 @@ mod tests {
     #[test]
     fn the_status_table_has_a_row_per_worker() {
         let status = serde_json::json!({"handlers": {"orders": {"workers": [
-            {"id": "orders:0", "state": "warm", "pid": 42, "invocations": 3, "cold_starts": 1, "restarts": 0},
-            {"id": "orders:1", "state": "cold", "pid": null, "invocations": 0, "cold_starts": 0, "restarts": 0}
-        ]}}});
+            {"id": "orders:0", "state": "warm", "pid": 42, "invocations": 3, "cold_starts": 1, "restarts": 0,
+             "last_error": {"type": "ValueError", "message": "boom", "at": 1}},
+            {"id": "orders:1", "state": "cold", "pid": null, "invocations": 0, "cold_starts": 0, "restarts": 0,
+             "last_error": null}
+        ], "metrics": {"invocations": 3, "errors": 1, "throttles": 0, "duration_ms": {"p50": 1.25, "p99": null}}}}});
         let table = status_table(&status);
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 3, "{table}");
+        assert_eq!(lines.len(), 5, "{table}");
+        assert!(lines[1].ends_with("ValueError"), "{table}");
+        assert_eq!(
+            lines[4], "orders: invocations 3 · errors 1 · throttles 0 · p50 1.2 ms · p99 -",
+            "{table}"
+        );
         assert!(lines[0].starts_with("HANDLER  WORKER    STATE"), "{table}");
         assert!(lines[1].contains("orders:0  warm   42"), "{table}");
         assert!(lines[2].contains("orders:1  cold   -"), "{table}");

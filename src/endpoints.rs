@@ -2,8 +2,9 @@
 //! live dashboard.
 
 use actix_web::{web, HttpResponse};
+use indexmap::IndexMap;
 use smyth_actors::messages::GetStatus;
-use smyth_actors::status::HandlerStatus;
+use smyth_actors::status::{self, HandlerStatus};
 
 use crate::http::{ClientPort, Edge};
 use crate::invoke_api::InvokeApi;
@@ -34,26 +35,47 @@ fn shutting_down() -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(serde_json::json!({"message": "shutting down"}))
 }
 
-async fn status(_: ClientPort, edge: web::Data<Edge>, invoke: Option<web::Data<InvokeApi>>) -> HttpResponse {
-    let Some(handlers) = handlers(&edge).await else { return shutting_down() };
-    let async_queued = match invoke {
-        Some(invoke) => invoke.async_queued().await,
+/// Every handler's status, in config order, with its asynchronous events filled in.
+async fn snapshot(edge: &Edge, invoke: Option<web::Data<InvokeApi>>) -> Option<Vec<HandlerStatus>> {
+    let mut handlers = handlers(edge).await?;
+    let async_events = match invoke {
+        Some(invoke) => invoke.async_events().await,
         None => Default::default(),
     };
-    let handlers: serde_json::Map<String, serde_json::Value> = handlers
+    for handler in &mut handlers {
+        handler.metrics.async_events = async_events.get(&handler.name).copied().unwrap_or_default();
+    }
+    Some(handlers)
+}
+
+async fn status(_: ClientPort, edge: web::Data<Edge>, invoke: Option<web::Data<InvokeApi>>) -> HttpResponse {
+    let Some(handlers) = snapshot(&edge, invoke).await else { return shutting_down() };
+    let limit = handlers.first().map_or(0, |h| h.account_limit);
+    let account = status::account(&handlers, limit);
+    // An ordered map: the JSON lists handlers in config order, as the dashboard shows them.
+    let handlers: IndexMap<String, serde_json::Value> = handlers
         .into_iter()
         .map(|h| {
             let mut value = serde_json::to_value(&h).unwrap_or_default();
-            value["async_queued"] = async_queued.get(&h.name).copied().unwrap_or(0).into();
-            (h.name.clone(), value)
+            value["async_queued"] = h.metrics.async_events.queued.into();
+            (h.name, value)
         })
         .collect();
-    HttpResponse::Ok().json(serde_json::json!({ "handlers": handlers }))
+    HttpResponse::Ok().json(StatusBody { handlers, account })
 }
 
-async fn prometheus(_: ClientPort, edge: web::Data<Edge>) -> HttpResponse {
-    let Some(handlers) = handlers(&edge).await else { return shutting_down() };
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics::render(&handlers))
+/// The status document; a struct rather than a `json!` value, whose map would sort the handlers.
+#[derive(serde::Serialize)]
+struct StatusBody {
+    handlers: IndexMap<String, serde_json::Value>,
+    account: status::AccountStatus,
+}
+
+async fn prometheus(
+    _: ClientPort,
+    edge: web::Data<Edge>,
+    invoke: Option<web::Data<InvokeApi>>,
+) -> HttpResponse {
+    let Some(handlers) = snapshot(&edge, invoke).await else { return shutting_down() };
+    HttpResponse::Ok().content_type(metrics::CONTENT_TYPE).body(metrics::render(handlers))
 }

@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use serde_json::json;
-use smyth_actors::async_queue::{AsyncQueue, Enqueue, GetQueued, Refused, Spool};
+use smyth_actors::async_queue::{AsyncQueue, Enqueue, GetAsyncEvents, Refused, Spool};
 use smyth_actors::invocation::{Invocation, InvokeResult, Outcome, Rejection, MAX_PAYLOAD};
 use smyth_actors::messages::{InvokeByName, Shutdown};
 use smyth_actors::router::RouterActor;
@@ -58,9 +58,9 @@ impl InvokeApi {
         answer.await.unwrap_or(Err(Rejection::Unavailable))
     }
 
-    /// Asynchronous events waiting per function (the status's `async_queued`); empty when shutting down.
-    pub async fn async_queued(&self) -> HashMap<String, usize> {
-        self.events.send(GetQueued).await.unwrap_or_default()
+    /// Per function: asynchronous events waiting, retried and dropped (the status's `async_events`).
+    pub async fn async_events(&self) -> HashMap<String, smyth_actors::metrics::AsyncEvents> {
+        self.events.send(GetAsyncEvents).await.unwrap_or_default()
     }
 
     /// Stops running asynchronous events; those still waiting are counted in one warning.

@@ -10,6 +10,7 @@ pub mod lines;
 mod logs;
 pub mod memory;
 pub mod messages;
+pub mod metrics;
 pub mod process;
 pub mod router;
 pub mod sampler;

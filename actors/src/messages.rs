@@ -130,6 +130,10 @@ pub struct WorkerChanged {
     pub finished: bool,
     /// The process died during init with this error (for restart backoff).
     pub init_error: Option<(crate::invocation::FailureKind, String)>,
+    /// An invocation ended (for the handler's metrics).
+    pub ended: Option<crate::metrics::Ended>,
+    /// The process finished its init in this long (for the handler's init durations).
+    pub init_done: Option<std::time::Duration>,
 }
 
 // ---- Runtime API → worker ----

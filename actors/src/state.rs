@@ -10,11 +10,24 @@ pub enum StateKind {
     Warm,
     Busy,
     Stopping,
+    /// Shown by the status only: a cold slot whose init keeps failing, waiting out its backoff. The
+    /// worker's machine is never in it, so no move leads to or from it.
+    Backoff,
 }
 
 impl StateKind {
+    /// The worker machine's states.
     pub const ALL: [StateKind; 5] =
         [StateKind::Cold, StateKind::Starting, StateKind::Warm, StateKind::Busy, StateKind::Stopping];
+    /// Every state the status can show.
+    pub const SHOWN: [StateKind; 6] = [
+        StateKind::Cold,
+        StateKind::Starting,
+        StateKind::Warm,
+        StateKind::Busy,
+        StateKind::Stopping,
+        StateKind::Backoff,
+    ];
 
     /// The lower-case name the status endpoint shows.
     pub fn as_str(self) -> &'static str {
@@ -24,6 +37,7 @@ impl StateKind {
             StateKind::Warm => "warm",
             StateKind::Busy => "busy",
             StateKind::Stopping => "stopping",
+            StateKind::Backoff => "backoff",
         }
     }
 }
@@ -73,6 +87,8 @@ mod tests {
             (Stopping, Cold, true),
             (Stopping, Warm, false),
             (Stopping, Busy, false),
+            (Cold, Backoff, false),
+            (Backoff, Starting, false),
         ];
         for (from, to, expected) in cases {
             assert_eq!(allowed(from, to), expected, "{from:?} -> {to:?}");

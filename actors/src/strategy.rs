@@ -48,7 +48,7 @@ fn first_warm_rank(state: StateKind) -> u8 {
     match state {
         StateKind::Warm => 0,
         StateKind::Starting => 1,
-        StateKind::Cold => 2,
+        StateKind::Cold | StateKind::Backoff => 2,
         StateKind::Stopping | StateKind::Busy => 3,
     }
 }

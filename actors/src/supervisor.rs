@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 use smyth_config::HandlerConfig;
@@ -14,8 +14,9 @@ use crate::async_queue::{CapacityFreed, WatchCapacity};
 use crate::backoff::init_backoff;
 use crate::invocation::{FailureKind, Invocation, Outcome, Rejection};
 use crate::messages::*;
+use crate::metrics::{Ended, HandlerCounters, Now};
 use crate::state::StateKind;
-use crate::status::{HandlerStatus, WorkerStatus};
+use crate::status::{epoch_ms, HandlerStatus, WorkerStatus};
 use crate::strategy::{admit, pick, pool_size, resize, Admission, Limits, SlotView};
 use crate::worker::{Stop, WorkerActor};
 
@@ -42,6 +43,10 @@ impl AccountLimit {
     fn release(&self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
 }
 
 /// A slot whose init keeps failing: no new process before `retry_at`; requests get `error` meanwhile.
@@ -64,6 +69,18 @@ impl Slot {
         let failing = self.failing.as_ref()?;
         (self.view.state == StateKind::Cold && Instant::now() < failing.retry_at).then_some(&failing.error)
     }
+
+    /// The worker's status as shown: a cold slot whose init keeps failing is in `backoff`, with the
+    /// time of its next start.
+    fn shown(&self) -> WorkerStatus {
+        let mut status = self.status.clone();
+        if let (Some(failing), StateKind::Cold) = (&self.failing, self.view.state) {
+            let wait = failing.retry_at.saturating_duration_since(Instant::now());
+            status.state = StateKind::Backoff;
+            status.retry_at = Some(epoch_ms(SystemTime::now() + wait));
+        }
+        status
+    }
 }
 
 pub struct HandlerSupervisor {
@@ -73,7 +90,7 @@ pub struct HandlerSupervisor {
     account: Arc<AccountLimit>,
     /// Dispatch sequence, for least-recently-used decisions.
     sequence: u64,
-    throttled: u64,
+    metrics: HandlerCounters,
     shutting_down: bool,
     /// Told whenever a slot frees, so throttled asynchronous events run at once.
     capacity_watcher: Option<Recipient<CapacityFreed>>,
@@ -104,7 +121,7 @@ impl HandlerSupervisor {
                 queue: VecDeque::new(),
                 account,
                 sequence: 0,
-                throttled: 0,
+                metrics: HandlerCounters::default(),
                 shutting_down: false,
                 capacity_watcher: None,
             }
@@ -127,6 +144,8 @@ impl HandlerSupervisor {
         if let Some((error, message)) = self.slots[slot].backing_off() {
             let outcome =
                 Outcome::Failed { request_id: String::new(), error: error.clone(), message: message.clone() };
+            // It never reached a process, but the caller got a function error: one invocation, one error.
+            self.metrics.ended(&Ended::of(&outcome, None));
             let _ = reply.send(Ok(outcome));
             return;
         }
@@ -136,6 +155,8 @@ impl HandlerSupervisor {
         target.view.assigned = true;
         target.view.last_used = Some(self.sequence);
         target.addr.do_send(Run { invocation, reply });
+        let in_flight = self.slots.iter().filter(|s| s.view.assigned).count();
+        self.metrics.concurrency(in_flight);
     }
 
     /// Hands waiting requests to free slots, oldest first; drops those whose client went away.
@@ -184,6 +205,15 @@ impl HandlerSupervisor {
     }
 
     fn status(&self) -> HandlerStatus {
+        let busy = |slots: &[Slot]| slots.iter().filter(|s| s.view.assigned).count();
+        let provisioned = &self.slots[..self.handler.provisioned_concurrency.min(self.slots.len())];
+        let now = Now {
+            concurrent: busy(&self.slots),
+            provisioned_busy: busy(provisioned),
+            provisioned: provisioned.len(),
+            cold_starts: self.slots.iter().map(|s| s.status.cold_starts).sum(),
+        };
+        let metrics = self.metrics.snapshot(now);
         HandlerStatus {
             name: self.handler.name.clone(),
             url_path: self.handler.url_path.clone(),
@@ -191,9 +221,11 @@ impl HandlerSupervisor {
             reserved_concurrency: self.handler.reserved_concurrency,
             provisioned_concurrency: self.handler.provisioned_concurrency,
             strategy: self.handler.strategy.as_str(),
-            workers: self.slots.iter().map(|s| s.status.clone()).collect(),
+            workers: self.slots.iter().map(Slot::shown).collect(),
             queued: self.queue.len(),
-            throttled: self.throttled,
+            throttled: metrics.throttles,
+            metrics,
+            account_limit: self.account.limit(),
         }
     }
 }
@@ -238,7 +270,7 @@ impl HandlerSupervisor {
         // With reserved concurrency set, a request that finds no free slot is throttled, not queued.
         if self.handler.reserved_concurrency.is_some() {
             for (_, reply) in self.queue.drain(..) {
-                self.throttled += 1;
+                self.metrics.throttled();
                 let _ = reply.send(Err(Rejection::ReservedConcurrency));
             }
         }
@@ -303,7 +335,7 @@ impl Handler<Invoke> for HandlerSupervisor {
             Admission::Dispatch(slot) => self.dispatch(slot, invocation, reply),
             Admission::Queue => self.queue.push_back((invocation, reply)),
             Admission::Throttle(rejection) => {
-                self.throttled += 1;
+                self.metrics.throttled();
                 tracing::warn!(handler = %self.handler.name, "throttled: {rejection}");
                 let _ = reply.send(Err(rejection));
             }
@@ -315,6 +347,12 @@ impl Handler<WorkerChanged> for HandlerSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: WorkerChanged, ctx: &mut Context<Self>) {
+        if let Some(ended) = &msg.ended {
+            self.metrics.ended(ended);
+        }
+        if let Some(duration) = msg.init_done {
+            self.metrics.init_done(duration);
+        }
         let slot = &mut self.slots[msg.slot];
         slot.view.state = msg.status.state;
         slot.status = msg.status;

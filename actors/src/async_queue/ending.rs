@@ -32,7 +32,11 @@ impl AsyncQueue {
     pub(super) fn finish(&mut self, event: Event, how: Verdict, detail: &str, ctx: &mut Context<Self>) {
         self.held -= 1;
         let Some(condition) = Condition::of(how) else { return };
-        let Some(function) = self.functions.get(&event.function) else { return };
+        let Some(function) = self.functions.get_mut(&event.function) else { return };
+        if condition != Condition::Success {
+            function.dropped += 1;
+        }
+        let function = &*function;
         let (name, request_id) = (&event.function, &event.request_id);
         let attempts = event.invocations;
         match condition {

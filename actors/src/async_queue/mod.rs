@@ -92,6 +92,9 @@ struct Function {
     throttles: u32,
     on_success: Option<Destination>,
     on_failure: Option<Destination>,
+    /// For the status's `async_events`: retries after a function error, events dropped for good.
+    retried: u64,
+    dropped: u64,
 }
 
 struct Blocked {
@@ -148,6 +151,8 @@ impl AsyncQueue {
                     throttles: 0,
                     on_success: h.on_success.clone(),
                     on_failure: h.on_failure.clone(),
+                    retried: 0,
+                    dropped: 0,
                 };
                 (h.name.clone(), function)
             })
@@ -233,6 +238,7 @@ impl AsyncQueue {
         match decision {
             Verdict::RetryAfter(pause) => {
                 function.throttles = 0;
+                function.retried += 1;
                 event.failures += 1;
                 tracing::warn!(function = %name, request_id = %event.request_id, "asynchronous invocation failed ({detail}); retrying in {pause:?}");
                 self.parked.insert(seq, Parked::Retrying(event));
@@ -403,6 +409,24 @@ impl Handler<GetQueued> for AsyncQueue {
             }
         }
         MessageResult(counts)
+    }
+}
+
+/// Per function: events waiting now, retried and dropped so far (the status's `async_events`).
+#[derive(Message)]
+#[rtype(result = "HashMap<String, crate::metrics::AsyncEvents>")]
+pub struct GetAsyncEvents;
+
+impl Handler<GetAsyncEvents> for AsyncQueue {
+    type Result = MessageResult<GetAsyncEvents>;
+
+    fn handle(&mut self, _: GetAsyncEvents, ctx: &mut Context<Self>) -> Self::Result {
+        let MessageResult(queued) = <Self as Handler<GetQueued>>::handle(self, GetQueued, ctx);
+        let events = self.functions.iter().map(|(name, f)| {
+            let queued = queued.get(name).copied().unwrap_or(0) as u64;
+            (name.clone(), crate::metrics::AsyncEvents { queued, retried: f.retried, dropped: f.dropped })
+        });
+        MessageResult(events.collect())
     }
 }
 

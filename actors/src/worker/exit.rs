@@ -39,6 +39,8 @@ impl Handler<Sample> for WorkerActor {
                     status,
                     finished: false,
                     init_error: None,
+                    ended: None,
+                    init_done: None,
                 });
             }
             MemoryVerdict::Kill => {

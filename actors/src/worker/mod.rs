@@ -14,11 +14,12 @@ use crate::messages::*;
 use crate::process::{self, SpawnSpec};
 use crate::sampler::{self, Sample, Sampler};
 use crate::state::allowed;
-use crate::status::{epoch_ms, WorkerStatus};
+use crate::status::{epoch_ms, Rss, WorkerStatus};
 
 mod exit;
 pub mod machine;
 mod peer;
+mod record;
 mod runtime_api;
 mod tail;
 #[cfg(test)]
@@ -61,6 +62,8 @@ pub struct WorkerActor {
     /// The current process initialised ahead of any invocation (provisioned concurrency): its init
     /// goes in an `INIT_REPORT` line, not in a REPORT.
     init_ahead: bool,
+    /// Timings and the last failure, for the status and the handler's metrics.
+    record: record::Record,
 }
 
 impl WorkerActor {
@@ -94,11 +97,12 @@ impl WorkerActor {
             usage: None,
             peak_rss: None,
             init_ahead: false,
+            record: record::Record::default(),
         }
     }
 
     pub fn status(&self) -> WorkerStatus {
-        WorkerStatus {
+        let mut status = WorkerStatus {
             id: self.name.clone(),
             state: self.state.kind(),
             pid: self.state.pid(),
@@ -106,9 +110,16 @@ impl WorkerActor {
             cold_starts: self.cold_starts,
             restarts: self.restarts,
             last_used: self.last_used.map(epoch_ms),
-            rss_bytes: self.usage.map(|u| u.rss_bytes),
+            rss: Rss(self.usage.map(|u| u.rss_bytes)),
             cpu_percent: self.usage.map(|u| u.cpu_percent),
-        }
+            uptime_ms: None,
+            last_duration_ms: None,
+            last_init_ms: None,
+            last_error: None,
+            retry_at: None,
+        };
+        self.record.show(&mut status, self.state.pid().is_some());
+        status
     }
 
     fn facts(&self) -> Facts {
@@ -204,6 +215,7 @@ impl WorkerActor {
                 self.cold_starts += 1;
                 self.usage = None;
                 self.peak_rss = None;
+                self.record.cold_start();
             }
             Effect::InitDone { duration } => {
                 if self.init_ahead {
@@ -211,6 +223,7 @@ impl WorkerActor {
                     let line = format!("INIT_REPORT Init Duration: {ms:.2} ms\tPhase: init\tStatus: success");
                     tracing::info!(target: "smyth::report", "{} | {line}", crate::logs::prefix(&self.name));
                 }
+                self.record.init_done(duration);
                 // One reading when init ends, so the first REPORT has a `Max Memory Used` even when it
                 // comes before the sampler's first tick.
                 if let Some(rss) = self.state.pid().and_then(sampler::rss_now) {
@@ -220,11 +233,17 @@ impl WorkerActor {
             Effect::Invoked => self.invocations += 1,
             Effect::Restart => self.restarts += 1,
             Effect::Report { finished, init_error } => {
+                if let Some((kind, message)) = &init_error {
+                    self.record.init_failed(kind, message);
+                }
+                let (ended, init_done) = self.record.take_for_report();
                 self.supervisor.do_send(WorkerChanged {
                     slot: self.slot,
                     status: self.status(),
                     finished,
                     init_error,
+                    ended,
+                    init_done,
                 });
             }
             Effect::Warn(message) => {
@@ -268,6 +287,7 @@ impl WorkerActor {
         capture: Option<Capture>,
         report: Option<ReportLine>,
     ) {
+        self.record.answered(&outcome, report.as_ref().map(|line| line.duration));
         let report = report.map(|line| self.log_report(&line));
         if let Outcome::Failed { error, message, .. } = &outcome {
             tracing::error!(worker = %self.name, error_type = error.error_type(), "{message}");

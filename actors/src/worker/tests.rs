@@ -93,6 +93,7 @@ fn state_of(kind: StateKind, since: Instant, ends: &mut Ends) -> State {
             recycle: false,
         },
         StateKind::Stopping => State::Stopping { pid: PID, job: None, suppress: false },
+        StateKind::Backoff => unreachable!("backoff is a status view of a cold slot"),
     }
 }
 
