@@ -7,7 +7,7 @@ pub mod containment;
 pub mod invocation;
 pub mod launch;
 pub mod lines;
-mod logs;
+pub mod logs;
 pub mod memory;
 pub mod messages;
 pub mod process;

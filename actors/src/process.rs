@@ -65,7 +65,7 @@ pub struct Spawned {
     pub output: Option<io::PipeReader>,
 }
 
-/// Spawns the child and two threads: one pumps its output into the log (and to `on_line`), one reaps
+/// Spawns the child and two threads: one pumps its output to `on_line` (which logs it), one reaps
 /// it and calls `on_exit`. Call this from a thread that lives as long as the server: the death signal
 /// is tied to the forking thread.
 pub fn spawn(
@@ -108,10 +108,7 @@ pub fn spawn(
     let pid = child.id();
     let output = reader.as_ref().map(io::PipeReader::try_clone).transpose()?;
     if let Some(reader) = reader {
-        let prefix = name.to_string();
-        std::thread::Builder::new()
-            .name(format!("log {name}"))
-            .spawn(move || pump_lines(reader, &prefix, on_line))?;
+        std::thread::Builder::new().name(format!("log {name}")).spawn(move || pump_lines(reader, on_line))?;
     }
     std::thread::Builder::new().name(format!("wait {name}")).spawn(move || {
         let exit = child.wait().map(Exit::from).unwrap_or(Exit::Code(-1));
@@ -133,13 +130,12 @@ pub fn unread_bytes(pipe: &io::PipeReader) -> usize {
     }
 }
 
-/// Logs the child's output line by line, each capped at [`lines::MAX_LINE`], reading in bounded
-/// pieces: a huge line is never held whole.
-fn pump_lines(mut reader: io::PipeReader, name: &str, on_line: impl Fn(&str)) {
+/// Hands the child's output to `on_line` line by line, each capped at [`lines::MAX_LINE`], reading in
+/// bounded pieces: a huge line is never held whole.
+fn pump_lines(mut reader: io::PipeReader, on_line: impl Fn(&str)) {
     let mut lines = Lines::new(lines::MAX_LINE);
     let mut chunk = vec![0u8; 64 * 1024];
     let mut emit = |line: &str, cut: bool| {
-        crate::logs::worker_line(name, line);
         on_line(line);
         if cut {
             // Formatting a cut line took a few of its size: give them back.

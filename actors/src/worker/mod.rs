@@ -58,6 +58,10 @@ pub struct WorkerActor {
     /// The current process's latest measurement, and its highest RSS yet (for `Max Memory Used`).
     usage: Option<Sample>,
     peak_rss: Option<u64>,
+    /// Who the current process's output lines are from, shared with its log pump.
+    log: Arc<crate::logs::WorkerLog>,
+    /// `file:line` of the user's frame in the init error the current process reported.
+    init_location: Option<String>,
 }
 
 impl WorkerActor {
@@ -69,9 +73,11 @@ impl WorkerActor {
         supervisor: Recipient<WorkerChanged>,
         sampler: Sampler,
     ) -> Self {
+        let name = format!("{}:{slot}", handler.name);
+        let log = crate::logs::WorkerLog::new(&handler.name, &name);
         Self {
             slot,
-            name: format!("{}:{slot}", handler.name),
+            name,
             provisioned: slot < handler.provisioned_concurrency,
             handler,
             spec,
@@ -90,6 +96,8 @@ impl WorkerActor {
             sampler,
             usage: None,
             peak_rss: None,
+            log,
+            init_location: None,
         }
     }
 
@@ -165,6 +173,7 @@ impl WorkerActor {
                 process::kill_group(pid, if force { Signal::SIGKILL } else { Signal::SIGTERM })
             }
             Effect::Deliver { waiter, request_id, deadline, invocation } => {
+                self.log.serving(&request_id);
                 let event = NextEvent {
                     trace_id: trace_id(&request_id),
                     request_id: request_id.clone(),
@@ -211,6 +220,9 @@ impl WorkerActor {
             Effect::Invoked => self.invocations += 1,
             Effect::Restart => self.restarts += 1,
             Effect::Report { finished, init_error } => {
+                if let Some((kind, message)) = &init_error {
+                    self.log_init_failure(kind.error_type(), message);
+                }
                 self.supervisor.do_send(WorkerChanged {
                     slot: self.slot,
                     status: self.status(),
@@ -229,12 +241,19 @@ impl WorkerActor {
         let mut spec = self.spec.clone();
         spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into());
         let (lines, exits) = (ctx.address(), ctx.address());
-        let on_line = move |line: &str| lines.do_send(OutputLine(line.to_string()));
+        self.log = crate::logs::WorkerLog::new(&self.handler.name, &self.name);
+        self.init_location = None;
+        let log = self.log.clone();
+        let on_line = move |line: &str| {
+            log.line(line);
+            lines.do_send(OutputLine(line.to_string()))
+        };
         let event = match process::spawn(&spec, &self.name, on_line, move |pid, exit| {
             exits.do_send(ChildExited { pid, exit })
         }) {
             Ok(process::Spawned { pid, output }) => {
                 self.output = output;
+                self.log.started(pid);
                 tracing::debug!(worker = %self.name, pid, "cold start");
                 self.sampler.watch(pid, ctx.address().recipient());
                 Event::Spawned { pid }
@@ -259,8 +278,17 @@ impl WorkerActor {
         report: Option<ReportLine>,
     ) {
         let report = report.map(|line| self.log_report(&line));
-        if let Outcome::Failed { error, message, .. } = &outcome {
-            tracing::error!(worker = %self.name, error_type = error.error_type(), "{message}");
+        match &outcome {
+            // An init failure has its one ERROR line when the slot reports it.
+            Outcome::Failed { error: crate::invocation::FailureKind::Init(_), .. } => {}
+            Outcome::Failed { error, message, request_id } => tracing::error!(
+                handler = %self.handler.name,
+                worker = %self.name,
+                request_id = %request_id,
+                error_type = error.error_type(),
+                "{message}"
+            ),
+            _ => {}
         }
         match (capture, report) {
             (Some(capture), Some(report)) => {
@@ -271,6 +299,19 @@ impl WorkerActor {
                 let _ = reply.send(Ok(outcome));
             }
         }
+    }
+
+    /// One init failure, one ERROR line: its type, message and the user's frame.
+    fn log_init_failure(&self, error_type: &str, message: &str) {
+        let location = self.init_location.as_deref();
+        let at = location.map(|l| format!(" ({l})")).unwrap_or_default();
+        tracing::error!(
+            handler = %self.handler.name,
+            worker = %self.name,
+            error_type,
+            location,
+            "init failed: {error_type}: {message}{at}"
+        );
     }
 
     /// Logs the invocation's `REPORT` line, and returns it.
@@ -287,7 +328,17 @@ impl WorkerActor {
             memory.unwrap_or_default(),
             init.unwrap_or_default(),
         );
-        tracing::info!(target: "smyth::report", "{} | {report}", crate::logs::prefix(&self.name));
+        // AWS's system log level: REPORT is an INFO line of the platform's.
+        if self.handler.logging.system_log_level.as_deref() != Some("WARN") {
+            tracing::info!(
+                target: crate::logs::REPORT_TARGET,
+                handler = %self.handler.name,
+                worker = %self.name,
+                pid = self.state.pid(),
+                request_id = %line.request_id,
+                "{report}"
+            );
+        }
         report
     }
 

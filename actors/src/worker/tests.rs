@@ -195,7 +195,7 @@ fn every_state_and_event_pair() {
         (Starting, "deadline", Starting, ""),
         (Starting, "idle", Starting, ""),
         (Starting, "out of memory", Stopping, "kill, restart, report init error"),
-        (Starting, "exit", Cold, "restart, warn, report init error"),
+        (Starting, "exit", Cold, "restart, report init error"),
         (Starting, "recycle", Stopping, "kill, report"),
         (Starting, "shutdown", Stopping, "term, report"),
         (Starting, "outsider", Starting, "api AccessDeniedException"),
