@@ -190,7 +190,7 @@ fn swap(base: &[u8], rng: &mut StdRng) -> (String, Vec<u8>) {
 fn check(dir: &Path, config: &Path) -> (Option<ExitStatus>, String) {
     let err = tempfile::tempfile().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_smyth"))
-        .args(["check", "--config"])
+        .args(["check", "--no-import", "--config"])
         .arg(config)
         .current_dir(dir)
         .env_remove("VIRTUAL_ENV")
