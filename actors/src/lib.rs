@@ -3,6 +3,7 @@
 
 pub mod async_queue;
 pub mod backoff;
+pub mod config_diff;
 pub mod containment;
 pub mod invocation;
 pub mod launch;
