@@ -23,9 +23,16 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub enum InitResult {
     Ready(Duration),
-    Failed { error_type: String, message: String, location: Option<String> },
+    Failed {
+        error_type: String,
+        message: String,
+        location: Option<String>,
+    },
     /// The process ended without reporting; the last lines it printed.
-    Exited { status: String, output: String },
+    Exited {
+        status: String,
+        output: String,
+    },
     TimedOut(Duration),
 }
 
@@ -109,8 +116,7 @@ async fn import_one(
                 break result;
             }
             let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-            let output: Vec<String> =
-                output.into_iter().flatten().filter_map(|t| t.join().ok()).collect();
+            let output: Vec<String> = output.into_iter().flatten().filter_map(|t| t.join().ok()).collect();
             break InitResult::Exited { status: status.to_string(), output: output.join("") };
         }
         if started.elapsed() > handler.timeout {
@@ -153,7 +159,9 @@ async fn init_error(
     let header = req.headers().get("Lambda-Runtime-Function-Error-Type").and_then(|v| v.to_str().ok());
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let error_type = header.or(doc["errorType"].as_str()).unwrap_or("Runtime.Unknown").to_string();
-    let message = doc["errorMessage"].as_str().map_or_else(|| String::from_utf8_lossy(&body).into_owned(), str::to_string);
+    let message = doc["errorMessage"]
+        .as_str()
+        .map_or_else(|| String::from_utf8_lossy(&body).into_owned(), str::to_string);
     let location = smyth_actors::logs::init_error_location(&body, &root);
     let _ = report.send(InitResult::Failed { error_type, message, location });
     HttpResponse::Accepted().json(serde_json::json!({"status": "OK"}))
@@ -173,7 +181,10 @@ pub fn problem(name: &str, handler_path: &str, result: &InitResult) -> Option<St
             format!("Runtime.ExitError: the runtime exited during init ({status}){shown}")
         }
         InitResult::TimedOut(after) => {
-            format!("Sandbox.Timedout: init did not finish within the handler's timeout ({:.2} s)", after.as_secs_f64())
+            format!(
+                "Sandbox.Timedout: init did not finish within the handler's timeout ({:.2} s)",
+                after.as_secs_f64()
+            )
         }
     };
     Some(format!("error: handler `{name}` ({handler_path}) failed to import: {what}"))

@@ -35,7 +35,9 @@ fn a_src_layout_without_python_path_says_to_add_it_in_one_error_line() {
     assert!(message.contains("add python_path = [\"src\"] to [tool.smyth]"), "{message}");
     assert!(message.contains("install the project into the interpreter smyth uses, /"), "{message}");
 
-    server.wait_for("the backoff line", Duration::from_secs(20), || server.log().contains("next start of app:0"));
+    server.wait_for("the backoff line", Duration::from_secs(20), || {
+        server.log().contains("next start of app:0")
+    });
     let log = server.log();
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
     assert_eq!(errors.len(), 1, "one init failure, one ERROR line:\n{log}");
@@ -57,7 +59,10 @@ fn an_init_failure_line_names_the_users_file_and_line() {
     assert_eq!(reply.status, 502, "{reply:?}");
     let message = reply.json()["errorMessage"].as_str().unwrap().to_string();
     assert!(message.contains("No module named 'not_installed_anywhere'; sys.path was ["), "{message}");
-    assert!(message.contains(&format!("'{}'", server.path().display())), "the project root is listed: {message}");
+    assert!(
+        message.contains(&format!("'{}'", server.path().display())),
+        "the project root is listed: {message}"
+    );
     server.wait_for("the init failure", Duration::from_secs(20), || server.log().contains("init failed"));
     let log = server.log();
     let line = log.lines().find(|l| l.contains("init failed")).unwrap();
@@ -112,7 +117,10 @@ fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
 fn a_port_in_use_is_an_error_line_naming_the_ways_out() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let dir = project(&[("pyproject.toml", &handler_table("app.handler")), ("app.py", "def handler(e, c):\n    return 1\n")]);
+    let dir = project(&[
+        ("pyproject.toml", &handler_table("app.handler")),
+        ("app.py", "def handler(e, c):\n    return 1\n"),
+    ]);
     let out = smyth(dir.path(), &["run", "--port", &port]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -127,7 +135,8 @@ fn check_imports_every_handler_and_reports_a_missing_module_with_exit_2() {
         "[tool.smyth.handlers.good]\nhandler_path = \"good.handler\"\nurl_path = \"/good\"\n\n\
          [tool.smyth.handlers.app]\nhandler_path = \"smyth_test_app.handlers.handler\"\nurl_path = \"/app\"\n",
     );
-    let mut files = vec![("pyproject.toml", config.as_str()), ("good.py", "def handler(e, c):\n    return 1\n")];
+    let mut files =
+        vec![("pyproject.toml", config.as_str()), ("good.py", "def handler(e, c):\n    return 1\n")];
     files.extend_from_slice(SRC_LAYOUT);
     let dir = project(&files);
     let out = smyth(dir.path(), &["check"]);
@@ -151,7 +160,9 @@ fn check_imports_every_handler_and_reports_a_missing_module_with_exit_2() {
 
 #[test]
 fn check_bounds_a_hanging_import_by_the_handlers_timeout() {
-    let config = pyproject("[tool.smyth.handlers.slow]\nhandler_path = \"slow.handler\"\nurl_path = \"/slow\"\ntimeout = 1\n");
+    let config = pyproject(
+        "[tool.smyth.handlers.slow]\nhandler_path = \"slow.handler\"\nurl_path = \"/slow\"\ntimeout = 1\n",
+    );
     let dir = project(&[("pyproject.toml", &config), ("slow.py", "import time\ntime.sleep(600)\n")]);
     let out = smyth(dir.path(), &["check"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

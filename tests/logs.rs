@@ -74,12 +74,17 @@ fn terminal_output(env: &[(&str, &str)]) -> Vec<u8> {
     let port: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
     let reply = ureq::get(&format!("http://127.0.0.1:{port}/orders")).call().expect("GET /orders");
     assert_eq!(reply.status(), 200);
-    wait_for("the worker's line and REPORT", &|text| text.contains("hello from orders") && text.contains("REPORT"));
+    wait_for("the worker's line and REPORT", &|text| {
+        text.contains("hello from orders") && text.contains("REPORT")
+    });
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(smyth_pid), nix::sys::signal::Signal::SIGTERM).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(smyth_pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(smyth_pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = child.kill();
             panic!("smyth did not stop on SIGTERM:\n{}", shown());
         }
@@ -116,7 +121,9 @@ fn no_color_turns_colour_off_on_a_terminal() {
 fn json_lines(log: &str) -> Vec<Value> {
     log.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n--- log ---\n{log}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n--- log ---\n{log}"))
+        })
         .collect()
 }
 
@@ -148,7 +155,10 @@ fn assert_json_log(server: &Server) {
 
 #[test]
 fn log_format_json_flag_prints_one_json_object_per_line_with_the_fields() {
-    let server = Server::start_with_args(&[("pyproject.toml", &orders_project()), ("app.py", APP)], &["--log-format", "json"]);
+    let server = Server::start_with_args(
+        &[("pyproject.toml", &orders_project()), ("app.py", APP)],
+        &["--log-format", "json"],
+    );
     assert_json_log(&server);
 }
 
@@ -204,9 +214,13 @@ fn runtime_records(lines: &[Value], worker: &str) -> Vec<Value> {
 fn json_logs_of_the_bundled_runtime_match_awslambdaric_field_for_field() {
     let python = match std::env::var("SMYTH_TEST_PYTHON") {
         Ok(python) => python,
-        Err(_) if std::env::var_os("CI").is_some() => panic!("SMYTH_TEST_PYTHON (with awslambdaric) is required under CI"),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("SMYTH_TEST_PYTHON (with awslambdaric) is required under CI")
+        }
         Err(_) => {
-            eprintln!("skipped: SMYTH_TEST_PYTHON (the venv `make test` builds, with awslambdaric) is not set");
+            eprintln!(
+                "skipped: SMYTH_TEST_PYTHON (the venv `make test` builds, with awslambdaric) is not set"
+            );
             return;
         }
     };
@@ -223,14 +237,19 @@ fn json_logs_of_the_bundled_runtime_match_awslambdaric_field_for_field() {
         table("pyfail", "fail", "python"),
         table("ricfail", "fail", "awslambdaric"),
     );
-    let server = Server::start_with_args(&[("pyproject.toml", &config), ("app.py", LOGGING_APP)], &["--log-format", "json"]);
+    let server = Server::start_with_args(
+        &[("pyproject.toml", &config), ("app.py", LOGGING_APP)],
+        &["--log-format", "json"],
+    );
     for name in ["py", "ric"] {
         assert_eq!(server.get(&format!("/{name}")).status, 200, "{}", server.log());
     }
     for name in ["pyfail", "ricfail"] {
         assert_eq!(server.get(&format!("/{name}")).status, 502, "{}", server.log());
     }
-    server.wait_for("four REPORT lines", Duration::from_secs(20), || server.log().matches("REPORT RequestId").count() == 4);
+    server.wait_for("four REPORT lines", Duration::from_secs(20), || {
+        server.log().matches("REPORT RequestId").count() == 4
+    });
     let lines = json_lines(&server.log());
 
     let ours = runtime_records(&lines, "py:0");

@@ -175,7 +175,10 @@ fn a_config_change_recycles_workers_and_says_what_needs_a_restart() {
     wait_replaced(&server, "app", pid);
     let log = server.log();
     assert!(log.contains("reloading: pyproject.toml changed"), "{log}");
-    let warn = log.lines().find(|l| l.contains("WARN") && l.contains("restart smyth")).unwrap_or_else(|| panic!("{log}"));
+    let warn = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("restart smyth"))
+        .unwrap_or_else(|| panic!("{log}"));
     assert!(warn.contains("changed keys: account_concurrency, handlers.app.timeout"), "key by key: {warn}");
     let (version, new_pid) = answer(&server, "/app");
     assert_eq!(version, "one");

@@ -121,7 +121,8 @@ mod tests {
                     log_format = \"JSON\"\napplication_log_level = \"ERROR\"\n\
                     [tool.smyth.handlers.t]\nhandler_path = \"app.t\"\nurl_path = \"/t\"\n";
         let config =
-            smyth_config::parse_str(text, Path::new("/nonexistent/pyproject.toml"), &BTreeMap::new()).unwrap();
+            smyth_config::parse_str(text, Path::new("/nonexistent/pyproject.toml"), &BTreeMap::new())
+                .unwrap();
         let mut env = BTreeMap::new();
         apply_logging(&mut env, &config.handlers[0]);
         assert_eq!(env["AWS_LAMBDA_LOG_FORMAT"], "JSON");

@@ -62,7 +62,7 @@ impl Check<'_> {
             match level_in(s.get_ref(), allowed) {
                 Ok(level) if format == Some(LogFormat::Json) => Some(level),
                 Ok(_) => {
-                    self.bad(s, key, format!("needs log_format = \"JSON\" (AWS filters by level only in JSON)"));
+                    self.bad(s, key, "needs log_format = \"JSON\" (AWS filters by level only in JSON)");
                     None
                 }
                 Err(msg) => {
