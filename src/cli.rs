@@ -17,12 +17,21 @@ pub struct Cli {
 pub enum Command {
     /// Serve every configured handler over HTTP.
     Run(RunArgs),
-    /// Validate the configuration and print it resolved.
-    Check(ConfigArgs),
+    /// Validate the configuration, print it resolved, and import every handler once.
+    Check(CheckArgs),
     /// Invoke a handler once, without HTTP, with any event (SQS, S3, …); prints its result.
     Invoke(InvokeArgs),
     /// Show the running server's handlers and workers.
     Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Only validate the config: do not import the handlers.
+    #[arg(long)]
+    pub no_import: bool,
 }
 
 #[derive(Debug, Args)]
@@ -68,9 +77,12 @@ pub struct RunArgs {
     pub config: ConfigArgs,
     #[command(flatten)]
     pub address: AddressArgs,
-    /// Server log level: DEBUG, INFO, WARNING, ERROR (overrides `log_level`).
+    /// Server log level: DEBUG, INFO, WARNING, ERROR, CRITICAL, in any case (overrides `log_level`).
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Server log format: `text`, or `json` for one JSON object per line (overrides `log_format`).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
     /// Do not recycle workers when project files change.
     #[arg(long)]
     pub no_reload: bool,

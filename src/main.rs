@@ -7,6 +7,7 @@ mod edge;
 mod endpoints;
 mod guard;
 mod http;
+mod import_check;
 mod invoke_api;
 mod lambda_api;
 mod logging;
@@ -19,18 +20,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, InvokeArgs, RunArgs};
+use cli::{CheckArgs, Cli, Command, InvokeArgs, RunArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check(args) => match load(args.config.as_deref()) {
-            Ok(config) => {
-                print!("{}", config.describe());
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        },
+        Command::Check(args) => check(args),
         Command::Run(args) => run(args),
         Command::Invoke(args) => invoke(args),
         Command::Status(args) => match load(args.config.config.as_deref()) {
@@ -51,6 +46,44 @@ fn load(explicit: Option<&std::path::Path>) -> Result<smyth_config::Config, Exit
     })
 }
 
+/// Validates the config and prints it; then imports every handler as `run` would start it.
+fn check(args: CheckArgs) -> ExitCode {
+    let config = match load(args.config.config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    print!("{}", config.describe());
+    if args.no_import {
+        return ExitCode::SUCCESS;
+    }
+    let results = match actix_rt::System::new().block_on(import_check::import_all(&config)) {
+        Ok(results) => results,
+        Err(err) => {
+            eprintln!("error: cannot import the handlers: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut failed = false;
+    for ((name, result), handler) in results.iter().zip(&config.handlers) {
+        match import_check::problem(name, &handler.handler_path, result) {
+            Some(line) => {
+                eprintln!("{line}");
+                failed = true;
+            }
+            None => {
+                if let import_check::InitResult::Ready(took) = result {
+                    println!("import   {name}: ok, init took {} ms", took.as_millis());
+                }
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn invoke(args: InvokeArgs) -> ExitCode {
     let config = match load(args.config.config.as_deref()) {
         Ok(config) => config,
@@ -63,7 +96,7 @@ fn invoke(args: InvokeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    logging::init(&config.log_level);
+    logging::init(&config.log_level, config.log_format);
     match actix_rt::System::new().block_on(commands::invoke(config, &args.name, event)) {
         Ok(code) => code,
         Err(err) => {
@@ -93,16 +126,30 @@ fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
+    if let Some(format) = args.log_format {
+        match smyth_config::log_format(&format) {
+            Ok(format) => config.log_format = format,
+            Err(err) => {
+                eprintln!("error: --log-format: {err}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if args.no_reload {
         config.reload = false;
     }
     if args.debug {
         config = config.for_debugging();
     }
-    logging::init(&config.log_level);
+    logging::init(&config.log_level, config.log_format);
     let system = actix_rt::System::new();
     match system.block_on(server::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A taken port is a setting to change, like a config error.
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             tracing::error!("{err}");
             ExitCode::FAILURE

@@ -157,9 +157,8 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
 
 /// `smyth run`: serves every handler until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> io::Result<()> {
-    let listener = TcpListener::bind((config.host.as_str(), config.port)).map_err(|err| {
-        io::Error::new(err.kind(), format!("cannot listen on {}:{}: {err}", config.host, config.port))
-    })?;
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .map_err(|err| io::Error::new(err.kind(), bind_error(&config.host, config.port, &err)))?;
     let address = listener.local_addr()?;
     warn_if_exposed(&config);
     let running = start(config.clone(), Some(listener)).await?;
@@ -194,6 +193,18 @@ pub async fn run(config: Config) -> io::Result<()> {
     running.stop(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Why the client port could not be bound, and, when it is taken, the two ways out.
+pub fn bind_error(host: &str, port: u16, err: &io::Error) -> String {
+    if err.kind() == io::ErrorKind::AddrInUse {
+        format!(
+            "port {port} on {host} is already in use: choose another with --port, \
+             or set port = 0 in [tool.smyth] to pick a free one"
+        )
+    } else {
+        format!("cannot listen on {host}:{port}: {err}")
+    }
 }
 
 /// A bind beyond loopback serves the Invoke API and status to anyone who can reach the port: say so.
@@ -257,7 +268,17 @@ async fn wait_for_workers(router: &Addr<RouterActor>, limit: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use super::exposure;
+    use super::{bind_error, exposure};
+    use std::io;
+
+    #[test]
+    fn a_port_in_use_names_the_ways_out() {
+        let taken = bind_error("127.0.0.1", 8080, &io::Error::from(io::ErrorKind::AddrInUse));
+        assert!(taken.contains("port 8080 on 127.0.0.1 is already in use"), "{taken}");
+        assert!(taken.contains("--port") && taken.contains("port = 0"), "{taken}");
+        let other = bind_error("10.9.9.9", 80, &io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(other.starts_with("cannot listen on 10.9.9.9:80"), "{other}");
+    }
 
     #[test]
     fn binds_beyond_loopback_are_exposed() {

@@ -35,6 +35,7 @@ reload = false
 account_concurrency = 1000
 allowed_hosts = ["dev.localhost"]
 async_queue_size = 10000
+log_format = "json"
 
 [tool.smyth.handlers.everything]
 handler_path = "app.handlers.order_handler"
@@ -55,6 +56,9 @@ event_format = "apigw-v2"
 runtime = "command"
 command = ["./bootstrap", "--fast"]
 log_level = "DEBUG"
+log_format = "JSON"
+application_log_level = "DEBUG"
+system_log_level = "INFO"
 env = { TABLE = "orders" }
 strategy_function_path = "smyth.runner.strategy.round_robin"
 event_data_function_path = "smyth.event.generate_api_gw_v2_event_data"
@@ -192,7 +196,7 @@ fn swap(base: &[u8], rng: &mut StdRng) -> (String, Vec<u8>) {
 fn check(dir: &Path, config: &Path) -> (Option<ExitStatus>, String) {
     let err = tempfile::tempfile().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_smyth"))
-        .args(["check", "--config"])
+        .args(["check", "--no-import", "--config"])
         .arg(config)
         .current_dir(dir)
         .env_remove("VIRTUAL_ENV")

@@ -170,11 +170,16 @@ fn a_config_change_recycles_workers_and_says_what_needs_a_restart() {
     let server = start(HANDLER, &[]);
     let (_, pid) = answer(&server, "/app");
     let config = std::fs::read_to_string(server.path().join("pyproject.toml")).unwrap();
-    edit(&server, "pyproject.toml", &format!("{config}# touched\n"));
+    let edited = config.replace("port = 0\n", "port = 0\naccount_concurrency = 999\n");
+    edit(&server, "pyproject.toml", &format!("{edited}timeout = 2.5\n"));
     wait_replaced(&server, "app", pid);
     let log = server.log();
     assert!(log.contains("reloading: pyproject.toml changed"), "{log}");
-    assert!(log.contains("need a restart") || log.contains("after a restart"), "{log}");
+    let warn = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("restart smyth"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(warn.contains("changed keys: account_concurrency, handlers.app.timeout"), "key by key: {warn}");
     let (version, new_pid) = answer(&server, "/app");
     assert_eq!(version, "one");
     assert_ne!(new_pid, pid);

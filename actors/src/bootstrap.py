@@ -487,7 +487,7 @@ def load_handler(handler):
     except ImportError as error:
         raise InitError(
             "Runtime.ImportModuleError",
-            "Unable to import module '%s': %s" % (modname, error),
+            "Unable to import module '%s': %s%s" % (modname, error, import_hint(error)),
             _trace(error),
         ) from error
     except SyntaxError as error:
@@ -505,7 +505,8 @@ def load_handler(handler):
     function = getattr(module, fname, None)
     if function is None:
         raise InitError(
-            "Runtime.HandlerNotFound", "Handler '%s' missing on module '%s'" % (fname, modname)
+            "Runtime.HandlerNotFound",
+            "Handler '%s' missing on module '%s'%s" % (fname, modname, did_you_mean(fname, module)),
         )
     if not callable(function):
         raise InitError(
@@ -514,6 +515,47 @@ def load_handler(handler):
             % (fname, modname, type(function).__name__),
         )
     return function
+
+
+def import_hint(error):
+    """How to fix a module that is not found: the folder of the project it sits in, else sys.path."""
+    missing = getattr(error, "name", None)
+    if not isinstance(error, ModuleNotFoundError) or not missing:
+        return ""
+    top = missing.partition(".")[0]
+    root = os.getcwd()
+    try:
+        folders = sorted(os.listdir(root))
+    except OSError:
+        folders = []
+    for folder in folders:
+        if folder.startswith(".") or folder in ("node_modules", "__pycache__", "site-packages"):
+            continue
+        base = os.path.join(root, folder)
+        if os.path.isdir(os.path.join(base, top)) or os.path.isfile(os.path.join(base, top + ".py")):
+            return (
+                "; '%s' is in %s/: add python_path = [\"%s\"] to [tool.smyth] "
+                "(or install the project into the interpreter smyth uses, %s)"
+                % (top, folder, folder, sys.executable)
+            )
+    own = os.path.dirname(os.path.abspath(BOOTSTRAP_FILE))
+    return "; sys.path was %s" % [entry for entry in sys.path if entry != own]
+
+
+def did_you_mean(name, module):
+    """`. Did you mean 'x'?` among the module's public callables (or the list of them)."""
+    import difflib
+
+    names = sorted(
+        n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+    )
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        return ". Did you mean '%s'?" % close[0]
+    if names:
+        shown = names[:10]
+        return ". Its callables: %s%s" % (", ".join(shown), ", …" if len(names) > 10 else "")
+    return ""
 
 
 def _trace(error):
@@ -538,7 +580,8 @@ def listen_for_debugger(port):
 
 
 def report_init_error(conn, error):
-    print(format_error(error.error_type, error.message, error.stack_trace), file=sys.stderr)
+    """Report to `/init/error`; smyth logs what it gets there in one line, so the error is printed
+    here only when it could not be reported."""
     body = error_body(error.error_type, error.message, error.stack_trace)
     try:
         status, _, answer = conn.post(
@@ -547,45 +590,144 @@ def report_init_error(conn, error):
             b"Lambda-Runtime-Function-Error-Type: " + error.error_type.encode("latin-1") + b"\r\n",
         )
         if status != 202:
+            print(format_error(error.error_type, error.message, error.stack_trace), file=sys.stderr)
             print(
                 "smyth bootstrap: /init/error answered %d: %s"
                 % (status, answer.decode("utf-8", "replace")),
                 file=sys.stderr,
             )
     except OSError as failure:
+        print(format_error(error.error_type, error.message, error.stack_trace), file=sys.stderr)
         print("smyth bootstrap: could not report the init error: %s" % failure, file=sys.stderr)
 
 
-def setup_logging():
-    """Give the root logger a Lambda-like handler, as the AWS runtime does, once logging is in use.
+# awslambdaric 4.x's `_RESERVED_FIELDS`: record attributes that are not `extra=` fields.
+LOG_RESERVED_FIELDS = frozenset(
+    (
+        "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
+        "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
+        "relativeCreated", "thread", "threadName", "processName", "process", "aws_request_id",
+        "tenant_id", "_frame_type",
+    )
+)
+JSON_DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
-    It is set up when the handler's module (or anything it imports, now or during an invocation)
-    has imported `logging`, so handlers that don't log don't pay its import at cold start.
+
+def json_logs():
+    """`AWS_LAMBDA_LOG_FORMAT=JSON` (a handler's `log_format = "JSON"`)."""
+    return os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+
+
+def setup_logging():
+    """Give the root logger a Lambda handler, as awslambdaric does: AWS's text lines, or with
+    `AWS_LAMBDA_LOG_FORMAT=JSON` its JSON objects, filtered by `AWS_LAMBDA_LOG_LEVEL`.
+
+    In text mode it is set up once the handler's module (or anything it imports, now or during an
+    invocation) has imported `logging`, so handlers that don't log don't pay its import at cold start;
+    a root logger the user's code configured itself is left alone. In JSON mode it is set up before the
+    handler is imported, as AWS does.
     """
     import logging
 
     class RequestIdFilter(logging.Filter):
         def filter(self, record):
-            record.aws_request_id = CURRENT[0]
+            record.aws_request_id = CURRENT[0] or ""
             return True
 
     root = logging.getLogger()
     if root.handlers:  # the user's code configured logging itself (e.g. basicConfig at import)
         return True
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        logging.Formatter(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
-            "%Y-%m-%dT%H:%M:%S",
+    logging.Formatter.converter = time.gmtime
+    if json_logs():
+        handler = stdout_handler()
+        handler.setFormatter(json_formatter(logging))
+    else:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(
+            logging.Formatter(
+                "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+                "%Y-%m-%dT%H:%M:%S",
+            )
         )
-    )
-    handler.formatter.converter = time.gmtime
     handler.addFilter(RequestIdFilter())
     root.addHandler(handler)
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
     if level in ("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"):
         root.setLevel({"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}.get(level, level))
     return True
+
+
+def stdout_handler():
+    """A handler that writes each formatted record (which ends its own line) to stdout."""
+    import logging
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            try:
+                sys.stdout.write(self.format(record))
+            except Exception:
+                self.handleError(record)
+
+    return Handler()
+
+
+def json_formatter(logging):
+    """awslambdaric 4.x's `JsonFormatter`, field for field."""
+    import traceback
+
+    encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record):
+            record.levelno = min(50, max(0, record.levelno)) // 10 * 10
+            record.levelname = logging.getLevelName(record.levelno)
+            exc_info = record.exc_info
+            result = {
+                "timestamp": self.formatTime(record, JSON_DATE_FORMAT),
+                "level": record.levelname,
+                "message": (
+                    record.msg
+                    if isinstance(record.msg, dict) and not record.args
+                    else record.getMessage()
+                ),
+                "logger": record.name,
+                "stackTrace": traceback.format_tb(exc_info[2]) if exc_info else None,
+                "errorType": exc_info[0].__name__ if exc_info else None,
+                "errorMessage": str(exc_info[1]) if exc_info else None,
+                "requestId": getattr(record, "aws_request_id", None),
+                "location": (
+                    "%s:%s:%s" % (record.pathname, record.funcName, record.lineno)
+                    if exc_info
+                    else None
+                ),
+            }
+            if getattr(record, "tenant_id", None) is not None:
+                result["tenantId"] = record.tenant_id
+            result.update(
+                (key, value)
+                for key, value in record.__dict__.items()
+                if key not in LOG_RESERVED_FIELDS and key not in result
+            )
+            return encode({k: v for k, v in result.items() if v is not None}) + "\n"
+
+    return JsonFormatter()
+
+
+def log_error(error_type, message, stack_trace, request_id=None):
+    """An unhandled error in the log: AWS's `[ERROR] Type: message` and traceback on stderr, or in
+    JSON mode awslambdaric's one JSON object on stdout."""
+    if not json_logs():
+        print(format_error(error_type, message, stack_trace), file=sys.stderr)
+        return
+    line = {
+        "timestamp": time.strftime(JSON_DATE_FORMAT, time.gmtime()),
+        "level": "ERROR",
+        "errorMessage": message or "",
+        "errorType": error_type or "",
+        "requestId": request_id if request_id is not None else "",
+        "stackTrace": stack_trace or [],
+    }
+    sys.stdout.write(json.dumps(line) + "\n")
 
 
 CURRENT = [None]  # the request id being served, for the logging filter
@@ -637,6 +779,8 @@ def main():
     debugpy_port = environ.get("SMYTH_DEBUGPY_PORT")
     if debugpy_port:
         listen_for_debugger(int(debugpy_port))
+    if json_logs():  # as AWS: set up before the handler is imported
+        setup_logging()
     try:
         handler = load_handler(environ.get("_HANDLER", ""))
     except InitError as error:
@@ -736,7 +880,7 @@ def invocation_error(error, request_id):
     error_type = type(error).__name__
     message = str(error)
     stack_trace = traceback.format_list(user_frames(error.__traceback__))
-    print(format_error(error_type, message, stack_trace), file=sys.stderr)
+    log_error(error_type, message, stack_trace, request_id)
     return error_body(error_type, message, stack_trace, request_id)
 
 
@@ -744,7 +888,7 @@ def marshal_error(error, request_id):
     """The `/error` body for a result that json cannot serialise (AWS's `Runtime.MarshalError`)."""
     error_type = "Runtime.MarshalError"
     message = "Unable to marshal response: %s" % error
-    print(format_error(error_type, message, None), file=sys.stderr)
+    log_error(error_type, message, [], request_id)
     return error_body(error_type, message, [], request_id)
 
 

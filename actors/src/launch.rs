@@ -72,7 +72,7 @@ pub fn spawn_spec(
     }
     env.insert("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}"));
     env.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream_name(slot));
-    env.insert("AWS_LAMBDA_LOG_LEVEL".into(), handler.log_level.clone());
+    apply_logging(&mut env, handler);
     env.insert("SMYTH_WORKER".into(), format!("{}:{slot}", handler.name));
     env.insert("SMYTH_STRATEGY".into(), handler.strategy.as_str().into());
     if let Some(port) = handler.debugpy_port.filter(|_| config.debug) {
@@ -90,6 +90,17 @@ fn lambda_paths(config: &Config, bootstrap: &Path) -> [(&'static str, String); 3
         ("LAMBDA_RUNTIME_DIR", runtime_dir.to_string_lossy().into_owned()),
         ("TZ", ":UTC".into()),
     ]
+}
+
+/// AWS's advanced logging controls: `log_format` → `AWS_LAMBDA_LOG_FORMAT`, and the runtime's level,
+/// `application_log_level` over `log_level`, → `AWS_LAMBDA_LOG_LEVEL`.
+fn apply_logging(env: &mut BTreeMap<String, String>, handler: &HandlerConfig) {
+    let logging = &handler.logging;
+    if let Some(format) = logging.format {
+        env.insert("AWS_LAMBDA_LOG_FORMAT".into(), format.as_aws().into());
+    }
+    let level = logging.application_log_level.as_ref().unwrap_or(&handler.log_level);
+    env.insert("AWS_LAMBDA_LOG_LEVEL".into(), level.clone());
 }
 
 /// The function's ARN, as the runtime and the Invoke API report it.
@@ -120,6 +131,24 @@ mod tests {
         let name = log_stream_name(3);
         assert_eq!(name.len(), "2026/11/24/[$LATEST]".len() + 32, "{name}");
         assert!(name.contains("/[$LATEST]") && name.ends_with('3'), "{name}");
+    }
+
+    #[test]
+    fn logging_keys_become_awss_variables() {
+        let text = "[tool.smyth.handlers.h]\nhandler_path = \"app.h\"\nurl_path = \"/h\"\n\
+                    log_format = \"JSON\"\napplication_log_level = \"ERROR\"\n\
+                    [tool.smyth.handlers.t]\nhandler_path = \"app.t\"\nurl_path = \"/t\"\n";
+        let config =
+            smyth_config::parse_str(text, Path::new("/nonexistent/pyproject.toml"), &BTreeMap::new())
+                .unwrap();
+        let mut env = BTreeMap::new();
+        apply_logging(&mut env, &config.handlers[0]);
+        assert_eq!(env["AWS_LAMBDA_LOG_FORMAT"], "JSON");
+        assert_eq!(env["AWS_LAMBDA_LOG_LEVEL"], "ERROR");
+        let mut env = BTreeMap::new();
+        apply_logging(&mut env, &config.handlers[1]);
+        assert!(!env.contains_key("AWS_LAMBDA_LOG_FORMAT"), "unset: the runtime's default");
+        assert_eq!(env["AWS_LAMBDA_LOG_LEVEL"], "INFO");
     }
 
     #[test]

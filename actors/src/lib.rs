@@ -3,11 +3,12 @@
 
 pub mod async_queue;
 pub mod backoff;
+pub mod config_diff;
 pub mod containment;
 pub mod invocation;
 pub mod launch;
 pub mod lines;
-mod logs;
+pub mod logs;
 pub mod memory;
 pub mod messages;
 pub mod metrics;

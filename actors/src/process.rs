@@ -7,6 +7,8 @@ use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -60,12 +62,26 @@ impl std::fmt::Display for Exit {
 /// A started child.
 pub struct Spawned {
     pub pid: u32,
-    /// A second handle on the pipe its output goes through, to see how much is still unread (see
-    /// [`unread_bytes`]); None when it shares the terminal.
-    pub output: Option<io::PipeReader>,
+    /// What of its output is not handed to `on_line` yet; None when it shares the terminal.
+    pub output: Option<Output>,
 }
 
-/// Spawns the child and two threads: one pumps its output into the log (and to `on_line`), one reaps
+/// A second handle on the pipe the child's output goes through, and the pump's mark for bytes it has
+/// read but not yet handed on: together they say whether output is still on its way.
+pub struct Output {
+    pipe: io::PipeReader,
+    in_hand: Arc<AtomicBool>,
+}
+
+impl Output {
+    /// Whether bytes the child wrote have not reached `on_line` yet: unread in the pipe, or read by
+    /// the pump and still being cut into lines.
+    pub fn pending(&self) -> bool {
+        unread_bytes(&self.pipe) > 0 || self.in_hand.load(Ordering::Acquire)
+    }
+}
+
+/// Spawns the child and two threads: one pumps its output to `on_line` (which logs it), one reaps
 /// it and calls `on_exit`. Call this from a thread that lives as long as the server: the death signal
 /// is tied to the forking thread.
 pub fn spawn(
@@ -106,12 +122,15 @@ pub fn spawn(
     let mut child = crate::containment::spawn_worker(|| command.spawn())?;
     drop(command); // closes our copies of the pipe's write end, so the pump sees EOF
     let pid = child.id();
-    let output = reader.as_ref().map(io::PipeReader::try_clone).transpose()?;
+    let in_hand = Arc::new(AtomicBool::new(false));
+    let output = match &reader {
+        Some(reader) => Some(Output { pipe: reader.try_clone()?, in_hand: in_hand.clone() }),
+        None => None,
+    };
     if let Some(reader) = reader {
-        let prefix = name.to_string();
         std::thread::Builder::new()
             .name(format!("log {name}"))
-            .spawn(move || pump_lines(reader, &prefix, on_line))?;
+            .spawn(move || pump_lines(reader, &in_hand, on_line))?;
     }
     std::thread::Builder::new().name(format!("wait {name}")).spawn(move || {
         let exit = child.wait().map(Exit::from).unwrap_or(Exit::Code(-1));
@@ -122,7 +141,7 @@ pub fn spawn(
 }
 
 /// Bytes the child wrote that the pump has not read yet.
-pub fn unread_bytes(pipe: &io::PipeReader) -> usize {
+fn unread_bytes(pipe: &io::PipeReader) -> usize {
     let mut unread: libc::c_int = 0;
     // SAFETY: FIONREAD writes one c_int through the pointer.
     let ok = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(pipe), libc::FIONREAD, &mut unread) } == 0;
@@ -133,13 +152,12 @@ pub fn unread_bytes(pipe: &io::PipeReader) -> usize {
     }
 }
 
-/// Logs the child's output line by line, each capped at [`lines::MAX_LINE`], reading in bounded
-/// pieces: a huge line is never held whole.
-fn pump_lines(mut reader: io::PipeReader, name: &str, on_line: impl Fn(&str)) {
+/// Hands the child's output to `on_line` line by line, each capped at [`lines::MAX_LINE`], reading in
+/// bounded pieces: a huge line is never held whole.
+fn pump_lines(mut reader: io::PipeReader, in_hand: &AtomicBool, on_line: impl Fn(&str)) {
     let mut lines = Lines::new(lines::MAX_LINE);
     let mut chunk = vec![0u8; 64 * 1024];
     let mut emit = |line: &str, cut: bool| {
-        crate::logs::worker_line(name, line);
         on_line(line);
         if cut {
             // Formatting a cut line took a few of its size: give them back.
@@ -149,7 +167,11 @@ fn pump_lines(mut reader: io::PipeReader, name: &str, on_line: impl Fn(&str)) {
     loop {
         match reader.read(&mut chunk) {
             Ok(0) => break,
-            Ok(got) => lines.feed(&chunk[..got], &mut emit),
+            Ok(got) => {
+                in_hand.store(true, Ordering::Release);
+                lines.feed(&chunk[..got], &mut emit);
+                in_hand.store(false, Ordering::Release);
+            }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
@@ -237,7 +259,7 @@ mod tests {
         let seen: Vec<String> =
             (0..3).map(|_| got.recv_timeout(std::time::Duration::from_secs(10)).unwrap()).collect();
         assert_eq!(seen, ["one", "two", "no newline"]);
-        assert_eq!(unread_bytes(spawned.output.as_ref().unwrap()), 0, "the pump read everything");
+        assert!(!spawned.output.as_ref().unwrap().pending(), "the pump handed on everything");
     }
 
     #[test]

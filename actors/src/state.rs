@@ -49,6 +49,8 @@ pub fn allowed(from: StateKind, to: StateKind) -> bool {
         (from, to),
         (Cold, Starting)
             | (Starting, Warm)
+            // A cold start: init done, and the first `/next` takes the invocation that started it.
+            | (Starting, Busy)
             | (Starting, Stopping)
             | (Starting, Cold)
             | (Warm, Busy)
@@ -74,7 +76,7 @@ mod tests {
             (Cold, Busy, false),
             (Cold, Stopping, false),
             (Starting, Warm, true),
-            (Starting, Busy, false),
+            (Starting, Busy, true),
             (Starting, Cold, true),
             (Starting, Stopping, true),
             (Warm, Busy, true),

@@ -189,7 +189,13 @@ impl HandlerSupervisor {
             Some(error) => {
                 let count = target.failing.as_ref().map_or(0, |f| f.count) + 1;
                 let pause = init_backoff(count);
-                tracing::warn!(worker = %target.status.id, failures = count, "init failed; next start in {pause:?}");
+                tracing::info!(
+                    handler = %self.handler.name,
+                    worker = %target.status.id,
+                    failures = count,
+                    "next start of {} in {pause:?} (init failures in a row: {count})",
+                    target.status.id
+                );
                 target.failing = Some(InitFailures { count, retry_at: Instant::now() + pause, error });
             }
             // A healthy invocation ends the backoff.

@@ -151,10 +151,18 @@ pub fn start(root: &Path, config_file: &Path, router: Addr<RouterActor>) -> io::
         tracing::warn!("{} folders are not watched: changes in them do not reload", watched.failed);
     }
     tracing::debug!(root = %root.display(), folders = watched.ok, "watching for changes");
+    // The config the server started with, to name what an edit changed.
+    let started_with = crate::config_diff::smyth_table(&config_file);
     let thread = std::thread::Builder::new().name("smyth-watcher".into()).spawn(move || {
         let mut watcher = watcher;
         run(&mut watcher, &rx, &root, &config_file, |path, is_config| {
-            announce(&root, path, is_config);
+            let changed = match (is_config, &started_with) {
+                (false, _) => None,
+                (true, Some(old)) => crate::config_diff::smyth_table(path)
+                    .map(|new| crate::config_diff::changed_keys(old, &new)),
+                (true, None) => Some(Vec::new()),
+            };
+            announce(&root, path, is_config, changed);
             router.do_send(Reload);
         });
     })?;
@@ -280,14 +288,25 @@ fn watch_dir(watcher: &mut RecommendedWatcher, dir: &Path, watched: &mut Watched
     }
 }
 
-fn announce(root: &Path, path: &Path, is_config: bool) {
+/// `changed`: for a config edit, the keys that differ from the config smyth started with (`None`
+/// when the file does not parse now).
+fn announce(root: &Path, path: &Path, is_config: bool, changed: Option<Vec<String>>) {
     let shown = path.strip_prefix(root).unwrap_or(path);
     tracing::info!("reloading: {} changed", shown.display());
-    if is_config {
-        tracing::warn!(
-            "workers were recycled with the config smyth started with; \
-             changes to handlers, routes, the port or env take effect after a restart"
-        );
+    if !is_config {
+        return;
+    }
+    match changed {
+        Some(keys) if keys.is_empty() => {}
+        Some(keys) => tracing::warn!(
+            keys = %keys.join(", "),
+            "workers were recycled with the config smyth started with; restart smyth for these changed keys: {}",
+            keys.join(", ")
+        ),
+        None => tracing::warn!(
+            "workers were recycled with the config smyth started with; the config file does not parse now \
+             (`smyth check` says why)"
+        ),
     }
 }
 

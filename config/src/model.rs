@@ -17,6 +17,8 @@ pub struct Config {
     pub host: String,
     pub port: u16,
     pub log_level: String,
+    /// How the server writes its own log: text lines or one JSON object per line.
+    pub log_format: LogFormat,
     pub smyth_path_prefix: String,
     /// Global env for every handler.
     pub env: BTreeMap<String, String>,
@@ -66,6 +68,8 @@ pub struct HandlerConfig {
     pub event_format: EventFormat,
     pub runtime: Runtime,
     pub log_level: String,
+    /// AWS's advanced logging controls for the runtime.
+    pub logging: FunctionLogging,
     /// Requests that may wait for a worker before the handler answers 429.
     pub queue_size: usize,
     /// Retries of a failed asynchronous (`Event`) invocation, as AWS's MaximumRetryAttempts (0 to 2).
@@ -79,6 +83,41 @@ pub struct HandlerConfig {
     /// Where a failed-for-good or too-old asynchronous event's record goes (AWS's OnFailure).
     pub on_failure: Option<Destination>,
     pub env: BTreeMap<String, String>,
+}
+
+/// A log format: the server's (`text` / `json`) or a function's (AWS's `Text` / `JSON`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// As the server's `log_format` key spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+
+    /// As AWS spells it, in `AWS_LAMBDA_LOG_FORMAT` and a handler's `log_format`.
+    pub fn as_aws(self) -> &'static str {
+        match self {
+            LogFormat::Text => "Text",
+            LogFormat::Json => "JSON",
+        }
+    }
+}
+
+/// A handler's AWS logging config (`LoggingConfig`); unset keys leave the runtime's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunctionLogging {
+    pub format: Option<LogFormat>,
+    /// `TRACE` … `FATAL`: the runtime drops application log lines below it (JSON only).
+    pub application_log_level: Option<String>,
+    /// `DEBUG`, `INFO`, `WARN`: smyth's own per-invocation lines (`REPORT`) are INFO.
+    pub system_log_level: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -24,6 +24,7 @@ pub struct RawGlobal {
     pub account_concurrency: Option<Spanned<i64>>,
     pub allowed_hosts: Option<Spanned<Vec<String>>>,
     pub async_queue_size: Option<Spanned<i64>>,
+    pub log_format: Option<Spanned<String>>,
 }
 
 impl RawGlobal {
@@ -41,6 +42,7 @@ impl RawGlobal {
         "account_concurrency",
         "allowed_hosts",
         "async_queue_size",
+        "log_format",
         "handlers",
     ];
 }
@@ -74,6 +76,10 @@ pub struct RawHandler {
     /// Async destinations: `handler:NAME` or `file:PATH`.
     pub on_success: Option<Spanned<String>>,
     pub on_failure: Option<Spanned<String>>,
+    // AWS's advanced logging controls.
+    pub log_format: Option<Spanned<String>>,
+    pub application_log_level: Option<Spanned<String>>,
+    pub system_log_level: Option<Spanned<String>>,
     // Smyth's (the Python tool's) own keys.
     pub strategy_generator_path: Option<Spanned<String>>,
     pub strategy_function_path: Option<Spanned<String>>,
@@ -109,6 +115,9 @@ impl RawHandler {
         "env",
         "on_success",
         "on_failure",
+        "log_format",
+        "application_log_level",
+        "system_log_level",
         "strategy_generator_path",
         "strategy_function_path",
         "event_data_function_path",

@@ -17,6 +17,9 @@ use crate::python;
 use crate::raw::{RawGlobal, RawHandler};
 use crate::route::RoutePattern;
 
+mod log_keys;
+pub use log_keys::{log_format, APPLICATION_LOG_LEVELS, SYSTEM_LOG_LEVELS};
+
 pub const LOG_LEVELS: [&str; 5] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 
 /// A log level in any case → its canonical upper-case name (for `--log-level` too).
@@ -141,6 +144,7 @@ pub fn resolve(
     };
     let port = check.int(&g.port, "port", 0, 65535, 8080) as u16;
     let log_level = check.log_level(&g.log_level, "log_level");
+    let log_format = check.server_log_format(&g.log_format);
     let smyth_path_prefix = match &g.smyth_path_prefix {
         None => "/_smyth".to_string(),
         Some(p) => {
@@ -235,6 +239,7 @@ pub fn resolve(
         host,
         port,
         log_level,
+        log_format,
         smyth_path_prefix,
         env: global_env,
         env_file,
@@ -390,6 +395,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
         check.seconds(&r.init_timeout, "init_timeout", MAX_TIMEOUT_SECS).unwrap_or(Duration::from_secs(10));
     let memory_size = check.int(&r.memory_size, "memory_size", 128, 10240, 128) as u32;
     let log_level = check.log_level(&r.log_level, "log_level");
+    let logging = check.function_logging(&r.log_format, &r.application_log_level, &r.system_log_level);
     let env = check.env(&r.env, "env");
 
     let strategy = strategy(check, r);
@@ -423,6 +429,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             event_format,
             runtime,
             log_level,
+            logging,
             queue_size,
             maximum_retry_attempts,
             retry_delay,

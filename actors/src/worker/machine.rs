@@ -690,7 +690,7 @@ fn exited(state: State, exit: Exit, facts: &Facts) -> Step {
         State::Starting { job, init_error: reported, .. } => {
             effects.push(Effect::Restart);
             let (kind, message) = init_failure(reported, exit);
-            effects.push(Effect::Warn(format!("init failed ({}): {message}", kind.error_type())));
+            // The actor logs the failure when it reports it: one ERROR line.
             finished = answer_failure(&mut effects, job, &kind, &message);
             init_error = Some((kind, message));
             (None, false)

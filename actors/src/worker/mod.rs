@@ -44,7 +44,7 @@ pub struct WorkerActor {
     /// A finished invocation whose log is still being read from the pipe.
     draining: Option<Draining>,
     /// A second handle on the current process's output pipe, to see what is still unread.
-    output: Option<std::io::PipeReader>,
+    output: Option<process::Output>,
     /// Provisioned slots start warm and never idle out.
     provisioned: bool,
     /// The server is stopping: no process is started for this slot again.
@@ -64,6 +64,10 @@ pub struct WorkerActor {
     init_ahead: bool,
     /// Timings and the last failure, for the status and the handler's metrics.
     record: record::Record,
+    /// Who the current process's output lines are from, shared with its log pump.
+    log: Arc<crate::logs::WorkerLog>,
+    /// `file:line` of the user's frame in the init error the current process reported.
+    init_location: Option<String>,
 }
 
 impl WorkerActor {
@@ -75,9 +79,11 @@ impl WorkerActor {
         supervisor: Recipient<WorkerChanged>,
         sampler: Sampler,
     ) -> Self {
+        let name = format!("{}:{slot}", handler.name);
+        let log = crate::logs::WorkerLog::new(&handler.name, &name);
         Self {
             slot,
-            name: format!("{}:{slot}", handler.name),
+            name,
             provisioned: slot < handler.provisioned_concurrency,
             handler,
             spec,
@@ -98,6 +104,8 @@ impl WorkerActor {
             peak_rss: None,
             init_ahead: false,
             record: record::Record::default(),
+            log,
+            init_location: None,
         }
     }
 
@@ -180,6 +188,7 @@ impl WorkerActor {
                 process::kill_group(pid, if force { Signal::SIGKILL } else { Signal::SIGTERM })
             }
             Effect::Deliver { waiter, request_id, deadline, invocation } => {
+                self.log.serving(&request_id);
                 let event = NextEvent {
                     trace_id: trace_id(&request_id),
                     request_id: request_id.clone(),
@@ -221,7 +230,7 @@ impl WorkerActor {
                 if self.init_ahead {
                     let ms = duration.as_secs_f64() * 1000.0;
                     let line = format!("INIT_REPORT Init Duration: {ms:.2} ms\tPhase: init\tStatus: success");
-                    tracing::info!(target: "smyth::report", "{} | {line}", crate::logs::prefix(&self.name));
+                    self.log_platform_line(&line, None);
                 }
                 self.record.init_done(duration);
                 // One reading when init ends, so the first REPORT has a `Max Memory Used` even when it
@@ -235,6 +244,7 @@ impl WorkerActor {
             Effect::Report { finished, init_error } => {
                 if let Some((kind, message)) = &init_error {
                     self.record.init_failed(kind, message);
+                    self.log_init_failure(kind.error_type(), message);
                 }
                 let (ended, init_done) = self.record.take_for_report();
                 self.supervisor.do_send(WorkerChanged {
@@ -258,12 +268,19 @@ impl WorkerActor {
         spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into());
         self.init_ahead = init_type == "provisioned-concurrency";
         let (lines, exits) = (ctx.address(), ctx.address());
-        let on_line = move |line: &str| lines.do_send(OutputLine(line.to_string()));
+        self.log = crate::logs::WorkerLog::new(&self.handler.name, &self.name);
+        self.init_location = None;
+        let log = self.log.clone();
+        let on_line = move |line: &str| {
+            lines.do_send(OutputLine(line.to_string()));
+            log.line(line);
+        };
         let event = match process::spawn(&spec, &self.name, on_line, move |pid, exit| {
             exits.do_send(ChildExited { pid, exit })
         }) {
             Ok(process::Spawned { pid, output }) => {
                 self.output = output;
+                self.log.started(pid);
                 tracing::debug!(worker = %self.name, pid, "cold start");
                 self.sampler.watch(pid, ctx.address().recipient());
                 Event::Spawned { pid }
@@ -289,8 +306,17 @@ impl WorkerActor {
     ) {
         self.record.answered(&outcome, report.as_ref().map(|line| line.duration));
         let report = report.map(|line| self.log_report(&line));
-        if let Outcome::Failed { error, message, .. } = &outcome {
-            tracing::error!(worker = %self.name, error_type = error.error_type(), "{message}");
+        match &outcome {
+            // An init failure has its one ERROR line when the slot reports it.
+            Outcome::Failed { error: crate::invocation::FailureKind::Init(_), .. } => {}
+            Outcome::Failed { error, message, request_id } => tracing::error!(
+                handler = %self.handler.name,
+                worker = %self.name,
+                request_id = %request_id,
+                error_type = error.error_type(),
+                "{message}"
+            ),
+            _ => {}
         }
         match (capture, report) {
             (Some(capture), Some(report)) => {
@@ -301,6 +327,19 @@ impl WorkerActor {
                 let _ = reply.send(Ok(outcome));
             }
         }
+    }
+
+    /// One init failure, one ERROR line: its type, message and the user's frame.
+    fn log_init_failure(&self, error_type: &str, message: &str) {
+        let location = self.init_location.as_deref();
+        let at = location.map(|l| format!(" ({l})")).unwrap_or_default();
+        tracing::error!(
+            handler = %self.handler.name,
+            worker = %self.name,
+            error_type,
+            location,
+            "init failed: {error_type}: {message}{at}"
+        );
     }
 
     /// Logs the invocation's `REPORT` line, and returns it.
@@ -320,8 +359,23 @@ impl WorkerActor {
             memory.unwrap_or_default(),
             init.unwrap_or_default(),
         );
-        tracing::info!(target: "smyth::report", "{} | {report}", crate::logs::prefix(&self.name));
+        self.log_platform_line(&report, Some(&line.request_id));
         report
+    }
+
+    /// A platform line (REPORT, INIT_REPORT): an INFO of the platform's, so AWS's system log level
+    /// `WARN` leaves it out.
+    fn log_platform_line(&self, text: &str, request_id: Option<&str>) {
+        if self.handler.logging.system_log_level.as_deref() != Some("WARN") {
+            tracing::info!(
+                target: crate::logs::REPORT_TARGET,
+                handler = %self.handler.name,
+                worker = %self.name,
+                pid = self.state.pid(),
+                request_id = request_id,
+                "{text}"
+            );
+        }
     }
 
     fn note_peak(&mut self, rss_bytes: u64) {

@@ -23,7 +23,8 @@ impl WorkerActor {
         let event = match event {
             _ if !own => Event::Outsider,
             Event::InitError { error_type, body } => {
-                tracing::error!(worker = %self.name, %error_type, "init failed");
+                // Logged once, with this location, when the process has exited.
+                self.init_location = crate::logs::init_error_location(&body, &self.spec.cwd);
                 Event::InitError { error_type, body }
             }
             event => event,

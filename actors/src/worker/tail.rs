@@ -68,7 +68,7 @@ impl WorkerActor {
     }
 
     fn drain_step(&mut self, ctx: &mut Context<Self>, step: u32) {
-        let unread = self.output.as_ref().is_some_and(|pipe| process::unread_bytes(pipe) > 0);
+        let unread = self.output.as_ref().is_some_and(process::Output::pending);
         if unread && step < MAX_DRAIN_STEPS {
             ctx.run_later(DRAIN_STEP, move |act, ctx| act.drain_step(ctx, step + 1));
         } else {

@@ -197,7 +197,7 @@ fn every_state_and_event_pair() {
         (Starting, "deadline", Starting, ""),
         (Starting, "idle", Starting, ""),
         (Starting, "out of memory", Stopping, "kill, restart, report init error"),
-        (Starting, "exit", Cold, "restart, warn, report init error"),
+        (Starting, "exit", Cold, "restart, report init error"),
         (Starting, "recycle", Stopping, "kill, report"),
         (Starting, "shutdown", Stopping, "term, report"),
         (Starting, "outsider", Starting, "api AccessDeniedException"),
@@ -336,6 +336,21 @@ fn a_result_then_next_ends_the_invocation() {
     let late = Event::Response { request_id: RID.into(), body: Bytes::new(), is_error: false };
     let (_, effects) = step(state, late, &facts(t0));
     assert_eq!(names(&effects), "api InvalidRequestID");
+}
+
+#[test]
+fn a_cold_start_hands_its_invocation_to_the_first_next_as_an_allowed_move() {
+    let t0 = Instant::now();
+    let mut ends = Ends::default();
+    let f = facts(t0);
+    let (state, _) = run(
+        State::Cold { job: None, suppress: false },
+        vec![(Event::Run { job: ends.job(RID), doomed: false }, f), (Event::Spawned { pid: PID }, f)],
+    );
+    assert_eq!(state.kind(), StateKind::Starting);
+    let (next, effects) = step(state, Event::Next { waiter: ends.waiter() }, &f);
+    assert_eq!(next.kind(), StateKind::Busy, "{}", names(&effects));
+    assert!(crate::state::allowed(StateKind::Starting, StateKind::Busy), "a cold start's own move");
 }
 
 #[test]

@@ -82,6 +82,7 @@ python = "/opt/py/bin/python3"
 python_path = ["src", "lib"]
 reload = false
 account_concurrency = 50
+log_format = "json"
 
 [tool.smyth.handlers.orders]
 handler_path = "app.handlers.order_handler"
@@ -99,6 +100,9 @@ debugpy_port = 5678
 event_format = "alb"
 runtime = "awslambdaric"
 log_level = "warning"
+log_format = "json"
+application_log_level = "warn"
+system_log_level = "WARN"
 env = { TABLE = "orders" }
 
 [tool.smyth.handlers.custom]
@@ -112,6 +116,7 @@ command = ["./bootstrap", "--fast"]
     assert_eq!(c.host, "0.0.0.0");
     assert_eq!(c.port, 9000);
     assert_eq!(c.log_level, "DEBUG");
+    assert_eq!(c.log_format, LogFormat::Json);
     assert_eq!(c.smyth_path_prefix, "/smyth");
     assert_eq!(c.env, BTreeMap::from([("STAGE".into(), "dev".into())]));
     assert_eq!(c.python, "/opt/py/bin/python3");
@@ -134,6 +139,14 @@ command = ["./bootstrap", "--fast"]
     assert_eq!(h.event_format, EventFormat::Alb);
     assert_eq!(h.runtime, Runtime::Awslambdaric);
     assert_eq!(h.log_level, "WARNING");
+    assert_eq!(
+        h.logging,
+        FunctionLogging {
+            format: Some(LogFormat::Json),
+            application_log_level: Some("WARN".into()),
+            system_log_level: Some("WARN".into()),
+        }
+    );
     assert_eq!(h.env, BTreeMap::from([("TABLE".into(), "orders".into())]));
 
     let h = c.handler("custom").unwrap();
