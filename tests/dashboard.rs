@@ -19,11 +19,7 @@ fn serve() -> Server {
 
 /// The page's DOM after its scripts ran, as headless Chromium renders it.
 fn rendered_dom(url: &str) -> Option<String> {
-    let Ok(browser) = std::env::var("SMYTH_TEST_BROWSER") else {
-        assert!(std::env::var_os("CI").is_none(), "SMYTH_TEST_BROWSER must be set under CI");
-        eprintln!("skipped: SMYTH_TEST_BROWSER (the Chromium `make test` installs) is not set");
-        return None;
-    };
+    let browser = common::tools::browser()?;
     let profile = tempfile::tempdir().unwrap();
     let output = Command::new(browser)
         .args([

@@ -44,10 +44,7 @@ fn debug_workers_read_the_terminal_and_are_never_timed_out() {
 
 #[test]
 fn debugpy_listens_on_the_configured_port_for_an_ide_to_attach() {
-    let Ok(python) = std::env::var("SMYTH_TEST_PYTHON") else {
-        eprintln!("skipped: SMYTH_TEST_PYTHON (the venv `make test` builds, with debugpy) is not set");
-        return;
-    };
+    let Some(python) = common::tools::python() else { return };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = format!(
         "[tool.smyth]\nport = 0\npython = \"{python}\"\n\n[tool.smyth.handlers.hi]\nhandler_path = \"app.hi\"\n\

@@ -8,6 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::tools::python;
 use common::{pyproject, Server};
 use serde_json::Value;
 
@@ -54,25 +55,9 @@ fn serve() -> Server {
     Server::start(&[("pyproject.toml", &config), ("app.py", APP)])
 }
 
-fn python() -> Option<String> {
-    match std::env::var("SMYTH_TEST_PYTHON") {
-        Ok(python) => Some(python),
-        Err(_) if std::env::var_os("CI").is_some() => panic!("SMYTH_TEST_PYTHON must be set under CI"),
-        Err(_) => {
-            eprintln!("skipped: SMYTH_TEST_PYTHON (the venv `make test` builds, with boto3) is not set");
-            None
-        }
-    }
-}
-
 /// Sends `{"n": N}` events with boto3; the request id of each (function → id).
 fn send_with_boto3(server: &Server, python: &str, functions: &[&str]) -> Value {
     let script = r#"
-import json, sys, boto3
-from botocore.config import Config
-client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="eu-central-1",
-                      aws_access_key_id="test", aws_secret_access_key="test",
-                      config=Config(retries={"max_attempts": 0}))
 ids = {}
 for n, name in enumerate(sys.argv[2:]):
     r = client.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": n, "to": name}))
@@ -80,13 +65,7 @@ for n, name in enumerate(sys.argv[2:]):
     ids[name] = r["ResponseMetadata"]["RequestId"]
 print(json.dumps(ids))
 "#;
-    let output = Command::new(python)
-        .args(["-c", script, &server.url("")])
-        .args(functions)
-        .output()
-        .expect("run python");
-    assert!(output.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("ids")
+    common::tools::boto3(python, server, script, functions)
 }
 
 /// The records in the project file `name`.
@@ -176,19 +155,11 @@ fn records_reach_files_and_handlers_for_each_condition() {
 fn the_aws_cli_sends_an_event_whose_record_reaches_the_file() {
     let Some(python) = python() else { return };
     let server = serve();
-    let aws = std::path::Path::new(&python).with_file_name("aws");
     let out = server.path().join("cli-out.json");
-    let output = Command::new(&aws)
-        .args(["lambda", "invoke", "--function-name", "ok_file", "--invocation-type", "Event"])
-        .args(["--payload", r#"{"to": "ok_file", "via": "cli"}"#])
-        .args(["--endpoint-url", &server.url(""), "--region", "eu-central-1"])
-        .arg(&out)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .expect("run the AWS CLI");
-    assert!(output.status.success(), "aws failed: {}", String::from_utf8_lossy(&output.stderr));
-    let reply: Value = serde_json::from_slice(&output.stdout).expect("the CLI's JSON");
+    let payload = r#"{"to": "ok_file", "via": "cli"}"#;
+    let args = ["invoke", "--function-name", "ok_file", "--invocation-type", "Event", "--payload", payload];
+    let args = [&args[..], &[out.to_str().unwrap()]].concat();
+    let reply = common::tools::aws_lambda(&python, &server, &args).unwrap_or_else(|err| panic!("aws: {err}"));
     assert_eq!(reply["StatusCode"], 202);
     let ok = wait_records(&server, "ok.jsonl", 1);
     assert_eq!(ok[0]["requestContext"]["condition"], "Success");

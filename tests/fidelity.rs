@@ -5,9 +5,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
+use common::tools::python;
 use common::{pyproject, Server};
 use serde_json::{json, Value};
 
@@ -60,26 +60,8 @@ fn serve(handlers: &[String]) -> Server {
     Server::start(&[("pyproject.toml", &project(handlers)), ("app.py", APP)])
 }
 
-fn python() -> Option<String> {
-    match std::env::var("SMYTH_TEST_PYTHON") {
-        Ok(python) => Some(python),
-        Err(_) if std::env::var_os("CI").is_some() => panic!("SMYTH_TEST_PYTHON must be set under CI"),
-        Err(_) => {
-            eprintln!("skipped: SMYTH_TEST_PYTHON (the test venv, with boto3 and awslambdaric) is not set");
-            None
-        }
-    }
-}
-
-/// Runs a boto3 script (`client` is ready, `sys.argv[1]` the endpoint); its JSON output.
-fn boto3(python: &str, server: &Server, script: &str) -> Value {
-    let prelude = r#"
-import base64, json, sys, boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="eu-central-1",
-                      aws_access_key_id="test", aws_secret_access_key="test",
-                      config=Config(retries={"max_attempts": 0}, read_timeout=60))
+/// `error_of(**kw)`: an invoke's status and payload, or its error.
+const ERROR_OF: &str = r#"
 def error_of(**kwargs):
     try:
         r = client.invoke(**kwargs)
@@ -88,12 +70,10 @@ def error_of(**kwargs):
         return {"code": e.response["Error"]["Code"], "message": e.response["Error"]["Message"],
                 "status": e.response["ResponseMetadata"]["HTTPStatusCode"]}
 "#;
-    let output = Command::new(python)
-        .args(["-c", &format!("{prelude}\n{script}"), &server.url("")])
-        .output()
-        .expect("run python");
-    assert!(output.status.success(), "boto3 script failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("the script's JSON")
+
+/// Runs a boto3 script with `client` and `error_of` ready; the JSON it prints.
+fn boto3(python: &str, server: &Server, script: &str) -> Value {
+    common::tools::boto3(python, server, &format!("{ERROR_OF}\n{script}"), &[])
 }
 
 #[test]

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{pyproject, Server};
@@ -40,18 +39,8 @@ def flaky(event, context):
     return {"ok": True}
 "#;
 
-/// Runs a boto3 script against the server; its JSON output.
-fn boto3(server: &Server, script: &str) -> Option<Value> {
-    let Ok(python) = std::env::var("SMYTH_TEST_PYTHON") else {
-        eprintln!("skipped: SMYTH_TEST_PYTHON (the venv `make test` builds, with boto3) is not set");
-        return None;
-    };
-    let prelude = r#"
-import base64, json, sys, boto3
-from botocore.config import Config
-client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="eu-central-1",
-                      aws_access_key_id="test", aws_secret_access_key="test",
-                      config=Config(retries={"max_attempts": 0}, read_timeout=30))
+/// `call(**kw)`: an invoke's status, error, version and payload, or its error; a script fills `out`.
+const CALL: &str = r#"
 def call(**kwargs):
     try:
         r = client.invoke(**kwargs)
@@ -63,12 +52,11 @@ def call(**kwargs):
                 "http": e.response["ResponseMetadata"]["HTTPStatusCode"]}
 out = {}
 "#;
-    let output = Command::new(python)
-        .args(["-c", &format!("{prelude}{script}\nprint(json.dumps(out))"), &server.url("")])
-        .output()
-        .expect("run python");
-    assert!(output.status.success(), "boto3 script failed: {}", String::from_utf8_lossy(&output.stderr));
-    Some(serde_json::from_slice(&output.stdout).expect("JSON from the script"))
+
+/// Runs a boto3 script with `client` and `call` ready; the `out` it fills.
+fn boto3(server: &Server, script: &str) -> Option<Value> {
+    let python = common::tools::python()?;
+    Some(common::tools::boto3(&python, server, &format!("{CALL}{script}\nprint(json.dumps(out))"), &[]))
 }
 
 fn serve() -> Server {

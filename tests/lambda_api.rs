@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
+use common::tools::{aws_lambda as aws, python};
 use common::Server;
 use serde_json::{json, Value};
 
@@ -21,18 +21,6 @@ def flaky(event, context):
         log.write("x")
     raise RuntimeError("always fails")
 "#;
-
-/// The test venv's interpreter; None (skip) outside CI when it is not set, a failure under CI.
-fn python() -> Option<String> {
-    match std::env::var("SMYTH_TEST_PYTHON") {
-        Ok(python) => Some(python),
-        Err(_) if std::env::var_os("CI").is_some() => panic!("SMYTH_TEST_PYTHON must be set under CI"),
-        Err(_) => {
-            eprintln!("skipped: SMYTH_TEST_PYTHON (the venv with boto3 and awscli) is not set");
-            None
-        }
-    }
-}
 
 /// A project of three functions; `echo` has a pool of 3 and its own `env`, the global `env` holds
 /// a value that must not show as a function's variable.
@@ -68,14 +56,8 @@ retry_delay = 0.2
     )
 }
 
-/// Runs a boto3 script (`client`, `call(fn, **kw)` answering the result or the error) ; its `out`.
-fn boto3(python: &str, server: &Server, script: &str) -> Value {
-    let prelude = r#"
-import json, sys, boto3
-from botocore.config import Config
-client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="eu-central-1",
-                      aws_access_key_id="test", aws_secret_access_key="test",
-                      config=Config(retries={"max_attempts": 0}, read_timeout=30))
+/// `call(fn, **kw)`: the call's result, or its error; a script fills `out`.
+const CALL: &str = r#"
 def call(fn, **kwargs):
     try:
         r = getattr(client, fn)(**kwargs)
@@ -87,34 +69,10 @@ def call(fn, **kwargs):
                 "http": e.response["ResponseMetadata"]["HTTPStatusCode"]}
 out = {}
 "#;
-    let output = Command::new(python)
-        .args(["-c", &format!("{prelude}{script}\nprint(json.dumps(out, default=str))"), &server.url("")])
-        .output()
-        .expect("run python");
-    assert!(output.status.success(), "boto3 script failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("JSON from the script")
-}
 
-/// Runs `aws lambda ARGS` (AWS CLI v1 from the venv) against the server: its JSON output, or the
-/// error text when it fails.
-fn aws(python: &str, server: &Server, args: &[&str]) -> Result<Value, String> {
-    let output = Command::new(python)
-        .args(["-m", "awscli", "lambda"])
-        .args(args)
-        .args(["--endpoint-url", &server.url(""), "--region", "eu-central-1", "--output", "json"])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env("AWS_PAGER", "")
-        .output()
-        .expect("run the AWS CLI");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!("{}{stdout}", String::from_utf8_lossy(&output.stderr)));
-    }
-    Ok(if stdout.trim().is_empty() { Value::Null } else { serde_json::from_str(&stdout).expect("CLI JSON") })
+/// Runs a boto3 script with `client` and `call` ready; the `out` it fills.
+fn boto3(python: &str, server: &Server, script: &str) -> Value {
+    common::tools::boto3(python, server, &format!("{CALL}{script}\nprint(json.dumps(out, default=str))"), &[])
 }
 
 fn names(functions: &Value) -> Vec<&str> {

@@ -212,18 +212,7 @@ fn runtime_records(lines: &[Value], worker: &str) -> Vec<Value> {
 
 #[test]
 fn json_logs_of_the_bundled_runtime_match_awslambdaric_field_for_field() {
-    let python = match std::env::var("SMYTH_TEST_PYTHON") {
-        Ok(python) => python,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("SMYTH_TEST_PYTHON (with awslambdaric) is required under CI")
-        }
-        Err(_) => {
-            eprintln!(
-                "skipped: SMYTH_TEST_PYTHON (the venv `make test` builds, with awslambdaric) is not set"
-            );
-            return;
-        }
-    };
+    let Some(python) = common::tools::python() else { return };
     let table = |name: &str, function: &str, runtime: &str| {
         format!(
             "[tool.smyth.handlers.{name}]\nhandler_path = \"app.{function}\"\nurl_path = \"/{name}\"\n\

@@ -198,11 +198,7 @@ fn async_events_count_retries_and_drops() {
 /// The exposition parsed by the Python `prometheus_client` parsers (OpenMetrics, which is what is
 /// served, and the classic text format): `{name: [[labels, value], ...]}` per sample name.
 fn parse_exposition(text: &str) -> Option<Value> {
-    let Ok(python) = std::env::var("SMYTH_TEST_PYTHON") else {
-        assert!(std::env::var_os("CI").is_none(), "SMYTH_TEST_PYTHON must be set under CI");
-        eprintln!("skipped: SMYTH_TEST_PYTHON (the venv `make test` builds) is not set");
-        return None;
-    };
+    let python = common::tools::python()?;
     let script = r##"
 import json, sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics

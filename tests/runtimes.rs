@@ -96,10 +96,7 @@ fn the_runtime_api_answers_each_error_case_as_aws_does() {
 
 #[test]
 fn the_official_awslambdaric_serves_as_a_worker() {
-    let Ok(python) = std::env::var("SMYTH_TEST_PYTHON") else {
-        eprintln!("skipped: SMYTH_TEST_PYTHON (the venv `make test` builds, with awslambdaric) is not set");
-        return;
-    };
+    let Some(python) = common::tools::python() else { return };
     let app = "import os\nCOUNT = 0\n\ndef handler(event, context):\n    global COUNT\n    COUNT += 1\n    return {\"count\": COUNT, \"path\": event[\"rawPath\"], \"fn\": context.function_name, \"pid\": os.getpid()}\n";
     let config = format!(
         "[tool.smyth]\nport = 0\npython = \"{python}\"\n\n[tool.smyth.handlers.ric]\nhandler_path = \"app.handler\"\nurl_path = \"/ric\"\nruntime = \"awslambdaric\"\n"
