@@ -13,6 +13,7 @@ pub mod messages;
 pub mod process;
 pub mod router;
 pub mod sampler;
+pub mod scratch;
 pub mod state;
 pub mod status;
 pub mod strategy;
