@@ -30,7 +30,8 @@ fn smyth_dirs(dir: &Path) -> Vec<String> {
 
 fn start_in(tmp: &Path) -> Server {
     let tmp = tmp.to_str().unwrap();
-    let server = Server::start_with_env(&[("pyproject.toml", &handlers()), ("app.py", APP)], &[("TMPDIR", tmp)]);
+    let server =
+        Server::start_with_env(&[("pyproject.toml", &handlers()), ("app.py", APP)], &[("TMPDIR", tmp)]);
     // A real invocation: the worker ran from the bootstrap file in the temp dir.
     assert_eq!(server.get("/ok").status, 200, "{}", server.log());
     server
@@ -52,7 +53,10 @@ fn a_killed_servers_temp_dirs_are_removed_by_the_next_and_a_clean_stop_leaves_no
 
     let mut next = start_in(tmp.path());
     let now = smyth_dirs(tmp.path());
-    assert!(now.iter().all(|n| !n.contains(&format!("-{pid}-"))), "the killed server's dirs are gone: {now:?}");
+    assert!(
+        now.iter().all(|n| !n.contains(&format!("-{pid}-"))),
+        "the killed server's dirs are gone: {now:?}"
+    );
     assert_eq!(now.len(), 2, "the running server's own two dirs: {now:?}");
 
     next.signal(Signal::SIGTERM);
