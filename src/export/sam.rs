@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_norway::{Mapping, Value};
-use smyth_config::{Config, EventFormat, HandlerConfig, Runtime, Strategy};
+use smyth_config::{Config, HandlerConfig, Runtime};
 
-use super::route;
+use super::{fronts, local_only};
 
 /// How the export was asked for.
 pub struct Options {
@@ -55,23 +55,23 @@ const RESERVED_ENV: &[&str] = &[
 ];
 
 /// One function being written: its properties, the resources beside it, and what it cannot say.
-struct Function<'a> {
-    config: &'a Config,
-    handler: &'a HandlerConfig,
-    options: &'a Options,
-    logical_id: String,
-    properties: Mapping,
-    extra_resources: Vec<(String, Value)>,
-    parameters: Vec<(String, Value)>,
-    unexpressed: Vec<String>,
+pub(super) struct Function<'a> {
+    pub(super) config: &'a Config,
+    pub(super) handler: &'a HandlerConfig,
+    pub(super) options: &'a Options,
+    pub(super) logical_id: String,
+    pub(super) properties: Mapping,
+    pub(super) extra_resources: Vec<(String, Value)>,
+    pub(super) parameters: Vec<(String, Value)>,
+    pub(super) unexpressed: Vec<String>,
 }
 
 impl Function<'_> {
-    fn set(&mut self, key: &str, value: impl Into<Value>) {
+    pub(super) fn set(&mut self, key: &str, value: impl Into<Value>) {
         self.properties.insert(key.into(), value.into());
     }
 
-    fn cannot(&mut self, what: String) {
+    pub(super) fn cannot(&mut self, what: String) {
         self.unexpressed.push(format!("handler `{}`: {what}", self.handler.name));
     }
 }
@@ -87,15 +87,15 @@ const WRITERS: &[fn(&mut Function)] = &[
     reserved_concurrency,
     provisioned_concurrency,
     event_invoke_config,
-    events,
-    local_only,
+    fronts::events,
+    local_only::handler,
 ];
 
 /// The whole template.
 pub fn template(config: &Config, options: &Options) -> Export {
     let mut resources = Mapping::new();
     let mut parameters = Mapping::new();
-    let mut unexpressed = global_local_only(config, options);
+    let mut unexpressed = local_only::globals(config, options);
     let mut ids = Vec::new();
     for handler in &config.handlers {
         let logical_id = unique(logical_id(&handler.name), &ids);
@@ -266,7 +266,7 @@ fn environment(f: &mut Function) {
 }
 
 /// Why Lambda would refuse a variable, if it would.
-fn env_problem(key: &str) -> Option<&'static str> {
+pub(super) fn env_problem(key: &str) -> Option<&'static str> {
     if RESERVED_ENV.contains(&key) {
         Some("is reserved by Lambda and left out")
     } else if !valid_env_name(key) {
@@ -313,186 +313,8 @@ fn event_invoke_config(f: &mut Function) {
     }
 }
 
-/// The HTTP front the handler's `event_format` stands for.
-fn events(f: &mut Function) {
-    let pattern = f.handler.url_path.clone();
-    let kind = match f.handler.event_format {
-        EventFormat::ApiGwV2 => "HttpApi",
-        EventFormat::ApiGwV1 => "Api",
-        EventFormat::Alb => return alb(f),
-        EventFormat::Raw => {
-            return f.cannot(format!(
-                "event_format = \"raw\": url_path `{pattern}` has no AWS front; invoke the function directly"
-            ))
-        }
-    };
-    match route::api_gateway_path(&pattern) {
-        Ok(converted) => {
-            let properties = map([("Path", converted.path.into()), ("Method", "ANY".into())]);
-            let event = map([("Type", kind.into()), ("Properties", properties)]);
-            f.set("Events", map([(kind, event)]));
-            for difference in converted.differences {
-                f.cannot(format!("url_path `{pattern}`: {difference}"));
-            }
-        }
-        Err(why) => f.cannot(format!("no {kind} event: {why}")),
-    }
-}
-
-/// ALB: a Lambda target group, the permission the load balancer needs, and a listener rule on the
-/// listener the template is given as a parameter.
-fn alb(f: &mut Function) {
-    let id = f.logical_id.clone();
-    let arn = map([("Fn::GetAtt", Value::Sequence(vec![id.clone().into(), "Arn".into()]))]);
-    let reference = |name: &str| map([("Ref", name.into())]);
-    let permission = map([
-        ("Type", "AWS::Lambda::Permission".into()),
-        (
-            "Properties",
-            map([
-                ("Action", "lambda:InvokeFunction".into()),
-                ("FunctionName", arn.clone()),
-                ("Principal", "elasticloadbalancing.amazonaws.com".into()),
-            ]),
-        ),
-    ]);
-    let target_group = map([
-        ("Type", "AWS::ElasticLoadBalancingV2::TargetGroup".into()),
-        ("DependsOn", format!("{id}AlbPermission").into()),
-        (
-            "Properties",
-            map([("TargetType", "lambda".into()), ("Targets", Value::Sequence(vec![map([("Id", arn)])]))]),
-        ),
-    ]);
-    let priority = f.config.handlers.iter().position(|h| h.name == f.handler.name).unwrap_or(0) as u64 + 1;
-    let condition = map([
-        ("Field", "path-pattern".into()),
-        (
-            "PathPatternConfig",
-            map([("Values", Value::Sequence(vec![route::alb_path(&f.handler.url_path).into()]))]),
-        ),
-    ]);
-    let forward =
-        map([("Type", "forward".into()), ("TargetGroupArn", reference(&format!("{id}AlbTargetGroup")))]);
-    let rule = map([
-        ("Type", "AWS::ElasticLoadBalancingV2::ListenerRule".into()),
-        (
-            "Properties",
-            map([
-                ("ListenerArn", reference(ALB_LISTENER_PARAMETER)),
-                ("Priority", priority.into()),
-                ("Conditions", Value::Sequence(vec![condition])),
-                ("Actions", Value::Sequence(vec![forward])),
-            ]),
-        ),
-    ]);
-    f.extra_resources.push((format!("{id}AlbPermission"), permission));
-    f.extra_resources.push((format!("{id}AlbTargetGroup"), target_group));
-    f.extra_resources.push((format!("{id}AlbRule"), rule));
-    let parameter = map([
-        ("Type", "String".into()),
-        ("Description", "The ALB listener that ALB-format handlers' rules attach to".into()),
-    ]);
-    f.parameters.push((ALB_LISTENER_PARAMETER.into(), parameter));
-    if f.handler.url_path.contains('{') {
-        f.cannot(format!(
-            "url_path `{}` becomes the ALB path pattern `{}`: `*` matches any text, slashes included",
-            f.handler.url_path,
-            route::alb_path(&f.handler.url_path)
-        ));
-    }
-}
-
-/// The handler's settings of the local pool that Lambda has no setting for.
-fn local_only(f: &mut Function) {
-    let h = f.handler;
-    if h.reserved_concurrency.is_none() && h.concurrency != 1 {
-        f.cannot(format!(
-            "concurrency = {} (Lambda scales out instead of queueing; reserved_concurrency caps it)",
-            h.concurrency
-        ));
-    }
-    if h.queue_size != 1000 {
-        f.cannot(format!("queue_size = {} (Lambda does not queue synchronous requests)", h.queue_size));
-    }
-    if h.strategy != Strategy::FirstWarm {
-        f.cannot(format!(
-            "strategy = \"{}\" (Lambda picks execution environments itself)",
-            h.strategy.as_str()
-        ));
-    }
-    if let Some(idle) = h.idle_timeout {
-        f.cannot(format!(
-            "idle_timeout = {} (Lambda decides when to stop idle environments)",
-            idle.as_secs_f64()
-        ));
-    }
-    if h.init_timeout.as_secs_f64() != 10.0 {
-        f.cannot(format!("init_timeout = {} (Lambda's init phase is 10 s)", h.init_timeout.as_secs_f64()));
-    }
-    if let Some(port) = h.debugpy_port {
-        f.cannot(format!("debugpy_port = {port} (local debugging only)"));
-    }
-    if h.log_level != "INFO" {
-        f.cannot(format!(
-            "log_level = \"{}\" (Lambda's ApplicationLogLevel needs JSON logs; not set)",
-            h.log_level
-        ));
-    }
-}
-
-/// The global keys that shape only the local server, when they differ from their defaults.
-fn global_local_only(config: &Config, options: &Options) -> Vec<String> {
-    let mut out = Vec::new();
-    let python = config.handlers.iter().any(|h| !matches!(h.runtime, Runtime::Command(_)));
-    if let (true, (_, Some(note))) = (python, lambda_python(config.python_version.as_deref())) {
-        out.push(note);
-    }
-    let from_env_file = if options.include_env_file { &config.env_file_vars } else { &Default::default() };
-    for key in config.env.keys().chain(from_env_file.keys()) {
-        if let Some(problem) = env_problem(key) {
-            out.push(format!("env `{key}` {problem}"));
-        }
-    }
-    if !options.include_env_file && !config.env_file_vars.is_empty() {
-        out.push(format!(
-            "the {} env_file variables are left out (--include-env-file puts them in)",
-            config.env_file_vars.len()
-        ));
-    }
-    let mut differs = |key: &str, value: String, default: &str, why: &str| {
-        if value != default {
-            out.push(format!("{key} = {value} ({why})"));
-        }
-    };
-    differs(
-        "account_concurrency",
-        config.account_concurrency.to_string(),
-        "1000",
-        "an account-wide AWS quota",
-    );
-    differs(
-        "async_queue_size",
-        config.async_queue_size.to_string(),
-        "10000",
-        "Lambda's own queue has no size",
-    );
-    differs("log_level", format!("{:?}", config.log_level), "\"INFO\"", "local server only");
-    differs("host", format!("{:?}", config.host), "\"127.0.0.1\"", "local server only");
-    differs("port", config.port.to_string(), "8080", "local server only");
-    differs(
-        "smyth_path_prefix",
-        format!("{:?}", config.smyth_path_prefix),
-        "\"/_smyth\"",
-        "local server only",
-    );
-    differs("reload", config.reload.to_string(), "true", "local server only");
-    differs("allowed_hosts", format!("{:?}", config.allowed_hosts), "[]", "local server only");
-    out
-}
-
 /// A YAML mapping from pairs, in order.
-fn map<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+pub(super) fn map<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     Value::Mapping(pairs.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
 }
 
