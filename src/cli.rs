@@ -1,4 +1,4 @@
-//! The command line: `smyth run`, `smyth check`.
+//! The command line: `smyth run`, `smyth check`, `smyth invoke`, `smyth status`, `smyth export sam`.
 
 use std::path::PathBuf;
 
@@ -23,6 +23,27 @@ pub enum Command {
     Invoke(InvokeArgs),
     /// Show the running server's handlers and workers.
     Status(StatusArgs),
+    /// Write the config as a deployment template for AWS.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// An AWS SAM template: one AWS::Serverless::Function per handler.
+    Sam(SamArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SamArgs {
+    /// Where to write it; `-` for standard output (default: template.yaml in the project root).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also put the `env_file` variables into each function's Environment (they may be secrets).
+    #[arg(long)]
+    pub include_env_file: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod edge;
 mod endpoints;
+mod export;
 mod guard;
 mod http;
 mod import_check;
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{CheckArgs, Cli, Command, InvokeArgs, RunArgs};
+use cli::{CheckArgs, Cli, Command, ExportCommand, InvokeArgs, RunArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,6 +31,10 @@ fn main() -> ExitCode {
         Command::Invoke(args) => invoke(args),
         Command::Status(args) => match load(args.config.config.as_deref()) {
             Ok(config) => commands::status(&config, args.address.host.as_deref(), args.address.port),
+            Err(code) => code,
+        },
+        Command::Export(ExportCommand::Sam(args)) => match load(args.config.config.as_deref()) {
+            Ok(config) => export::sam(&config, args.output.as_deref(), args.include_env_file),
             Err(code) => code,
         },
     }

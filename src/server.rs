@@ -163,7 +163,7 @@ pub async fn run(config: Config) -> io::Result<()> {
     warn_if_exposed(&config);
     let running = start(config.clone(), Some(listener)).await?;
 
-    // Reload (DESIGN §5): the watcher thread lives until shutdown.
+    // Reload (README: "Reload"): the watcher thread lives until shutdown.
     let watcher = if config.reload {
         smyth_actors::watcher::start(&config.root, &config.source, running.router().clone())
             .inspect_err(|err| tracing::warn!("reload is off: cannot watch the project: {err}"))

@@ -1,5 +1,5 @@
 //! API Gateway HTTP API (payload 2.0) mapping through a real server and real Python handlers: every
-//! event-building rule (DESIGN.md §3) seen from inside the handler, every response-mapping rule seen
+//! event-building rule (README: "Handler routes") seen from inside the handler, every response-mapping rule seen
 //! from the client, and the errors of `url_path` routes.
 
 mod common;

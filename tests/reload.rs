@@ -1,4 +1,4 @@
-//! Reload (DESIGN §5) and `idle_timeout` (DESIGN §2), against real Python workers: editing the project
+//! Reload (README: "Reload") and `idle_timeout` (README: handler keys), against real Python workers: editing the project
 //! recycles workers without failing a request; idle on-demand workers go cold on their own.
 
 mod common;

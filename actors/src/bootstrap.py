@@ -1,6 +1,7 @@
 """smyth's bundled Python runtime: a Lambda Runtime API client, standard library only.
 
-The server runs it as `python3 -c <this source>` with the project root as working directory and
+The server runs it as a file (`smyth-bootstrap-<pid>-*/smyth_bootstrap.py` in the temp dir, written
+at start-up by `launch::BootstrapFile`) with the project root as working directory and
 `AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT`. It imports `_HANDLER` during init (a failure goes to
 `/init/error` and the process exits 1), then loops: GET `/invocation/next` -> handler(event, context)
 -> POST `/invocation/{id}/response` or `/error`.
@@ -20,7 +21,7 @@ API_PREFIX = "/2018-06-01/runtime"
 NEXT_PATH = API_PREFIX + "/invocation/next"
 INIT_ERROR_PATH = API_PREFIX + "/init/error"
 RECV_SIZE = 65536
-# The filename of this source's frames: the server runs it as a file (or `python3 -c` when testing).
+# The filename of this source's frames: the server runs it as a file (`<string>` if ever run with -c).
 BOOTSTRAP_FILE = globals().get("__file__", "<string>")
 
 

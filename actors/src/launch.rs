@@ -13,7 +13,8 @@ use crate::process::SpawnSpec;
 pub const BOOTSTRAP: &str = include_str!("bootstrap.py");
 
 /// The bundled runtime written into a private temp dir for the server's lifetime, so `ps` and
-/// tracebacks show a file rather than a page of source. Removed when dropped.
+/// tracebacks show a file rather than a page of source. Removed when dropped; the dir
+/// (`smyth-bootstrap-<pid>-<random>`) of a killed server is removed by the next one.
 pub struct BootstrapFile {
     _dir: tempfile::TempDir,
     pub path: PathBuf,
@@ -21,7 +22,7 @@ pub struct BootstrapFile {
 
 impl BootstrapFile {
     pub fn write() -> io::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("smyth-").tempdir()?;
+        let dir = crate::scratch::private_dir("bootstrap")?;
         let path = dir.path().join("smyth_bootstrap.py");
         std::fs::write(&path, BOOTSTRAP)?;
         Ok(Self { _dir: dir, path })

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod process;
 pub mod router;
 pub mod sampler;
+pub mod scratch;
 pub mod state;
 pub mod status;
 pub mod strategy;

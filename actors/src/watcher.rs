@@ -1,4 +1,4 @@
-//! The reload watcher (DESIGN §5): a thread that watches the project for `.py` and config-file changes,
+//! The reload watcher (README: "Reload"): a thread that watches the project for `.py` and config-file changes,
 //! debounces bursts of events into one reload, and tells the router to recycle every worker.
 //!
 //! `notify` delivers events on its own thread; they cross to ours through a crossbeam channel, and the

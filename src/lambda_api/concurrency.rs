@@ -44,6 +44,14 @@ async fn standing<'a>(api: &LambdaApi, name: &'a str) -> Result<(Standing<'a>, H
     Ok((standing, own))
 }
 
+/// A count the request must carry, `min` or more (the service model's minimum).
+fn count(given: Option<i64>, member: &str, min: i64) -> Result<usize, ApiError> {
+    given
+        .filter(|n| *n >= min)
+        .map(|n| n as usize)
+        .ok_or_else(|| ApiError::InvalidParameterValue(format!("{member} must be a number {min} or more")))
+}
+
 fn applied(
     result: Result<Result<(), Rejection>, actix::MailboxError>,
     api: &LambdaApi,
@@ -84,16 +92,8 @@ async fn put_reserved(
 ) -> Result<HttpResponse, ApiError> {
     let name = api.function(&req)?.name.clone();
     let request: PutReserved = body(&bytes)?;
-    let requested = match request.reserved_concurrent_executions {
-        Some(n) if n >= 0 => n as usize,
-        _ => {
-            return Err(ApiError::InvalidParameterValue(
-                "ReservedConcurrentExecutions must be a number 0 or more".into(),
-            ))
-        }
-    };
-    let (standing, _) = standing(&api, &name).await?;
-    check_reserved(requested, &standing)?;
+    let requested = count(request.reserved_concurrent_executions, "ReservedConcurrentExecutions", 0)?;
+    check_reserved(requested, &standing(&api, &name).await?.0)?;
     let result =
         api.0.router.send(SetReservedConcurrency { name: name.clone(), reserved: Some(requested) }).await;
     applied(result, &api, &name)?;
@@ -157,16 +157,8 @@ async fn put_provisioned(
     let name = api.function(&req)?.name.clone();
     require_qualifier(&req)?;
     let request: PutProvisioned = body(&bytes)?;
-    let requested = match request.provisioned_concurrent_executions {
-        Some(n) if n >= 0 => n as usize,
-        _ => {
-            return Err(ApiError::InvalidParameterValue(
-                "ProvisionedConcurrentExecutions must be 1 or more".into(),
-            ))
-        }
-    };
-    let (standing, _) = standing(&api, &name).await?;
-    check_provisioned(requested, &standing)?;
+    let requested = count(request.provisioned_concurrent_executions, "ProvisionedConcurrentExecutions", 1)?;
+    check_provisioned(requested, &standing(&api, &name).await?.0)?;
     let result =
         api.0.router.send(SetProvisionedConcurrency { name: name.clone(), provisioned: requested }).await;
     applied(result, &api, &name)?;

@@ -199,11 +199,7 @@ async fn put(
     bytes: web::Bytes,
     api: web::Data<LambdaApi>,
 ) -> Result<HttpResponse, ApiError> {
-    let handler = api.function(&req)?;
-    let root = &api.0.config.root;
-    let config = merge(from_config(handler, root, api.0.started), body(&bytes)?, root, &api.handler_names())?;
-    let config = api.set_event_config(handler, Some(config));
-    Ok(HttpResponse::Ok().json(api.event_config_body(handler, &config)))
+    change(&req, &bytes, &api, true)
 }
 
 /// UpdateFunctionEventInvokeConfig: changes only what the request names.
@@ -213,8 +209,15 @@ async fn update(
     bytes: web::Bytes,
     api: web::Data<LambdaApi>,
 ) -> Result<HttpResponse, ApiError> {
-    let handler = api.function(&req)?;
-    let config = merge(api.event_config(handler), body(&bytes)?, &api.0.config.root, &api.handler_names())?;
+    change(&req, &bytes, &api, false)
+}
+
+/// The request over the config file's settings (`replace`) or over the current ones, stored.
+fn change(req: &HttpRequest, bytes: &[u8], api: &LambdaApi, replace: bool) -> Result<HttpResponse, ApiError> {
+    let handler = api.function(req)?;
+    let root = &api.0.config.root;
+    let base = if replace { from_config(handler, root, api.0.started) } else { api.event_config(handler) };
+    let config = merge(base, body(bytes)?, root, &api.handler_names())?;
     let config = api.set_event_config(handler, Some(config));
     Ok(HttpResponse::Ok().json(api.event_config_body(handler, &config)))
 }

@@ -21,6 +21,9 @@ pub struct Server {
     pub stdin: Option<std::process::ChildStdin>,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// The server's `TMPDIR`: whatever it leaves there (a SIGKILLed server cannot remove its own
+    /// temp dirs) is removed with the test.
+    pub scratch: tempfile::TempDir,
     log: Arc<Mutex<String>>,
     agent: ureq::Agent,
 }
@@ -74,6 +77,7 @@ impl Server {
 
     fn launch(files: &[(&str, &str)], args: &[&str], env: &[(&str, &str)], stdin: Stdio) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        let scratch = tempfile::tempdir().expect("temp dir");
         for (name, text) in files {
             let path = dir.path().join(name);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -85,6 +89,7 @@ impl Server {
             .current_dir(dir.path())
             .env("RUST_LOG", "info")
             .env_remove("VIRTUAL_ENV")
+            .env("TMPDIR", scratch.path())
             .envs(env.iter().copied())
             .stdin(stdin)
             .stdout(Stdio::null())
@@ -107,7 +112,7 @@ impl Server {
             .build()
             .into();
         let stdin = child.stdin.take();
-        let mut server = Server { child, stdin, port: 0, dir, log, agent };
+        let mut server = Server { child, stdin, port: 0, dir, scratch, log, agent };
         let deadline = Instant::now() + STARTUP;
         loop {
             if let Some(port) = listening_port(&server.log()) {

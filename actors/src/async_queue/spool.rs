@@ -12,9 +12,6 @@ use tempfile::{TempDir, TempPath};
 /// Payloads up to this size stay in memory (10,000 of them at most 40 MB); larger ones are spooled.
 pub const SPOOL_THRESHOLD: usize = 4096;
 
-/// Spool dirs are `smyth-events-<pid>-<random>` in the temp dir.
-const PREFIX: &str = "smyth-events-";
-
 /// Where spooled payloads go. Cheap to clone; the dir is removed when the last clone is dropped.
 #[derive(Clone)]
 pub struct Spool {
@@ -36,11 +33,9 @@ pub enum Source {
 
 impl Spool {
     /// A fresh private dir; without one (the temp dir is not writable) payloads stay in memory.
-    /// Dirs left by a server that was killed (its pid is gone) are removed first.
+    /// It is `smyth-events-<pid>-<random>`; dirs left by a server that was killed are removed first.
     pub fn create() -> Spool {
-        remove_stale(&std::env::temp_dir());
-        let prefix = format!("{PREFIX}{}-", std::process::id());
-        match tempfile::Builder::new().prefix(&prefix).tempdir() {
+        match crate::scratch::private_dir("events") {
             Ok(dir) => Spool { dir: Some(Arc::new(dir)) },
             Err(err) => {
                 tracing::warn!(
@@ -70,19 +65,6 @@ impl Spool {
                 tracing::warn!("cannot spool an asynchronous event ({err}); it stays in memory");
                 Payload::Memory(bytes)
             }
-        }
-    }
-}
-
-/// Removes the spool dirs in `temp` whose server process no longer exists (SIGKILL leaves them).
-fn remove_stale(temp: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(temp) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let pid = name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|rest| rest.split('-').next());
-        let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -126,20 +108,5 @@ mod tests {
         assert_eq!(read, Bytes::from(vec![b'b'; SPOOL_THRESHOLD + 1]));
         drop(large);
         assert!(!path.exists(), "the file goes with the event");
-    }
-
-    #[test]
-    fn dirs_of_servers_that_are_gone_are_removed() {
-        let temp = tempfile::tempdir().unwrap();
-        // pid_max is at most 2^22 on Linux: this pid cannot exist.
-        let stale = temp.path().join(format!("{PREFIX}99999999-abc"));
-        let live = temp.path().join(format!("{PREFIX}{}-abc", std::process::id()));
-        let other = temp.path().join("smyth-events-not-a-pid");
-        for dir in [&stale, &live, &other] {
-            std::fs::create_dir(dir).unwrap();
-            std::fs::write(dir.join("payload"), b"{}").unwrap();
-        }
-        remove_stale(temp.path());
-        assert!(!stale.exists() && live.exists() && other.exists());
     }
 }

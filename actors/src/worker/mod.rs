@@ -3,7 +3,7 @@
 //! effects (spawn, kill, deliver, answer, arm a timer, report to the supervisor).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use actix::prelude::*;
 use nix::sys::signal::Signal;
@@ -27,9 +27,6 @@ mod tests;
 
 use machine::{Effect, Event, Facts, Job, ReportLine, State, Timer};
 use tail::{Capture, Draining};
-
-/// Idle time after which a worker's process is checked before it is handed an invocation.
-const DEATH_CHECK_AFTER: Duration = Duration::from_millis(1);
 
 pub struct WorkerActor {
     slot: usize,
@@ -382,14 +379,13 @@ impl WorkerActor {
         self.peak_rss = Some(self.peak_rss.map_or(rss_bytes, |peak| peak.max(rss_bytes)));
     }
 
-    /// Whether the parked process may be dead already: a worker idle for a while is checked in /proc,
-    /// so an invocation waits for its replacement rather than going down with it. Back-to-back
-    /// requests skip the check.
+    /// Whether the parked process may be dead already (gone, a zombie, or with SIGKILL pending), read
+    /// in /proc before every dispatch, so an invocation waits for its replacement rather than going
+    /// down with it. Skipping the read for back-to-back requests let a kill that landed within the
+    /// skip window take the next invocation with it (seen in release builds).
     fn parked_is_doomed(&self) -> bool {
         match &self.state {
-            machine::State::Warm { pid, since, .. } => {
-                since.elapsed() >= DEATH_CHECK_AFTER && process::doomed(*pid)
-            }
+            machine::State::Warm { pid, .. } => process::doomed(*pid),
             _ => false,
         }
     }

@@ -1,6 +1,7 @@
 //! The config model from inline TOML strings.
 
 mod bounds;
+mod config_md;
 mod discovery;
 mod env;
 mod errors;
