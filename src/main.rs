@@ -6,6 +6,7 @@ mod commands;
 mod edge;
 mod endpoints;
 mod guard;
+mod header_case;
 mod http;
 mod import_check;
 mod invoke_api;
