@@ -255,7 +255,8 @@ mod tests {
         let pipelined = joined(&[GET, POST, CHUNKED, TRAILERS, GET]);
         let want = vec![get.clone(), post.clone(), chunked.clone(), trailers.clone(), get.clone()];
         let every_byte: Vec<usize> = (1..pipelined.len()).collect();
-        let cases: Vec<(&str, &[u8], Vec<usize>, Vec<RawNames>)> = vec![
+        type Case<'a> = (&'a str, &'a [u8], Vec<usize>, Vec<RawNames>);
+        let cases: Vec<Case> = vec![
             ("one head, one read", GET, vec![], vec![get.clone()]),
             ("a head split inside a name", GET, vec![20], vec![get.clone()]),
             ("a head split in its final CRLF", GET, vec![GET.len() - 1], vec![get.clone()]),
