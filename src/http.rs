@@ -1,6 +1,5 @@
 //! The client-facing HTTP surface: handler routes (`url_path`) and smyth's own endpoints.
 
-use std::any::Any;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -33,14 +32,12 @@ pub struct ClientSocket(RawFd, u64);
 static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl ClientSocket {
-    /// For `HttpServer::on_connect`. Also turns Nagle off: the bootstrap pipelines its result with
-    /// the next `/next`, and a small answer held back for an ACK would cost a delayed-ACK timeout.
-    pub fn record(connection: &dyn Any, data: &mut Extensions) {
-        if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = stream.set_nodelay(true);
-            let id = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            data.insert(ClientSocket(stream.as_raw_fd(), id));
-        }
+    /// For each listener's `on_connect_ext`. Also turns Nagle off: the bootstrap pipelines its result
+    /// with the next `/next`, and a small answer held back for an ACK would cost a delayed-ACK timeout.
+    pub fn record(stream: &actix_web::rt::net::TcpStream, data: &mut Extensions) {
+        let _ = stream.set_nodelay(true);
+        let id = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        data.insert(ClientSocket(stream.as_raw_fd(), id));
     }
 
     /// Whether the peer of `req`'s connection has closed it. The connection, and so its socket, lives

@@ -7,6 +7,7 @@ mod edge;
 mod endpoints;
 mod export;
 mod guard;
+mod header_case;
 mod http;
 mod import_check;
 mod invoke_api;

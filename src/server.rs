@@ -6,21 +6,28 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix::Addr;
+use actix_http::{body::MessageBody, error::DispatchError, HttpService, Request, Response};
+use actix_server::GracefulShutdownSignal;
+use actix_service::{fn_service, map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, Extensions};
 use actix_web::http::KeepAlive;
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::rt::net::TcpStream;
+use actix_web::{middleware, web, App};
 use smyth_actors::launch;
 use smyth_actors::messages::{GetStatus, Shutdown};
 use smyth_actors::router::RouterActor;
 use smyth_config::{Config, Runtime};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::edge::{self, EdgeRules};
 use crate::guard::HostPolicy;
+use crate::header_case::{self, SpelledStream};
 use crate::http::{self, Edge};
 use crate::invoke_api::{self, InvokeApi};
 use crate::runtime_api::{self, Workers};
@@ -126,33 +133,97 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
     let world: Arc<OnceLock<World>> = Arc::default();
 
     let factory_world = world.clone();
-    let mut server = HttpServer::new(move || {
+    let make_app = move || {
         // Called on the server's one worker thread, once per listener: the first call starts the
         // actors there.
         let world = factory_world.get_or_init(|| World::start(&blueprint)).clone();
         let prefix = prefix.clone();
         App::new()
             .wrap(middleware::from_fn(edge::guard))
+            // Outermost: every request takes its connection's next head, whatever answers it.
+            .wrap(middleware::from_fn(header_case::attach_spelling))
             .app_data(rules.clone())
             .app_data(web::Data::new(world.workers))
             .app_data(web::Data::new(Edge { router: world.router }))
             .configure(runtime_api::configure)
             .configure(|cfg| invoke_api::configure(cfg, world.invoke))
             .configure(move |cfg| http::configure(cfg, &prefix))
-    })
-    .workers(1)
-    .keep_alive(keep_alive)
-    .on_connect(http::ClientSocket::record)
-    .disable_signals()
-    .shutdown_timeout(1);
-    for listener in runtime_listeners.into_iter().chain(client) {
-        server = server.listen(listener)?;
+    };
+    let mut server = actix_server::Server::build().workers(1).disable_signals().shutdown_timeout(1);
+    let shutdown = server.graceful_shutdown_signal();
+    for listener in runtime_listeners {
+        let addr = listener.local_addr()?;
+        let (make_app, shutdown) = (make_app.clone(), shutdown.clone());
+        server = server.listen(format!("runtime-api-{addr}"), listener, move || {
+            let h1 = h1_service(make_app(), addr, keep_alive, &shutdown, |io: &TcpStream, data| {
+                http::ClientSocket::record(io, data)
+            });
+            fn_service(|io: TcpStream| {
+                let peer = io.peer_addr().ok();
+                std::future::ready(Ok::<_, DispatchError>((io, peer)))
+            })
+            .and_then(h1)
+        })?;
+    }
+    if let Some(listener) = client {
+        let addr = listener.local_addr()?;
+        server = server.listen(format!("client-{addr}"), listener, move || {
+            // The client's streams are wrapped to keep header names as sent (header_case).
+            let h1 = h1_service(make_app(), addr, keep_alive, &shutdown, |io: &SpelledStream, data| {
+                http::ClientSocket::record(io.tcp(), data);
+                data.insert(io.heads());
+            });
+            fn_service(|io: TcpStream| {
+                let peer = io.peer_addr().ok();
+                std::future::ready(Ok::<_, DispatchError>((SpelledStream::new(io), peer)))
+            })
+            .and_then(h1)
+        })?;
     }
     let server = server.run();
     let handle = server.handle();
     actix_rt::spawn(server);
     let world = started(&world).await?;
     Ok(Running { world, handle, _bootstrap: bootstrap, _containment: containment })
+}
+
+/// The HTTP/1 service for one listener, set up as actix-web's `HttpServer` sets up its own (which
+/// cannot wrap a connection's stream): the app, its `AppConfig`, the timeouts and keep-alive, the
+/// graceful shutdown, and `on_connect` for the connection data.
+fn h1_service<T, S, B, I>(
+    app: I,
+    addr: SocketAddr,
+    keep_alive: KeepAlive,
+    shutdown: &GracefulShutdownSignal,
+    on_connect: impl Fn(&T, &mut Extensions) + 'static,
+) -> impl ServiceFactory<(T, Option<SocketAddr>), Config = (), Response = (), Error = DispatchError, InitError = ()>
+where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: std::fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    let shutdown = shutdown.clone();
+    let app = app.into_factory().map_err(|err| err.into().error_response());
+    // What HttpServer's `AppConfig::new` gives: `on_runtime_port` reads the local address from it.
+    let config = AppConfig::__priv_test_new(false, addr.to_string(), addr);
+    HttpService::<T, _, _, _, _>::build()
+        .graceful_shutdown_signal(move || {
+            let shutdown = shutdown.clone();
+            async move { shutdown.notified().await }
+        })
+        .keep_alive(keep_alive)
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .h1_allow_half_closed(true)
+        .local_addr(addr)
+        .on_connect_ext(on_connect)
+        .h1(map_config(app, move |_| config.clone()))
 }
 
 /// `smyth run`: serves every handler until SIGINT or SIGTERM.

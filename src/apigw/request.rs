@@ -5,7 +5,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use actix_web::{http::header, web::Bytes, HttpRequest};
+use actix_web::{http::header, web::Bytes, HttpMessage as _, HttpRequest};
+
+use crate::header_case::Spelling;
 
 /// One request, as the client sent it.
 #[derive(Debug, Clone)]
@@ -18,6 +20,8 @@ pub struct RequestSnapshot {
     /// Every header line in the order actix-web gives them (a name's values stay together, in the
     /// order sent). Names are lower case: actix-web normalises them as it parses.
     pub headers: Vec<(String, String)>,
+    /// How the client spelt each name, when the edge could tell (`header_case`); empty otherwise.
+    pub spelling: Spelling,
     pub body: Bytes,
     /// The client's address (`127.0.0.1` when unknown).
     pub source_ip: String,
@@ -52,7 +56,9 @@ impl RequestSnapshot {
                 (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
             })
             .collect();
+        let spelling = req.extensions().get::<Spelling>().cloned().unwrap_or_default();
         RequestSnapshot {
+            spelling,
             method: req.method().as_str().to_owned(),
             path: req.path().to_owned(),
             query: req.query_string().to_owned(),

@@ -23,12 +23,18 @@ pub const STAGE: &str = "local";
 /// As AWS sends it: `headers` and `queryStringParameters` keep the last value of a repeated name,
 /// `multiValueHeaders` and `multiValueQueryStringParameters` keep them all; the query is decoded;
 /// `queryStringParameters`, `multiValueQueryStringParameters`, `pathParameters`, `stageVariables`
-/// and `body` are `null` when there is nothing to put in them. Header names are spelled as HTTP/1
-/// clients send them (`Content-Type`), lower case over HTTP/2. A REST API without binary media types
-/// passes bodies as text; smyth does too, and base64-encodes only a body that is not UTF-8.
+/// and `body` are `null` when there is nothing to put in them. Header names are spelled as the client
+/// sent them (`X-GitHub-Event`, `content-type`; a name sent in several spellings keeps the first),
+/// lower case over HTTP/2; when the edge could not tell the spelling, and for the headers API Gateway
+/// adds, title case (`X-Forwarded-For`). A REST API without binary media types passes bodies as
+/// text; smyth does too, and base64-encodes only a body that is not UTF-8.
 pub fn v1_event(request: &RequestSnapshot, route: &RouteMatch) -> Value {
     let http2 = request.protocol.starts_with("HTTP/2");
-    let spell = |name: &str| if http2 { name.to_owned() } else { title_case(name) };
+    let spell = |name: &str| match request.spelling.get(name) {
+        _ if http2 => name.to_owned(),
+        Some(sent) => sent.to_owned(),
+        None => title_case(name),
+    };
     let mut headers = Map::new();
     let mut multi_headers = Map::new();
     let added: Vec<(String, String)> = request
@@ -336,6 +342,31 @@ mod tests {
         assert_eq!(got["headers"]["X-Forwarded-For"], "1.2.3.4");
         assert_eq!(got["multiValueHeaders"]["X-Forwarded-For"], json!(["1.2.3.4"]));
         assert_eq!(got["headers"]["X-Custom-Thing"], "v");
+    }
+
+    #[test]
+    fn header_names_keep_the_clients_spelling() {
+        let req = TestRequest::post()
+            .uri("/x")
+            .insert_header(("x-github-event", "push"))
+            .insert_header(("content-type", "application/json"))
+            .append_header(("x-mixed", "1"))
+            .append_header(("x-mixed", "2"));
+        let mut request = snapshot(req, b"");
+        let sent = ["X-GitHub-Event", "content-type", "X-MiXeD", "x-MIXED"];
+        let mut spelling = crate::header_case::Spelling::default();
+        for name in sent {
+            spelling.0.entry(name.to_ascii_lowercase()).or_insert_with(|| name.to_owned());
+        }
+        request.spelling = spelling;
+        let got = v1_event(&request, &route("/x", &[]));
+        assert_eq!(got["headers"]["X-GitHub-Event"], "push");
+        assert_eq!(got["headers"]["content-type"], "application/json");
+        assert_eq!(got["headers"]["X-MiXeD"], "2");
+        assert_eq!(got["multiValueHeaders"]["X-MiXeD"], json!(["1", "2"]));
+        assert_eq!(got["headers"]["X-Forwarded-Proto"], "http", "what API Gateway adds is title case");
+        let names: Vec<&String> = got["headers"].as_object().unwrap().keys().collect();
+        assert_eq!(names.len(), 7, "{names:?}");
     }
 
     #[test]
