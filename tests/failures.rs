@@ -130,6 +130,13 @@ fn a_request_right_after_an_idle_worker_was_killed_gets_a_fresh_one() {
     let mut pid = server.get("/ok").json()["pid"].as_u64().unwrap() as i32;
     for round in 0..5 {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+        // The kill has taken effect once the process has exited (a zombie until smyth reaps it); a
+        // request that arrives while it is still exiting goes down with it, as on a crash mid-invoke.
+        let start = Instant::now();
+        while common::alive(pid as u32) {
+            assert!(start.elapsed() < Duration::from_secs(5), "round {round}: the killed worker exits");
+            std::thread::yield_now();
+        }
         let reply = server.get("/ok");
         assert_eq!(reply.status, 200, "round {round}: the request must not go to the dead worker: {reply:?}");
         let fresh = reply.json()["pid"].as_u64().unwrap() as i32;

@@ -64,6 +64,30 @@ pub struct Spawned {
     pub pid: u32,
     /// What of its output is not handed to `on_line` yet; None when it shares the terminal.
     pub output: Option<Output>,
+    /// A pidfd on it: says at the cost of one poll whether it has exited (None on kernels without
+    /// pidfd_open).
+    pub exit_watch: Option<ExitWatch>,
+}
+
+/// A pidfd on a child: readable once it has exited. Opened before its reaper starts, so the pid
+/// cannot be reused under it.
+pub struct ExitWatch(std::os::fd::OwnedFd);
+
+impl ExitWatch {
+    fn open(pid: u32) -> Option<Self> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        // SAFETY: a non-negative result is a descriptor we now own.
+        (fd >= 0).then(|| Self(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) }))
+    }
+
+    /// Whether the child has exited (it may not be reaped yet). One poll, no /proc read.
+    pub fn exited(&self) -> bool {
+        let mut poll =
+            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&self.0), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd, a zero timeout.
+        unsafe { libc::poll(&mut poll, 1, 0) > 0 }
+    }
 }
 
 /// A second handle on the pipe the child's output goes through, and the pump's mark for bytes it has
@@ -122,6 +146,7 @@ pub fn spawn(
     let mut child = crate::containment::spawn_worker(|| command.spawn())?;
     drop(command); // closes our copies of the pipe's write end, so the pump sees EOF
     let pid = child.id();
+    let exit_watch = ExitWatch::open(pid);
     let in_hand = Arc::new(AtomicBool::new(false));
     let output = match &reader {
         Some(reader) => Some(Output { pipe: reader.try_clone()?, in_hand: in_hand.clone() }),
@@ -137,7 +162,7 @@ pub fn spawn(
         crate::containment::worker_reaped(pid);
         on_exit(pid, exit);
     })?;
-    Ok(Spawned { pid, output })
+    Ok(Spawned { pid, output, exit_watch })
 }
 
 /// Bytes the child wrote that the pump has not read yet.
@@ -180,17 +205,20 @@ fn pump_lines(mut reader: io::PipeReader, in_hand: &AtomicBool, on_line: impl Fn
 }
 
 /// Whether the process is beyond saving: gone, a zombie, or with SIGKILL already pending (which
-/// nothing can catch). Reads `/proc/PID/status`.
+/// nothing can catch). Reads `/proc/PID/stat` (cheaper than `/proc/PID/status`).
 pub fn doomed(pid: u32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return true };
-    let kill = 1u64 << (libc::SIGKILL - 1);
-    status.lines().any(|line| match line.split_once(':') {
-        Some(("State", state)) => state.trim_start().starts_with(['Z', 'X']),
-        Some(("SigPnd" | "ShdPnd", mask)) => {
-            u64::from_str_radix(mask.trim(), 16).is_ok_and(|m| m & kill != 0)
-        }
-        _ => false,
-    })
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| stat_says_doomed(&stat))
+}
+
+/// `/proc/PID/stat` says the process is dying: its state (field 3) is zombie or dead, or SIGKILL is
+/// in its pending signals (field 31, decimal; a fatal SIGKILL is added to every thread's set).
+fn stat_says_doomed(stat: &str) -> bool {
+    // Fields after the command name, which is in parentheses and may hold spaces or parentheses.
+    let Some((_, rest)) = stat.rsplit_once(')') else { return true };
+    let mut fields = rest.split_whitespace();
+    let state = fields.next().unwrap_or("X");
+    let pending = fields.nth(27).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    state.starts_with(['Z', 'X', 'x']) || pending & (1 << (libc::SIGKILL - 1)) != 0
 }
 
 /// Kills the child's whole process group (just the child when it shares the terminal's group, in
@@ -230,6 +258,44 @@ mod tests {
         spawn(&spec, "test:0", |_| {}, move |_, exit| tx.send(exit).unwrap()).unwrap();
         let exit = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
         assert_eq!(exit, Exit::Code(3));
+    }
+
+    #[test]
+    fn stat_lines_that_say_doomed() {
+        // pid (comm) state ppid … field 31 (signal) is the 28th after the state.
+        let line = |comm: &str, state: &str, pending: u64| {
+            let middle: Vec<String> = (4..31).map(|n| n.to_string()).collect();
+            format!("42 ({comm}) {state} {} {pending} 0 0 0\n", middle.join(" "))
+        };
+        let kill = 1 << (libc::SIGKILL - 1);
+        let cases = [
+            (line("python", "S", 0), false),
+            (line("python", "R", 1 << 1), false),
+            (line("python", "S", kill), true),
+            (line("python", "Z", 0), true),
+            (line("python", "X", 0), true),
+            (line("a) S (b", "S", 0), false),
+            (line("a) Z (b", "S", kill | 2), true),
+            ("garbage".to_string(), true),
+        ];
+        for (stat, expected) in cases {
+            assert_eq!(stat_says_doomed(&stat), expected, "{stat}");
+        }
+    }
+
+    #[test]
+    fn a_killed_unreaped_child_is_doomed() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        assert!(!doomed(child.id()));
+        let watch = ExitWatch::open(child.id()).expect("pidfd_open");
+        assert!(!watch.exited());
+        child.kill().unwrap();
+        let start = std::time::Instant::now();
+        while !doomed(child.id()) || !watch.exited() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(5), "a killed child is doomed");
+            std::thread::yield_now();
+        }
+        child.wait().unwrap();
     }
 
     #[test]

@@ -15,6 +15,7 @@ impl Handler<ChildExited> for WorkerActor {
             return; // an older process of this slot
         }
         self.output = None;
+        self.exit_watch = None;
         self.sampler.unwatch(msg.pid);
         self.usage = None;
         self.apply(ctx, Event::Exit { pid: msg.pid, exit: msg.exit });

@@ -3,7 +3,7 @@
 //! effects (spawn, kill, deliver, answer, arm a timer, report to the supervisor).
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 use nix::sys::signal::Signal;
@@ -28,6 +28,9 @@ mod tests;
 use machine::{Effect, Event, Facts, Job, ReportLine, State, Timer};
 use tail::{Capture, Draining};
 
+/// Idle time after which a worker's process is also read in /proc before it is handed an invocation.
+const DEATH_CHECK_AFTER: Duration = Duration::from_millis(1);
+
 pub struct WorkerActor {
     slot: usize,
     name: String,
@@ -42,6 +45,8 @@ pub struct WorkerActor {
     draining: Option<Draining>,
     /// A second handle on the current process's output pipe, to see what is still unread.
     output: Option<process::Output>,
+    /// The current process's pidfd, to see at once whether it has exited.
+    exit_watch: Option<process::ExitWatch>,
     /// Provisioned slots start warm and never idle out.
     provisioned: bool,
     /// The server is stopping: no process is started for this slot again.
@@ -90,6 +95,7 @@ impl WorkerActor {
             timers: Vec::new(),
             draining: None,
             output: None,
+            exit_watch: None,
             shutting_down: false,
             trusted: peer::Trusted::default(),
             invocations: 0,
@@ -275,8 +281,9 @@ impl WorkerActor {
         let event = match process::spawn(&spec, &self.name, on_line, move |pid, exit| {
             exits.do_send(ChildExited { pid, exit })
         }) {
-            Ok(process::Spawned { pid, output }) => {
+            Ok(process::Spawned { pid, output, exit_watch }) => {
                 self.output = output;
+                self.exit_watch = exit_watch;
                 self.log.started(pid);
                 tracing::debug!(worker = %self.name, pid, "cold start");
                 self.sampler.watch(pid, ctx.address().recipient());
@@ -379,13 +386,16 @@ impl WorkerActor {
         self.peak_rss = Some(self.peak_rss.map_or(rss_bytes, |peak| peak.max(rss_bytes)));
     }
 
-    /// Whether the parked process may be dead already (gone, a zombie, or with SIGKILL pending), read
-    /// in /proc before every dispatch, so an invocation waits for its replacement rather than going
-    /// down with it. Skipping the read for back-to-back requests let a kill that landed within the
-    /// skip window take the next invocation with it (seen in release builds).
+    /// Whether the parked process may be dead already, so an invocation waits for its replacement
+    /// rather than going down with it. Every dispatch polls its pidfd (has it exited?); one idle for
+    /// a while is also read in /proc (a SIGKILL still pending), which costs too much to do for
+    /// back-to-back requests.
     fn parked_is_doomed(&self) -> bool {
         match &self.state {
-            machine::State::Warm { pid, .. } => process::doomed(*pid),
+            machine::State::Warm { pid, since, .. } => {
+                self.exit_watch.as_ref().is_some_and(process::ExitWatch::exited)
+                    || (since.elapsed() >= DEATH_CHECK_AFTER && process::doomed(*pid))
+            }
             _ => false,
         }
     }
