@@ -22,7 +22,7 @@ use actix_web::{middleware, web, App};
 use smyth_actors::launch;
 use smyth_actors::messages::{GetStatus, Shutdown};
 use smyth_actors::router::RouterActor;
-use smyth_config::{Config, Runtime};
+use smyth_config::{Config, EventFormat, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::edge::{self, EdgeRules};
@@ -129,6 +129,8 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
         policy: HostPolicy::new(&config.host, &config.allowed_hosts),
         prefix: prefix.clone(),
     });
+    // Only REST API events spell header names as sent: other projects skip the scan (header_case).
+    let spell = config.handlers.iter().any(|h| h.event_format == EventFormat::ApiGwV1);
     let blueprint = Arc::new(Blueprint { config, ports, inherited, bootstrap: bootstrap.path.clone() });
     let world: Arc<OnceLock<World>> = Arc::default();
 
@@ -141,7 +143,7 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
         App::new()
             .wrap(middleware::from_fn(edge::guard))
             // Outermost: every request takes its connection's next head, whatever answers it.
-            .wrap(middleware::from_fn(header_case::attach_spelling))
+            .wrap(middleware::Condition::new(spell, middleware::from_fn(header_case::attach_spelling)))
             .app_data(rules.clone())
             .app_data(web::Data::new(world.workers))
             .app_data(web::Data::new(Edge { router: world.router }))
@@ -151,10 +153,12 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
     };
     let mut server = actix_server::Server::build().workers(1).disable_signals().shutdown_timeout(1);
     let shutdown = server.graceful_shutdown_signal();
-    for listener in runtime_listeners {
+    // Runtime API listeners, and the client's when no header names need their spelling.
+    let (spelled, plain_client) = if spell { (client, None) } else { (None, client) };
+    for listener in runtime_listeners.into_iter().chain(plain_client) {
         let addr = listener.local_addr()?;
         let (make_app, shutdown) = (make_app.clone(), shutdown.clone());
-        server = server.listen(format!("runtime-api-{addr}"), listener, move || {
+        server = server.listen(format!("plain-{addr}"), listener, move || {
             let h1 = h1_service(make_app(), addr, keep_alive, &shutdown, |io: &TcpStream, data| {
                 http::ClientSocket::record(io, data)
             });
@@ -165,7 +169,7 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
             .and_then(h1)
         })?;
     }
-    if let Some(listener) = client {
+    if let Some(listener) = spelled {
         let addr = listener.local_addr()?;
         server = server.listen(format!("client-{addr}"), listener, move || {
             // The client's streams are wrapped to keep header names as sent (header_case).
