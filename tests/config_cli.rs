@@ -4,8 +4,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::{pyproject, Server};
 
@@ -97,40 +97,11 @@ fn check_without_a_config_says_where_it_looked() {
     assert!(stderr.contains("no smyth config found"), "{stderr}");
 }
 
-/// `smyth ARGS` in `cwd`, killed (and the test failed) when it runs past `limit`; output goes to files
-/// so that a flood cannot block the child on a full pipe.
+/// `smyth ARGS` in `cwd`, killed (and the test failed) when it runs past `limit`.
 fn smyth_bounded(cwd: &Path, args: &[&str], limit: Duration) -> Output {
-    let out = tempfile::tempfile().unwrap();
-    let err = tempfile::tempfile().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smyth"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("VIRTUAL_ENV")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .expect("run smyth");
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("smyth {args:?} still running after {limit:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let read = |mut f: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut bytes = Vec::new();
-        f.seek(std::io::SeekFrom::Start(0)).unwrap();
-        f.take(1 << 20).read_to_end(&mut bytes).unwrap();
-        bytes
-    };
-    Output { status, stdout: read(out), stderr: read(err) }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_smyth"));
+    command.args(args).current_dir(cwd).env_remove("VIRTUAL_ENV");
+    common::tools::run_bounded(&mut command, limit)
 }
 
 fn project(globals: &str, handler_keys: &str) -> tempfile::TempDir {

@@ -2,21 +2,14 @@
 //! `cfn-lint` (from the test venv) with zero errors; routes convert as the table says; whatever cannot
 //! be expressed is listed both atop the template and on stderr.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The test venv's interpreter; under CI its absence fails the test, elsewhere it skips.
+/// The test venv's interpreter (with cfn-lint).
 fn test_python() -> Option<PathBuf> {
-    match std::env::var("SMYTH_TEST_PYTHON") {
-        Ok(python) => Some(PathBuf::from(python)),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("SMYTH_TEST_PYTHON is not set (make test sets it)")
-        }
-        Err(_) => {
-            eprintln!("skipped: SMYTH_TEST_PYTHON (the venv `make test` builds, with cfn-lint) is not set");
-            None
-        }
-    }
+    common::tools::python().map(PathBuf::from)
 }
 
 fn export(dir: &Path, extra: &[&str]) -> Output {

@@ -3,55 +3,19 @@
 //! `examples/`. The wheel is built in the cargo profile and target dir this test was built with
 //! (`make test`: the release profile `make run` uses), so cargo finds the binary already compiled.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// The test venv's interpreter; under CI its absence fails the test, elsewhere it skips.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// The test venv's interpreter (with maturin).
 fn test_python() -> Option<PathBuf> {
-    match std::env::var("SMYTH_TEST_PYTHON") {
-        Ok(python) => Some(PathBuf::from(python)),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("SMYTH_TEST_PYTHON is not set (make test sets it)")
-        }
-        Err(_) => {
-            eprintln!("skipped: SMYTH_TEST_PYTHON (the venv `make test` builds, with maturin) is not set");
-            None
-        }
-    }
+    common::tools::python().map(PathBuf::from)
 }
 
-/// Runs `command` to its end, killed (and the test failed) past `limit`; output goes to files so a
-/// chatty build cannot block on a full pipe.
 fn run(command: &mut Command, limit: Duration) -> Output {
-    let out = tempfile::tempfile().unwrap();
-    let err = tempfile::tempfile().unwrap();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} still running after {limit:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let read = |mut f: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut text = String::new();
-        f.seek(std::io::SeekFrom::Start(0)).unwrap();
-        f.read_to_string(&mut text).unwrap();
-        text.into_bytes()
-    };
-    Output { status, stdout: read(out), stderr: read(err) }
+    common::tools::run_bounded(command, limit)
 }
 
 fn ok(output: Output, what: &str) -> String {

@@ -71,3 +71,36 @@ pub fn aws_lambda(python: &str, server: &Server, args: &[&str]) -> Result<Value,
     }
     Ok(if stdout.trim().is_empty() { Value::Null } else { serde_json::from_str(&stdout).expect("CLI JSON") })
 }
+
+/// Runs `command` to its end, killed (and the test failed) past `limit`; its output (the first MiB
+/// of each stream) goes through files, so a flood cannot block it on a full pipe.
+pub fn run_bounded(command: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    use std::io::{Read, Seek};
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} still running after {limit:?}: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let read = |mut f: std::fs::File| {
+        let mut bytes = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.take(1 << 20).read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    std::process::Output { status, stdout: read(out), stderr: read(err) }
+}
