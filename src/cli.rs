@@ -62,6 +62,9 @@ pub struct InvokeArgs {
     /// The event: a JSON file, or `-` for standard input (default: `{}`).
     #[arg(long, short = 'e', value_name = "FILE")]
     pub event: Option<String>,
+    /// The tenant id, for a handler with tenant isolation (as `aws lambda invoke --tenant-id`).
+    #[arg(long, value_name = "ID")]
+    pub tenant_id: Option<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
 }

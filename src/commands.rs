@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use smyth_actors::invocation::{Invocation, Outcome};
 use smyth_actors::messages::InvokeByName;
+use smyth_actors::tenancy::check_tenant;
 use smyth_config::Config;
 use tokio::sync::oneshot;
 
@@ -32,11 +33,23 @@ pub fn read_event(source: Option<&str>) -> Result<Vec<u8>, String> {
 }
 
 /// Runs `name` once with `event` in a fresh worker; prints the result (or the error) as JSON.
-pub async fn invoke(mut config: Config, name: &str, event: Vec<u8>) -> io::Result<ExitCode> {
+pub async fn invoke(
+    mut config: Config,
+    name: &str,
+    event: Vec<u8>,
+    tenant_id: Option<String>,
+) -> io::Result<ExitCode> {
     let Some(handler) = config.handler(name).cloned() else {
         let names: Vec<_> = config.handlers.iter().map(|h| h.name.as_str()).collect();
         eprintln!("error: no handler `{name}`; the config has: {}", names.join(", "));
         return Ok(ExitCode::from(2));
+    };
+    let tenant = match check_tenant(tenant_id.as_deref(), handler.tenant_id_header.is_some()) {
+        Ok(tenant) => tenant,
+        Err(problem) => {
+            eprintln!("error: --tenant-id: {problem}");
+            return Ok(ExitCode::from(2));
+        }
     };
     // One worker is enough for one invocation.
     config.handlers = vec![smyth_config::HandlerConfig {
@@ -54,6 +67,7 @@ pub async fn invoke(mut config: Config, name: &str, event: Vec<u8>) -> io::Resul
         function_arn: None,
         received: Instant::now(),
         log: None,
+        tenant,
     };
     running.router().do_send(InvokeByName { name: name.to_string(), invocation, reply });
     let result = answer.await;
@@ -92,9 +106,18 @@ pub fn status(config: &Config, host: Option<&str>, port: Option<u16>) -> ExitCod
 }
 
 fn status_table(status: &serde_json::Value) -> String {
-    let mut rows =
-        vec![["HANDLER", "WORKER", "STATE", "PID", "INVOCATIONS", "COLD STARTS", "RESTARTS", "LAST ERROR"]
-            .map(String::from)];
+    let mut rows = vec![[
+        "HANDLER",
+        "WORKER",
+        "STATE",
+        "PID",
+        "INVOCATIONS",
+        "COLD STARTS",
+        "RESTARTS",
+        "TENANT",
+        "LAST ERROR",
+    ]
+    .map(String::from)];
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::Null => "-".to_string(),
         serde_json::Value::String(s) => s.clone(),
@@ -110,11 +133,12 @@ fn status_table(status: &serde_json::Value) -> String {
                 text(&worker["invocations"]),
                 text(&worker["cold_starts"]),
                 text(&worker["restarts"]),
+                text(&worker["tenant"]),
                 text(&worker["last_error"]["type"]),
             ]);
         }
     }
-    let widths: Vec<usize> = (0..8).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..9).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     let table: String = rows
         .iter()
         .map(|row| {
@@ -146,14 +170,14 @@ mod tests {
     fn the_status_table_has_a_row_per_worker() {
         let status = serde_json::json!({"handlers": {"orders": {"workers": [
             {"id": "orders:0", "state": "warm", "pid": 42, "invocations": 3, "cold_starts": 1, "restarts": 0,
-             "last_error": {"type": "ValueError", "message": "boom", "at": 1}},
+             "tenant": "blue", "last_error": {"type": "ValueError", "message": "boom", "at": 1}},
             {"id": "orders:1", "state": "cold", "pid": null, "invocations": 0, "cold_starts": 0, "restarts": 0,
              "last_error": null}
         ], "metrics": {"invocations": 3, "errors": 1, "throttles": 0, "duration_ms": {"p50": 1.25, "p99": null}}}}});
         let table = status_table(&status);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 5, "{table}");
-        assert!(lines[1].ends_with("ValueError"), "{table}");
+        assert!(lines[1].ends_with("blue    ValueError"), "{table}");
         assert_eq!(
             lines[4], "orders: invocations 3 · errors 1 · throttles 0 · p50 1.2 ms · p99 -",
             "{table}"

@@ -13,6 +13,7 @@ use percent_encoding::percent_decode_str;
 use smyth_actors::invocation::{Invocation, Rejection};
 use smyth_actors::messages::{RouteMatch, RouteRequest};
 use smyth_actors::router::RouterActor;
+use smyth_actors::tenancy::check_tenant;
 use tokio::sync::oneshot;
 
 use smyth_config::EventFormat;
@@ -122,7 +123,8 @@ async fn dispatch(
     // The matched format (or why the request cannot be an event of it), from the router's thread.
     let (matched_tx, matched) = oneshot::channel::<Result<EventFormat, String>>();
     let build = Box::new(move |route: &RouteMatch| {
-        let event = apigw::event_payload(&request, route);
+        let tenant = route_tenant(&request, route);
+        let event = tenant.as_ref().map_err(Clone::clone).and_then(|_| apigw::event_payload(&request, route));
         let _ = matched_tx.send(event.as_ref().map(|_| route.event_format).map_err(Clone::clone));
         Some(Invocation {
             payload: event.ok()?,
@@ -130,6 +132,7 @@ async fn dispatch(
             function_arn: None,
             received,
             log: None,
+            tenant: tenant.ok()?,
         })
     });
     let (reply, answer) = oneshot::channel();
@@ -149,4 +152,12 @@ async fn dispatch(
         // Dropping `answer` tells the supervisor: a request still queued is then not run.
         _ = ClientSocket::hung_up(&req) => Ok(HttpResponse::RequestTimeout().finish()),
     }
+}
+
+/// The tenant of a request on a route with tenant isolation: its `tenant_id_header` (AWS's checks);
+/// None on other routes, where that header is just a header.
+fn route_tenant(request: &RequestSnapshot, route: &RouteMatch) -> Result<Option<String>, String> {
+    let Some(header) = &route.tenant_id_header else { return Ok(None) };
+    check_tenant(request.header(header), true)
+        .map_err(|problem| format!("InvalidParameterValueException: {problem} (header `{header}`)"))
 }

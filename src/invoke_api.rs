@@ -16,6 +16,7 @@ use smyth_actors::async_queue::{AsyncQueue, Enqueue, GetAsyncEvents, Refused, Sp
 use smyth_actors::invocation::{Invocation, InvokeResult, Outcome, Rejection, MAX_PAYLOAD};
 use smyth_actors::messages::{InvokeByName, Shutdown};
 use smyth_actors::router::RouterActor;
+use smyth_actors::tenancy::check_tenant;
 use smyth_config::Config;
 use tokio::sync::oneshot;
 
@@ -36,6 +37,8 @@ pub struct InvokeApi {
     spool: Spool,
     region: String,
     functions: Arc<HashSet<String>>,
+    /// The functions with tenant isolation: their invocations must name a tenant, the others' not.
+    isolated: Arc<HashSet<String>>,
     /// The rest of the Lambda API (reading functions, changing concurrency), on the same routes' root.
     lambda: LambdaApi,
 }
@@ -43,9 +46,19 @@ pub struct InvokeApi {
 impl InvokeApi {
     pub fn new(config: &Config, router: Addr<RouterActor>, events: Addr<AsyncQueue>, spool: Spool) -> Self {
         let functions = config.handlers.iter().map(|h| h.name.clone()).collect();
+        let isolated =
+            config.handlers.iter().filter(|h| h.tenant_id_header.is_some()).map(|h| h.name.clone()).collect();
         let region = config.env.get("AWS_REGION").cloned().unwrap_or_else(|| "eu-central-1".into());
         let lambda = LambdaApi::new(config, region.clone(), router.clone(), events.clone());
-        Self { router, events, spool, region, functions: Arc::new(functions), lambda }
+        Self {
+            router,
+            events,
+            spool,
+            region,
+            functions: Arc::new(functions),
+            isolated: Arc::new(isolated),
+            lambda,
+        }
     }
 
     fn arn(&self, name: &str) -> String {
@@ -211,12 +224,17 @@ async fn invoke(
         Some(Ok(context)) => Some(context),
         None => None,
     };
+    let tenant = match check_tenant(header(&req, "X-Amz-Tenant-Id"), api.isolated.contains(name)) {
+        Ok(tenant) => tenant,
+        Err(problem) => return bad_request("InvalidParameterValueException", problem.to_string()),
+    };
+    let meta = Meta { client_context, function_arn, tenant };
     match kind.as_str() {
         "RequestResponse" => {
             let tail = header(&req, "X-Amz-Log-Type") == Some("Tail");
-            request_response(&api, name, body, client_context, function_arn, tail).await
+            request_response(&api, name, body, meta, tail).await
         }
-        "Event" => enqueue(&api, name, body, client_context, function_arn).await,
+        "Event" => enqueue(&api, name, body, meta).await,
         "DryRun" => HttpResponse::NoContent().finish(),
         other => bad_request(
             "InvalidParameterValueException",
@@ -225,17 +243,25 @@ async fn invoke(
     }
 }
 
+/// What the request says beside its payload, for the runtime's `/next` headers.
+struct Meta {
+    client_context: Option<String>,
+    function_arn: Option<String>,
+    tenant: Option<String>,
+}
+
 async fn request_response(
     api: &InvokeApi,
     name: &str,
     payload: web::Bytes,
-    client_context: Option<String>,
-    function_arn: Option<String>,
+    meta: Meta,
     tail: bool,
 ) -> HttpResponse {
     let (log, mut logs) = tokio::sync::mpsc::unbounded_channel();
+    let Meta { client_context, function_arn, tenant } = meta;
     let received = Instant::now();
-    let invocation = Invocation { payload, client_context, function_arn, received, log: tail.then_some(log) };
+    let log = tail.then_some(log);
+    let invocation = Invocation { payload, client_context, function_arn, received, log, tenant };
     match api.invoke(name, invocation).await {
         Ok(outcome) => {
             let mut response = outcome_response(outcome);
@@ -251,19 +277,14 @@ async fn request_response(
 
 /// `Event`: 202 once the async queue holds the event (a large payload spooled to a file first), 429
 /// at once when the queue is full: never a 202 for an event that will not run.
-async fn enqueue(
-    api: &InvokeApi,
-    name: &str,
-    body: web::Bytes,
-    client_context: Option<String>,
-    function_arn: Option<String>,
-) -> HttpResponse {
+async fn enqueue(api: &InvokeApi, name: &str, body: web::Bytes, meta: Meta) -> HttpResponse {
+    let Meta { client_context, function_arn, tenant } = meta;
     let spool = api.spool.clone();
     let Ok(payload) = web::block(move || spool.store(body)).await else {
         return rejection(api, &Rejection::Unavailable);
     };
-    let accepted =
-        api.events.send(Enqueue { function: name.to_string(), payload, client_context, function_arn }).await;
+    let function = name.to_string();
+    let accepted = api.events.send(Enqueue { function, payload, client_context, function_arn, tenant }).await;
     match accepted {
         Ok(Ok(request_id)) => {
             HttpResponse::Accepted().insert_header(("x-amzn-RequestId", request_id)).finish()

@@ -103,7 +103,7 @@ fn invoke(args: InvokeArgs) -> ExitCode {
         }
     };
     logging::init(&config.log_level, config.log_format);
-    match actix_rt::System::new().block_on(commands::invoke(config, &args.name, event)) {
+    match actix_rt::System::new().block_on(commands::invoke(config, &args.name, event, args.tenant_id)) {
         Ok(code) => code,
         Err(err) => {
             tracing::error!("{err}");

@@ -215,6 +215,7 @@ mod tests {
             last_init_ms: None,
             last_error: None,
             retry_at: None,
+            tenant: None,
         }
     }
 

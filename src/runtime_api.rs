@@ -93,6 +93,9 @@ async fn next(req: HttpRequest, workers: web::Data<Workers>) -> HttpResponse {
     if let Some(context) = event.client_context {
         resp.insert_header(("Lambda-Runtime-Client-Context", context));
     }
+    if let Some(tenant) = event.tenant {
+        resp.insert_header(("Lambda-Runtime-Aws-Tenant-Id", tenant));
+    }
     resp.body(event.payload)
 }
 

@@ -1,5 +1,5 @@
 //! Every `event_format` other than the default, end to end with real Python handlers: the event a
-//! handler receives for `apigw-v1` (REST API proxy), `alb` and `raw`, and how each format maps the
+//! handler receives for `apigw-v1` (REST API proxy), `alb`, `raw` and `function-url`, and how each format maps the
 //! handler's result (and a malformed one) back to HTTP. Errors answer alike for every format.
 
 mod common;
@@ -80,6 +80,7 @@ const HANDLERS: &[(&str, &str, &str, &str)] = &[
     ("lb_respond", "app.respond", "/alb-respond/{case}", "event_format = \"alb\""),
     ("raw", "app.raw_echo", "/raw", "event_format = \"raw\""),
     ("raw_respond", "app.respond", "/raw-respond", "event_format = \"raw\""),
+    ("url", "app.raw_echo", "/url/{id}", "event_format = \"function-url\""),
     (
         "smyth_raw",
         "app.raw_echo",
@@ -361,4 +362,20 @@ fn apigw_http_v1_is_the_v1_shape_with_the_http_apis_base64_rule() {
     assert_eq!(decoded, form);
     let text = event_of(&server, "POST", "/http-v1/8", &[("Content-Type", "text/plain")], Some(b"hi"));
     assert_eq!((text["body"].clone(), text["isBase64Encoded"].clone()), (json!("hi"), json!(false)));
+}
+
+#[test]
+fn function_url_events_are_the_v2_payload_a_function_url_sends() {
+    let server = start();
+    let reply = server.get("/url/7?q=1");
+    assert_eq!(reply.status, 200, "{reply:?}\n{}", server.log());
+    let event = &reply.json()["received"];
+    assert_eq!(event["version"], "2.0");
+    assert_eq!(event["routeKey"], "$default");
+    assert_eq!(event["rawPath"], "/url/7");
+    assert!(event.get("pathParameters").is_none() && event.get("stageVariables").is_none(), "{event}");
+    let context = &event["requestContext"];
+    let id = context["apiId"].as_str().unwrap();
+    assert_eq!((context["stage"].as_str(), context["domainPrefix"].as_str()), (Some("$default"), Some(id)));
+    assert_eq!(context["domainName"], format!("{id}.lambda-url.eu-central-1.on.aws"));
 }

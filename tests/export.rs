@@ -131,6 +131,17 @@ handler_path = "pkg.orders.handler"
 url_path = "/direct"
 event_data_function_path = "smyth.event.generate_lambda_invocation_event_data"
 
+[tool.smyth.handlers.tenants]
+handler_path = "pkg.orders.handler"
+url_path = "/tenants"
+tenant_isolation = true
+tenant_id_header = "x-org"
+
+[tool.smyth.handlers.url]
+handler_path = "pkg.orders.handler"
+url_path = "/{path:path}"
+event_format = "function-url"
+
 [tool.smyth.handlers.custom]
 handler_path = "bootstrap.handler"
 url_path = "/custom"
@@ -188,6 +199,8 @@ fn a_template_of_every_key_passes_cfn_lint() {
             "OnSuccess:",
             "Type: Lambda",
             "- Rest",
+            "TenantIsolationMode: PER_TENANT",
+            "AuthType: NONE",
         ] {
             assert!(text.contains(expected), "{expected} missing:\n{text}");
         }
@@ -243,6 +256,7 @@ fn what_cannot_be_expressed_is_listed_atop_the_template_and_on_stderr() {
         "handler `legacy`: no Api event",
         "handler `direct`: event_format = \"raw\"",
         "handler `custom`: runtime = \"command\"",
+        "handler `tenants`: tenant_id_header = \"x-org\"",
         "env `AWS_REGION` is reserved",
         "handler `orders`: env `bad-name`",
         "the 1 env_file variables are left out",

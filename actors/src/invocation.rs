@@ -20,6 +20,9 @@ pub struct Invocation {
     /// Where the invocation's log goes (`START` … `END`, `REPORT`) when the caller asked for it, as the
     /// Invoke API's `X-Amz-Log-Type: Tail` does; sent before the outcome.
     pub log: Option<LogSink>,
+    /// The tenant id (`X-Amz-Tenant-Id`, or the route's tenant header) of a function with tenant
+    /// isolation: only a worker bound to this tenant runs it.
+    pub tenant: Option<String>,
 }
 
 pub type LogSink = tokio::sync::mpsc::UnboundedSender<String>;

@@ -20,6 +20,7 @@ pub mod state;
 pub mod status;
 pub mod strategy;
 pub mod supervisor;
+pub mod tenancy;
 pub mod watcher;
 pub mod worker;
 

@@ -21,6 +21,8 @@ pub struct RouteMatch {
     pub url_path: String,
     pub event_format: smyth_config::EventFormat,
     pub path_params: Vec<(String, String)>,
+    /// With tenant isolation: the request header that carries the tenant id.
+    pub tenant_id_header: Option<String>,
 }
 
 /// Makes the invocation from the route's match (the edge builds the event), or refuses the request.
@@ -146,6 +148,8 @@ pub struct NextEvent {
     pub function_arn: String,
     pub trace_id: String,
     pub client_context: Option<String>,
+    /// `Lambda-Runtime-Aws-Tenant-Id`, with tenant isolation.
+    pub tenant: Option<String>,
     pub payload: Bytes,
 }
 

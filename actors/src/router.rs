@@ -13,6 +13,7 @@ pub struct Route {
     pub pattern: RoutePattern,
     pub handler: String,
     pub event_format: smyth_config::EventFormat,
+    pub tenant_id_header: Option<String>,
     pub supervisor: Addr<HandlerSupervisor>,
 }
 
@@ -22,6 +23,7 @@ impl Route {
             pattern: handler.route.clone(),
             handler: handler.name.clone(),
             event_format: handler.event_format,
+            tenant_id_header: handler.tenant_id_header.clone(),
             supervisor,
         }
     }
@@ -57,6 +59,7 @@ impl Handler<RouteRequest> for RouterActor {
                 url_path: route.pattern.as_str().to_string(),
                 event_format: route.event_format,
                 path_params: params,
+                tenant_id_header: route.tenant_id_header.clone(),
             };
             Some((route.supervisor.clone(), matched))
         });

@@ -34,6 +34,8 @@ pub struct WorkerStatus {
     /// In `backoff`: epoch milliseconds of the next start (a provisioned slot starts by itself then;
     /// an on-demand one with the next request after it).
     pub retry_at: Option<u64>,
+    /// With tenant isolation: the tenant this worker serves (null until its first invocation).
+    pub tenant: Option<String>,
 }
 
 /// Resident memory in bytes, shown as `rss_bytes` and as `rss_mb` (MB to one decimal); both null
@@ -131,6 +133,7 @@ mod tests {
             last_init_ms: None,
             last_error: None,
             retry_at: None,
+            tenant: None,
         };
         serde_json::to_value(status).unwrap()
     }

@@ -87,12 +87,23 @@ pub fn admit(
     account_has_room: bool,
     random: &mut dyn FnMut(usize) -> usize,
 ) -> Admission {
+    admit_picking(slots, queued, limits, account_has_room, || pick(strategy, slots, random))
+}
+
+/// [`admit`] with the slot chosen by `choose` (tenant isolation chooses among a tenant's slots).
+pub fn admit_picking(
+    slots: &[SlotView],
+    queued: usize,
+    limits: Limits,
+    account_has_room: bool,
+    choose: impl FnOnce() -> Option<usize>,
+) -> Admission {
     let any_free = slots.iter().any(SlotView::free);
     if limits.reserved && !any_free {
         return Admission::Throttle(Rejection::ReservedConcurrency);
     }
     // FIFO: nobody overtakes a request that is already waiting.
-    let slot = if queued == 0 { pick(strategy, slots, random) } else { None };
+    let slot = if queued == 0 { choose() } else { None };
     match slot {
         Some(_) if !account_has_room => Admission::Throttle(Rejection::AccountConcurrency),
         Some(i) => Admission::Dispatch(i),

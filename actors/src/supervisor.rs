@@ -17,7 +17,8 @@ use crate::messages::*;
 use crate::metrics::{Ended, HandlerCounters, Now};
 use crate::state::StateKind;
 use crate::status::{epoch_ms, HandlerStatus, WorkerStatus};
-use crate::strategy::{admit, pick, pool_size, resize, Admission, Limits, SlotView};
+use crate::strategy::{admit_picking, pick, pool_size, resize, Admission, Limits, SlotView};
+use crate::tenancy::{must_reclaim, pick_for_tenant};
 use crate::worker::{Stop, WorkerActor};
 
 /// The account-wide concurrency limit, shared by every supervisor.
@@ -61,6 +62,8 @@ struct Slot {
     view: SlotView,
     status: WorkerStatus,
     failing: Option<InitFailures>,
+    /// With tenant isolation: the tenant this slot's worker serves (None until its first invocation).
+    tenant: Option<String>,
 }
 
 impl Slot {
@@ -79,6 +82,7 @@ impl Slot {
             status.state = StateKind::Backoff;
             status.retry_at = Some(epoch_ms(SystemTime::now() + wait));
         }
+        status.tenant = self.tenant.clone();
         status
     }
 }
@@ -112,7 +116,7 @@ impl HandlerSupervisor {
                     let addr = worker.start();
                     workers.push(addr.clone());
                     let view = SlotView { state: StateKind::Cold, assigned: false, last_used: None };
-                    Slot { addr, view, status, failing: None }
+                    Slot { addr, view, status, failing: None, tenant: None }
                 })
                 .collect();
             HandlerSupervisor {
@@ -139,6 +143,38 @@ impl HandlerSupervisor {
         Limits { reserved: self.handler.reserved_concurrency.is_some(), queue_size: self.handler.queue_size }
     }
 
+    /// The slot for `invocation`, or None to wait: by the strategy, among its tenant's slots under
+    /// tenant isolation.
+    fn choose(&self, invocation: &Invocation) -> Option<usize> {
+        let views = self.views();
+        if self.handler.tenant_id_header.is_none() {
+            return pick(self.handler.strategy, &views, &mut random_below);
+        }
+        let bound: Vec<Option<&str>> = self.slots.iter().map(|s| s.tenant.as_deref()).collect();
+        let tenant = invocation.tenant.as_deref().unwrap_or_default();
+        pick_for_tenant(self.handler.strategy, &views, &bound[..views.len()], tenant, &mut random_below)
+    }
+
+    /// Under tenant isolation, binds `slot` to the invocation's tenant; another tenant's process in it
+    /// is killed first, so the invocation runs in a fresh one.
+    fn bind_tenant(&mut self, slot: usize, invocation: &Invocation) {
+        if self.handler.tenant_id_header.is_none() {
+            return;
+        }
+        let tenant = invocation.tenant.clone().unwrap_or_default();
+        let target = &mut self.slots[slot];
+        if must_reclaim(target.tenant.as_deref(), target.view.state, &tenant) {
+            tracing::info!(
+                handler = %self.handler.name,
+                worker = %target.status.id,
+                "reclaimed from tenant {:?} for tenant {tenant:?}",
+                target.tenant.as_deref().unwrap_or_default()
+            );
+            target.addr.do_send(Recycle);
+        }
+        target.tenant = Some(tenant);
+    }
+
     /// Hands the invocation to `slot`, or answers with the slot's init error while it backs off.
     fn dispatch(&mut self, slot: usize, invocation: Invocation, reply: Reply) {
         if let Some((error, message)) = self.slots[slot].backing_off() {
@@ -149,6 +185,7 @@ impl HandlerSupervisor {
             let _ = reply.send(Ok(outcome));
             return;
         }
+        self.bind_tenant(slot, &invocation);
         self.sequence += 1;
         self.account.acquire();
         let target = &mut self.slots[slot];
@@ -169,7 +206,7 @@ impl HandlerSupervisor {
             if !self.account.has_room() {
                 return;
             }
-            let Some(slot) = pick(self.handler.strategy, &self.views(), &mut random_below) else { return };
+            let Some(slot) = self.choose(&self.queue.front().expect("front exists").0) else { return };
             let (invocation, reply) = self.queue.pop_front().expect("front exists");
             self.dispatch(slot, invocation, reply);
         }
@@ -329,14 +366,9 @@ impl Handler<Invoke> for HandlerSupervisor {
             let _ = reply.send(Err(Rejection::Unavailable));
             return;
         }
-        let decision = admit(
-            self.handler.strategy,
-            &self.views(),
-            self.queue.len(),
-            self.limits(),
-            self.account.has_room(),
-            &mut random_below,
-        );
+        let (views, room) = (self.views(), self.account.has_room());
+        let decision =
+            admit_picking(&views, self.queue.len(), self.limits(), room, || self.choose(&invocation));
         match decision {
             Admission::Dispatch(slot) => self.dispatch(slot, invocation, reply),
             Admission::Queue => self.queue.push_back((invocation, reply)),

@@ -82,6 +82,9 @@ pub struct HandlerConfig {
     pub on_success: Option<Destination>,
     /// Where a failed-for-good or too-old asynchronous event's record goes (AWS's OnFailure).
     pub on_failure: Option<Destination>,
+    /// AWS's tenant isolation (`TenancyConfig: PER_TENANT`): the request header that carries the tenant
+    /// id on `url_path` routes (lower case) when it is on; None when it is off.
+    pub tenant_id_header: Option<String>,
     pub env: BTreeMap<String, String>,
 }
 
@@ -157,6 +160,8 @@ pub enum EventFormat {
     ApiGwHttpV1,
     Alb,
     Raw,
+    /// A Lambda function URL: the 2.0 payload as a function URL sends it.
+    FunctionUrl,
 }
 
 impl EventFormat {
@@ -167,6 +172,7 @@ impl EventFormat {
             EventFormat::ApiGwHttpV1 => "apigw-http-v1",
             EventFormat::Alb => "alb",
             EventFormat::Raw => "raw",
+            EventFormat::FunctionUrl => "function-url",
         }
     }
 }

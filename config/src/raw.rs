@@ -76,6 +76,10 @@ pub struct RawHandler {
     /// Async destinations: `handler:NAME` or `file:PATH`.
     pub on_success: Option<Spanned<String>>,
     pub on_failure: Option<Spanned<String>>,
+    /// AWS's tenant isolation mode (`PER_TENANT`), and the request header that carries the tenant id
+    /// on `url_path` routes.
+    pub tenant_isolation: Option<Spanned<bool>>,
+    pub tenant_id_header: Option<Spanned<String>>,
     // AWS's advanced logging controls.
     pub log_format: Option<Spanned<String>>,
     pub application_log_level: Option<Spanned<String>>,
@@ -115,6 +119,8 @@ impl RawHandler {
         "env",
         "on_success",
         "on_failure",
+        "tenant_isolation",
+        "tenant_id_header",
         "log_format",
         "application_log_level",
         "system_log_level",

@@ -18,6 +18,7 @@ use crate::raw::{RawGlobal, RawHandler};
 use crate::route::RoutePattern;
 
 mod log_keys;
+mod tenancy;
 pub use log_keys::{log_format, APPLICATION_LOG_LEVELS, SYSTEM_LOG_LEVELS};
 
 pub const LOG_LEVELS: [&str; 5] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
@@ -409,6 +410,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
         }
     }
     let runtime = runtime(check, r, h.line);
+    let tenant_id_header = check.tenancy(r, provisioned, event_format);
 
     let (route, route_line) = route?;
     Some((
@@ -436,6 +438,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             maximum_event_age,
             on_success: None,
             on_failure: None,
+            tenant_id_header,
             env,
         },
         route_line,
@@ -509,12 +512,13 @@ fn strategy(check: &mut Check<'_>, r: &RawHandler) -> Strategy {
 
 /// `event_format`, or Smyth's `event_data_function_path`; they must agree.
 fn event_format(check: &mut Check<'_>, r: &RawHandler) -> EventFormat {
-    const ALL: [EventFormat; 5] = [
+    const ALL: [EventFormat; 6] = [
         EventFormat::ApiGwV2,
         EventFormat::ApiGwV1,
         EventFormat::ApiGwHttpV1,
         EventFormat::Alb,
         EventFormat::Raw,
+        EventFormat::FunctionUrl,
     ];
     let mut chosen = None;
     if let Some(s) = &r.event_format {

@@ -7,10 +7,12 @@
 //! - `v1`: API Gateway REST API proxy integration, payload 1.0 (`apigw-v1`);
 //! - `http_v1`: API Gateway HTTP API, payload 1.0 (`apigw-http-v1`);
 //! - `alb`: Application Load Balancer target (`alb`);
-//! - `raw`: the body is the event (`raw`).
+//! - `raw`: the body is the event (`raw`);
+//! - `function_url`: a Lambda function URL, the 2.0 payload as a function URL sends it (`function-url`).
 
 pub mod alb;
 pub mod event;
+pub mod function_url;
 pub mod http_v1;
 pub mod raw;
 pub mod request;
@@ -36,6 +38,7 @@ pub fn event_payload(request: &RequestSnapshot, route: &RouteMatch) -> Result<By
         EventFormat::ApiGwHttpV1 => http_v1::http_v1_event(request, route),
         EventFormat::Alb => alb::alb_event(request, route),
         EventFormat::Raw => return raw::raw_event(request),
+        EventFormat::FunctionUrl => function_url::function_url_event(request, route),
     };
     Ok(serde_json::to_vec(&event).unwrap_or_default().into())
 }
@@ -45,7 +48,8 @@ pub fn event_payload(request: &RequestSnapshot, route: &RouteMatch) -> Result<By
 pub fn outcome_response(format: EventFormat, outcome: Outcome) -> HttpResponse {
     match outcome {
         Outcome::Success { body, .. } => match format {
-            EventFormat::ApiGwV2 => response::map_result(&body),
+            // A function URL infers its response by the HTTP API 2.0 rules.
+            EventFormat::ApiGwV2 | EventFormat::FunctionUrl => response::map_result(&body),
             EventFormat::ApiGwV1 | EventFormat::ApiGwHttpV1 => v1::map_result(&body),
             EventFormat::Alb => alb::map_result(&body),
             EventFormat::Raw => raw::map_result(&body),
@@ -101,6 +105,7 @@ pub(crate) mod tests {
             url_path: url_path.into(),
             event_format,
             path_params: params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            tenant_id_header: None,
         }
     }
 

@@ -1,5 +1,5 @@
 //! The front a handler's `event_format` stands for on AWS: an API Gateway HTTP API or REST API event,
-//! or an ALB target group and listener rule; a raw handler has none.
+//! an ALB target group and listener rule, or a function URL; a raw handler has none.
 
 use serde_norway::Value;
 use smyth_config::EventFormat;
@@ -15,6 +15,7 @@ pub(super) fn events(f: &mut Function) {
         EventFormat::ApiGwHttpV1 => ("HttpApi", Some("1.0")),
         EventFormat::ApiGwV1 => ("Api", None),
         EventFormat::Alb => return alb(f),
+        EventFormat::FunctionUrl => return function_url(f),
         EventFormat::Raw => {
             return f.cannot(format!(
                 "event_format = \"raw\": url_path `{pattern}` has no AWS front; invoke the function directly"
@@ -35,6 +36,28 @@ pub(super) fn events(f: &mut Function) {
         }
         Err(why) => f.cannot(format!("no {kind} event: {why}")),
     }
+}
+
+/// A function URL without IAM auth, as the local route has none. It takes every path: a narrower
+/// `url_path` is reported.
+fn function_url(f: &mut Function) {
+    f.set("FunctionUrlConfig", map([("AuthType", "NONE".into())]));
+    let pattern = &f.handler.url_path;
+    if !(pattern.starts_with("/{") && pattern.ends_with(":path}") && !pattern[1..].contains('/')) {
+        f.cannot(format!("url_path `{pattern}`: a function URL sends every path to the function"));
+    }
+}
+
+/// With tenant isolation, the front must pass the tenant id as the Invoke call's `X-Amz-Tenant-Id`;
+/// the template does not write that mapping.
+pub(super) fn tenant_header(f: &mut Function) {
+    let (Some(header), true) = (&f.handler.tenant_id_header, f.handler.event_format != EventFormat::Raw)
+    else {
+        return;
+    };
+    f.cannot(format!(
+        "tenant_id_header = \"{header}\": map it to the X-Amz-Tenant-Id header in the front (not written)"
+    ));
 }
 
 /// ALB: a Lambda target group, the permission the load balancer needs, and a listener rule on the

@@ -86,9 +86,11 @@ const WRITERS: &[fn(&mut Function)] = &[
     environment,
     reserved_concurrency,
     provisioned_concurrency,
+    tenancy_config,
     event_invoke_config,
     logging_config,
     fronts::events,
+    fronts::tenant_header,
     local_only::handler,
 ];
 
@@ -296,6 +298,12 @@ fn provisioned_concurrency(f: &mut Function) {
         f.set("AutoPublishAlias", ALIAS);
         let executions = f.handler.provisioned_concurrency as u64;
         f.set("ProvisionedConcurrencyConfig", map([("ProvisionedConcurrentExecutions", executions.into())]));
+    }
+}
+
+fn tenancy_config(f: &mut Function) {
+    if f.handler.tenant_id_header.is_some() {
+        f.set("TenancyConfig", map([("TenantIsolationMode", "PER_TENANT".into())]));
     }
 }
 

@@ -93,7 +93,7 @@ impl AsyncQueue {
         match destination {
             Destination::Handler(name) => {
                 let payload = Payload::Memory(record.clone().into());
-                if let Err(refused) = self.accept(&name, payload, None, None, ctx) {
+                if let Err(refused) = self.accept(&name, payload, None, None, None, ctx) {
                     tracing::warn!(destination = %name, "cannot send an asynchronous invocation record ({refused}); the record: {record}");
                 }
             }

@@ -37,6 +37,8 @@ pub struct Enqueue {
     pub client_context: Option<String>,
     /// The ARN the caller named, for `context.invoked_function_arn`.
     pub function_arn: Option<String>,
+    /// The tenant id, for a function with tenant isolation.
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +73,7 @@ struct Event {
     payload: Payload,
     client_context: Option<String>,
     function_arn: Option<String>,
+    tenant: Option<String>,
     accepted: Instant,
     /// Function errors so far.
     failures: u32,
@@ -191,7 +194,7 @@ impl AsyncQueue {
     /// Sends the event to its function; the result comes back to [`Self::attempted`].
     fn attempt(&mut self, event: Event, ctx: &mut Context<Self>) {
         let (seq, source, client_context) = (event.seq, event.payload.source(), event.client_context.clone());
-        let function_arn = event.function_arn.clone();
+        let (function_arn, tenant) = (event.function_arn.clone(), event.tenant.clone());
         let (router, name) = (self.router.clone(), event.function.clone());
         self.parked.insert(seq, Parked::InFlight(event));
         let run = async move {
@@ -202,8 +205,9 @@ impl AsyncQueue {
                 }
             };
             let (reply, answer) = oneshot::channel();
+            let received = Instant::now();
             let invocation =
-                Invocation { payload, client_context, function_arn, received: Instant::now(), log: None };
+                Invocation { payload, client_context, function_arn, received, log: None, tenant };
             router.do_send(InvokeByName { name, invocation, reply });
             classify(answer.await.unwrap_or(Err(Rejection::Unavailable)))
         };
@@ -304,6 +308,7 @@ impl AsyncQueue {
         payload: Payload,
         client_context: Option<String>,
         function_arn: Option<String>,
+        tenant: Option<String>,
         ctx: &mut Context<Self>,
     ) -> Result<String, Refused> {
         if self.shutting_down {
@@ -323,6 +328,7 @@ impl AsyncQueue {
             payload,
             client_context,
             function_arn,
+            tenant,
             accepted: Instant::now(),
             failures: 0,
             invocations: 0,
@@ -374,7 +380,7 @@ impl Handler<Enqueue> for AsyncQueue {
     type Result = Result<String, Refused>;
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
-        self.accept(&msg.function, msg.payload, msg.client_context, msg.function_arn, ctx)
+        self.accept(&msg.function, msg.payload, msg.client_context, msg.function_arn, msg.tenant, ctx)
     }
 }
 

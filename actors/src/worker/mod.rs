@@ -128,6 +128,7 @@ impl WorkerActor {
             last_init_ms: None,
             last_error: None,
             retry_at: None,
+            tenant: None,
         };
         self.record.show(&mut status, self.state.pid().is_some());
         status
@@ -198,6 +199,7 @@ impl WorkerActor {
                     deadline_ms: epoch_ms(deadline),
                     function_arn: invocation.function_arn.unwrap_or_else(|| self.function_arn.clone()),
                     client_context: invocation.client_context,
+                    tenant: invocation.tenant,
                     payload: invocation.payload,
                 };
                 self.last_used = Some(SystemTime::now());

@@ -37,6 +37,7 @@ fn job(request_id: &str) -> (Job, oneshot::Receiver<InvokeResult>) {
         function_arn: None,
         received: Instant::now(),
         log: None,
+        tenant: None,
     };
     (Job { request_id: request_id.into(), invocation, reply }, answer)
 }
@@ -428,6 +429,7 @@ fn an_outsider_changes_nothing_and_a_second_next_is_refused() {
                 function_arn: String::new(),
                 trace_id: String::new(),
                 client_context: None,
+                tenant: None,
                 payload: Bytes::new(),
             });
         }

@@ -59,6 +59,11 @@ fn bad_handler_values() {
         ("on_success = \"handler:nope\"", "on_success", "names no handler of this project"),
         ("on_failure = \"sqs:queue\"", "on_failure", "use \"handler:NAME\" or \"file:PATH\""),
         ("on_failure = \"file:../out.jsonl\"", "on_failure", "relative path inside the project"),
+        ("tenant_isolation = \"yes\"", "tenant_isolation", "expected a boolean"),
+        ("provisioned_concurrency = 1\ntenant_isolation = true", "tenant_isolation", "provisioned concurrency"),
+        ("event_format = \"function-url\"\ntenant_isolation = true", "tenant_isolation", "function URLs"),
+        ("tenant_isolation = true\ntenant_id_header = \"x tenant\"", "tenant_id_header", "not an HTTP header"),
+        ("tenant_id_header = \"x-org\"", "tenant_id_header", "only means something with tenant_isolation"),
         (
             "strategy_generator_path = \"my.strategies.fastest\"",
             "strategy_generator_path",
