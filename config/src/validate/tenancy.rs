@@ -46,6 +46,8 @@ impl Check<'_> {
         if event_format == EventFormat::FunctionUrl {
             self.refuse(on, "function URLs (event_format = \"function-url\")");
         }
+        // SnapStart is refused the same way once its key exists (`snap_start`, another branch):
+        // `self.refuse(on, "SnapStart (snap_start)")` when `r.snap_start` is true.
         Some(header.unwrap_or_else(|| DEFAULT_TENANT_ID_HEADER.to_string()))
     }
 
