@@ -79,6 +79,10 @@ pub struct HandlerStatus {
     /// Requests answered 429 (the same number as `metrics.throttles`, kept for older readers).
     pub throttled: u64,
     pub metrics: HandlerMetrics,
+    /// Warm results the state-leak detector (`smyth run --check-state`) found to differ from a fresh
+    /// environment's, and the last one.
+    pub state_leaks: u64,
+    pub last_state_leak: Option<crate::shadow::StateLeak>,
     /// `account_concurrency`, for the account section.
     #[serde(skip)]
     pub account_limit: usize,
@@ -169,6 +173,8 @@ mod tests {
             queued: 0,
             throttled: 0,
             metrics,
+            state_leaks: 0,
+            last_state_leak: None,
             account_limit: 10,
         }
     }
