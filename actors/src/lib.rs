@@ -87,14 +87,17 @@ pub fn start(
             context.extend(spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME").cloned());
             context.push(name);
             let arn = launch::function_arn(&handler, &spec.env);
-            let shadow_worker = |sup| {
-                WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone()).outside_pool()
-            };
+            let shadow_worker =
+                |sup| WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone()).outside_pool();
             let (runner, worker) =
                 shadow::ShadowRunner::start(handler.name.clone(), context, leaks.clone(), shadow_worker);
             workers_by_port.insert(port, worker);
             let check = (config.check_state && handler.check_state).then_some(handler.check_state_every);
-            supervisor.do_send(supervisor::AttachShadow(shadow::ShadowHook::new(runner.clone(), leaks, check)));
+            supervisor.do_send(supervisor::AttachShadow(shadow::ShadowHook::new(
+                runner.clone(),
+                leaks,
+                check,
+            )));
             routes.push(Route::new(&handler, supervisor.clone()).with_shadow(runner));
         } else {
             routes.push(Route::new(&handler, supervisor.clone()));

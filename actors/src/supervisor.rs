@@ -228,7 +228,7 @@ impl HandlerSupervisor {
             cold_starts: self.slots.iter().map(|s| s.status.cold_starts).sum(),
         };
         let metrics = self.metrics.snapshot(now);
-        let (state_leaks, last_state_leak) = self.shadow.as_ref().map(|s| s.leaks.snapshot()).unwrap_or_default();
+        let leaks = self.shadow.as_ref().map(|s| s.leaks.snapshot()).unwrap_or_default();
         HandlerStatus {
             name: self.handler.name.clone(),
             url_path: self.handler.url_path.clone(),
@@ -240,8 +240,9 @@ impl HandlerSupervisor {
             queued: self.queue.len(),
             throttled: metrics.throttles,
             metrics,
-            state_leaks,
-            last_state_leak,
+            state_checks: leaks.checked,
+            state_leaks: leaks.leaks,
+            last_state_leak: leaks.last,
             account_limit: self.account.limit(),
         }
     }

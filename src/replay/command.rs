@@ -86,9 +86,11 @@ fn agent(timeout: Duration) -> ureq::Agent {
 }
 
 fn through_api(base: &str, plan: &Plan) -> Result<Report, String> {
-    let url = format!("{base}/replay/{}?mode={}&handler={}", plan.record.id, plan.mode.as_str(), plan.handler);
+    let url =
+        format!("{base}/replay/{}?mode={}&handler={}", plan.record.id, plan.mode.as_str(), plan.handler);
     // Long enough for a warm replay of many invocations, each bounded by the handler's timeout.
-    let mut answer = agent(Duration::from_secs(900)).post(&url).send_empty().map_err(|err| err.to_string())?;
+    let mut answer =
+        agent(Duration::from_secs(900)).post(&url).send_empty().map_err(|err| err.to_string())?;
     let status = answer.status();
     let body: serde_json::Value = answer.body_mut().read_json().map_err(|err| err.to_string())?;
     if !status.is_success() {
@@ -111,7 +113,9 @@ fn alone(mut config: Config, plans: &[Plan]) -> Vec<Result<Report, String>> {
     system.block_on(async move {
         let running = match server::start(config, None).await {
             Ok(running) => running,
-            Err(err) => return plans.iter().map(|_| Err(format!("cannot start the handlers: {err}"))).collect(),
+            Err(err) => {
+                return plans.iter().map(|_| Err(format!("cannot start the handlers: {err}"))).collect()
+            }
         };
         let mut reports = Vec::new();
         for plan in plans {

@@ -130,7 +130,8 @@ pub async fn run(router: &Addr<RouterActor>, plan: &Plan) -> Result<Report, Stri
 
 /// The report as the CLI prints it: the recorded result beside the replayed one, then the diff.
 pub fn print(report: &Report) -> String {
-    let mut out = format!("replay of {} on {} ({} environment", report.id, report.handler, report.mode.as_str());
+    let mut out =
+        format!("replay of {} on {} ({} environment", report.id, report.handler, report.mode.as_str());
     if !report.replayed_before.is_empty() {
         out.push_str(&format!(", after {} earlier invocations", report.replayed_before.len()));
     }
@@ -172,7 +173,8 @@ mod tests {
             mode: Mode::Fresh,
             before: vec![],
         };
-        let new = Ok(Outcome::Success { request_id: "new".into(), body: r#"{"count": 1, "id": "new"}"#.into() });
+        let new =
+            Ok(Outcome::Success { request_id: "new".into(), body: r#"{"count": 1, "id": "new"}"#.into() });
         let report = report(&plan, &[new]);
         assert!(report.passes);
         assert_eq!(report.diff, json!([{"op": "replace", "path": "/count", "value": 1}]));

@@ -54,6 +54,7 @@ impl Handler<CheckState> for ShadowRunner {
             }
             let Comparison::Leak(patch) = verdict else {
                 tracing::debug!(handler = %handler, request_id = %warm_id, "state check: {verdict:?}");
+                leaks.checked(None);
                 return;
             };
             let diff = serde_json::to_value(&patch).unwrap_or_default();
@@ -66,7 +67,8 @@ impl Handler<CheckState> for ShadowRunner {
                  fresh environment ({fresh_id}): it depended on state left by earlier invocations. Diff \
                  (fresh → warm): {diff}"
             );
-            leaks.found(StateLeak { warm_request_id: warm_id, fresh_request_id: fresh_id, diff, at: epoch_ms(std::time::SystemTime::now()) });
+            let at = epoch_ms(std::time::SystemTime::now());
+            leaks.checked(Some(StateLeak { warm_request_id: warm_id, fresh_request_id: fresh_id, diff, at }));
         };
         AtomicResponse::new(Box::pin(actix::fut::wrap_future(job)))
     }

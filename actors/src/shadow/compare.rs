@@ -28,9 +28,8 @@ static TIMESTAMPS: LazyLock<Regex> = LazyLock::new(|| {
 /// error (the stack trace is left out: its frames are the same code, not state).
 pub fn result_json(result: &InvokeResult) -> Value {
     match result {
-        Ok(Outcome::Success { body, .. }) => {
-            serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into()))
-        }
+        Ok(Outcome::Success { body, .. }) => serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into())),
         Ok(Outcome::HandlerError { body, .. }) => {
             let error: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
             json!({"errorType": error["errorType"], "errorMessage": error["errorMessage"]})
@@ -117,7 +116,9 @@ fn op_path(op: &PatchOperation) -> &str {
 /// One path is the other or inside it: a change at either touches the same value.
 fn related(a: &str, b: &str) -> bool {
     let inside = |inner: &str, outer: &str| {
-        inner == outer || outer.is_empty() || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'))
+        inner == outer
+            || outer.is_empty()
+            || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'))
     };
     inside(a, b) || inside(b, a)
 }
@@ -142,8 +143,22 @@ mod tests {
         let cases: Vec<(&str, Value, Value, Option<Value>, &str, Vec<&str>)> = vec![
             ("equal", json!({"a": 1}), json!({"a": 1}), None, "same", vec![]),
             ("a counter asks again", json!({"count": 2}), json!({"count": 1}), None, "again", vec![]),
-            ("a counter leaks", json!({"count": 2}), json!({"count": 1}), Some(json!({"count": 1})), "leak", vec!["/count"]),
-            ("time is noise", json!(1764500000.5), json!(1764500001.25), Some(json!(1764500002.0)), "noise", vec![]),
+            (
+                "a counter leaks",
+                json!({"count": 2}),
+                json!({"count": 1}),
+                Some(json!({"count": 1})),
+                "leak",
+                vec!["/count"],
+            ),
+            (
+                "time is noise",
+                json!(1764500000.5),
+                json!(1764500001.25),
+                Some(json!(1764500002.0)),
+                "noise",
+                vec![],
+            ),
             (
                 "noise in one field, a leak in another",
                 json!({"t": 1.5, "n": 3}),
@@ -152,7 +167,14 @@ mod tests {
                 "leak",
                 vec!["/n"],
             ),
-            ("request ids differ by design", json!({"id": "req-warm"}), json!({"id": "req-fresh"}), None, "same", vec![]),
+            (
+                "request ids differ by design",
+                json!({"id": "req-warm"}),
+                json!({"id": "req-fresh"}),
+                None,
+                "same",
+                vec![],
+            ),
             (
                 "an id inside a message",
                 json!({"errorMessage": "RequestId: req-warm Error: Task timed out"}),
@@ -177,7 +199,7 @@ mod tests {
                 json!({"seen": ["b"]}),
                 Some(json!({"seen": ["b"]})),
                 "leak",
-                vec!["/seen/0"],
+                vec!["/seen/0", "/seen/1"],
             ),
             (
                 "a whole value that is noise hides changes inside it",
@@ -191,7 +213,9 @@ mod tests {
         for (case, warm, fresh, again, expected, leak_paths) in cases {
             let got = compare(&warm, &fresh, again.as_ref(), &context);
             match (expected, &got) {
-                ("same", Comparison::Same) | ("again", Comparison::AskAgain) | ("noise", Comparison::Noise) => {}
+                ("same", Comparison::Same)
+                | ("again", Comparison::AskAgain)
+                | ("noise", Comparison::Noise) => {}
                 ("leak", Comparison::Leak(patch)) => assert_eq!(paths(patch), leak_paths, "{case}"),
                 _ => panic!("{case}: expected {expected}, got {got:?}"),
             }
@@ -209,7 +233,11 @@ mod tests {
             body: r#"{"errorType":"ValueError","errorMessage":"no","stackTrace":["  File x"]}"#.into(),
         });
         assert_eq!(result_json(&raised), json!({"errorType": "ValueError", "errorMessage": "no"}));
-        let died = Ok(Outcome::Failed { request_id: "r".into(), error: FailureKind::Exited, message: "gone".into() });
+        let died = Ok(Outcome::Failed {
+            request_id: "r".into(),
+            error: FailureKind::Exited,
+            message: "gone".into(),
+        });
         assert_eq!(result_json(&died), json!({"errorType": "Runtime.ExitError", "errorMessage": "gone"}));
         let refused = Err(Rejection::Unavailable);
         assert_eq!(result_json(&refused)["errorType"], "Rejected");

@@ -1,5 +1,5 @@
-//! What the state-leak detector has found for one handler: how many leaks, and the last one (its
-//! request ids and diff), for `/_smyth/status` and the dashboard.
+//! What the state-leak detector has found for one handler: how many invocations it checked, how
+//! many leaked, and the last leak (its request ids and diff), for `/_smyth/status` and the dashboard.
 
 use std::sync::{Arc, Mutex};
 
@@ -16,19 +16,31 @@ pub struct StateLeak {
     pub at: u64,
 }
 
-/// Shared by the handler's supervisor (which shows it) and its shadow runner (which finds leaks).
+/// The detector's counts, as the status shows them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeakTally {
+    /// Invocations compared with a fresh environment's run.
+    pub checked: u64,
+    pub leaks: u64,
+    pub last: Option<StateLeak>,
+}
+
+/// Shared by the handler's supervisor (which shows it) and its shadow runner (which checks).
 #[derive(Debug, Clone, Default)]
-pub struct Leaks(Arc<Mutex<(u64, Option<StateLeak>)>>);
+pub struct Leaks(Arc<Mutex<LeakTally>>);
 
 impl Leaks {
-    pub fn found(&self, leak: StateLeak) {
+    /// One check done; `leak` when it found one.
+    pub fn checked(&self, leak: Option<StateLeak>) {
         let mut tally = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        tally.0 += 1;
-        tally.1 = Some(leak);
+        tally.checked += 1;
+        if let Some(leak) = leak {
+            tally.leaks += 1;
+            tally.last = Some(leak);
+        }
     }
 
-    /// The count and the last leak.
-    pub fn snapshot(&self) -> (u64, Option<StateLeak>) {
+    pub fn snapshot(&self) -> LeakTally {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
