@@ -75,7 +75,7 @@ pub fn start(
             context.push(format!("{}:{slot}", handler.name));
             WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
         };
-        let (supervisor, workers) = HandlerSupervisor::start(handler.clone(), account.clone(), &make_worker);
+        let (supervisor, workers) = HandlerSupervisor::start(handler.clone(), account.clone(), make_worker);
         workers_by_port.extend(ports.iter().copied().zip(workers));
         if let Some(&port) = ports.get(handler.concurrency) {
             let leaks = shadow::Leaks::default();

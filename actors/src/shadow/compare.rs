@@ -139,8 +139,9 @@ mod tests {
     #[test]
     fn comparisons() {
         let context = ctx(&["req-warm", "req-fresh", "req-again", "4242", "h:0", "h:shadow"]);
-        // (case, warm, fresh, fresh again, expected: None = Same/AskAgain/Noise by name, Some(paths) = Leak)
-        let cases: Vec<(&str, Value, Value, Option<Value>, &str, Vec<&str>)> = vec![
+        // (case, warm, fresh, fresh again, expected verdict, the leak's paths)
+        type Case = (&'static str, Value, Value, Option<Value>, &'static str, Vec<&'static str>);
+        let cases: Vec<Case> = vec![
             ("equal", json!({"a": 1}), json!({"a": 1}), None, "same", vec![]),
             ("a counter asks again", json!({"count": 2}), json!({"count": 1}), None, "again", vec![]),
             (

@@ -25,7 +25,7 @@ pub struct ShadowHook {
 
 /// Whether the `dispatched`th invocation (counted from 1) is checked.
 pub fn due(dispatched: u64, every: Option<u32>) -> bool {
-    every.is_some_and(|every| dispatched % u64::from(every.max(1)) == 0)
+    every.is_some_and(|every| dispatched.is_multiple_of(u64::from(every.max(1))))
 }
 
 impl ShadowHook {
