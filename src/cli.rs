@@ -1,4 +1,5 @@
-//! The command line: `smyth run`, `smyth check`, `smyth invoke`, `smyth status`, `smyth export sam`.
+//! The command line: `smyth run`, `smyth check`, `smyth invoke`, `smyth status`, `smyth replay`,
+//! `smyth export sam`.
 
 use std::path::PathBuf;
 
@@ -23,6 +24,8 @@ pub enum Command {
     Invoke(InvokeArgs),
     /// Show the running server's handlers and workers.
     Status(StatusArgs),
+    /// Re-run a recorded invocation against the current code and show what changed.
+    Replay(ReplayArgs),
     /// Write the config as a deployment template for AWS.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -70,6 +73,32 @@ pub struct InvokeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recorded invocation's id (its Lambda request id).
+    #[arg(required_unless_present = "failed", conflicts_with = "failed")]
+    pub id: Option<String>,
+    /// On a fresh environment, as a cold start (the default).
+    #[arg(long, conflicts_with = "warm")]
+    pub fresh: bool,
+    /// After replaying the invocations that preceded it on the same worker process.
+    #[arg(long)]
+    pub warm: bool,
+    /// Replay on this handler instead of the recorded one.
+    #[arg(long, value_name = "H")]
+    pub handler: Option<String>,
+    /// Replay every failed invocation (of the last `--since`), and say which pass now.
+    #[arg(long)]
+    pub failed: bool,
+    /// With --failed: how far back, e.g. `10m`, `2h` (default: everything recorded).
+    #[arg(long, requires = "failed", value_name = "DURATION")]
+    pub since: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub address: AddressArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -113,4 +142,8 @@ pub struct RunArgs {
     /// One worker per handler attached to this terminal, with no timeout: `breakpoint()` and pdb work.
     #[arg(long)]
     pub debug: bool,
+    /// The state-leak detector: repeat every `check_state_every`th invocation of each handler that set
+    /// `check_state = true` on a throwaway environment, and warn when the results differ.
+    #[arg(long)]
+    pub check_state: bool,
 }

@@ -14,6 +14,7 @@ mod invoke_api;
 mod lambda_api;
 mod logging;
 mod metrics;
+mod replay;
 mod runtime_api;
 mod server;
 mod spool;
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{CheckArgs, Cli, Command, ExportCommand, InvokeArgs, RunArgs};
+use cli::{CheckArgs, Cli, Command, ExportCommand, InvokeArgs, ReplayArgs, RunArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
             Ok(config) => commands::status(&config, args.address.host.as_deref(), args.address.port),
             Err(code) => code,
         },
+        Command::Replay(args) => replay(args),
         Command::Export(ExportCommand::Sam(args)) => match load(args.config.config.as_deref()) {
             Ok(config) => export::sam(&config, args.output.as_deref(), args.include_env_file),
             Err(code) => code,
@@ -147,7 +149,11 @@ fn run(args: RunArgs) -> ExitCode {
     if args.debug {
         config = config.for_debugging();
     }
+    config.check_state = args.check_state;
     logging::init(&config.log_level, config.log_format);
+    if config.check_state {
+        announce_state_checks(&config);
+    }
     let system = actix_rt::System::new();
     match system.block_on(server::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,5 +166,47 @@ fn run(args: RunArgs) -> ExitCode {
             tracing::error!("{err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn replay(args: ReplayArgs) -> ExitCode {
+    let config = match load(args.config.config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let since = match args.since.as_deref().map(replay::command::parse_since).transpose() {
+        Ok(since) => since,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(&config.log_level, config.log_format);
+    let request = replay::command::Request {
+        id: args.id,
+        mode: if args.warm { replay::Mode::Warm } else { replay::Mode::Fresh },
+        handler: args.handler,
+        failed: args.failed.then_some(since),
+        host: args.address.host,
+        port: args.address.port,
+    };
+    replay::command::replay(config, request)
+}
+
+/// `--check-state` checks only the handlers marked safe to run twice: say which, or that none is.
+fn announce_state_checks(config: &smyth_config::Config) {
+    let checked: Vec<_> = config.handlers.iter().filter(|h| h.check_state).collect();
+    if checked.is_empty() {
+        tracing::warn!(
+            "--check-state: no handler sets `check_state = true`, so none is checked (a handler with side \
+             effects must not run twice: mark the ones that are safe to repeat)"
+        );
+    }
+    for handler in checked {
+        tracing::info!(
+            handler = %handler.name,
+            "state-leak check: every {} invocation(s) also run on a fresh environment",
+            handler.check_state_every
+        );
     }
 }

@@ -233,6 +233,9 @@ mod tests {
             queued: 3,
             throttled: 1,
             metrics: counters.snapshot(Now { concurrent: 1, ..Now::default() }),
+            state_checks: 0,
+            state_leaks: 0,
+            last_state_leak: None,
             account_limit: 1000,
         }];
         let text = render(handlers);

@@ -30,6 +30,7 @@ use crate::guard::HostPolicy;
 use crate::header_case::{self, SpelledStream};
 use crate::http::{self, Edge};
 use crate::invoke_api::{self, InvokeApi};
+use crate::replay::api::ReplayApi;
 use crate::runtime_api::{self, Workers};
 
 /// How long in-flight invocations may run on after a shutdown signal.
@@ -63,13 +64,14 @@ impl World {
     }
 }
 
-/// One loopback listener per worker slot, bound before any worker exists.
+/// One loopback listener per worker slot, and one for the handler's shadow environment (state-leak
+/// checks and replays: `smyth_actors::shadow`), bound before any worker exists.
 fn bind_runtime_listeners(config: &Config) -> io::Result<(Vec<Vec<u16>>, Vec<TcpListener>)> {
     let mut ports = Vec::new();
     let mut listeners = Vec::new();
     for handler in &config.handlers {
         let mut handler_ports = Vec::new();
-        for _ in 0..handler.concurrency {
+        for _ in 0..handler.concurrency + 1 {
             let listener = TcpListener::bind(("127.0.0.1", 0))?;
             handler_ports.push(listener.local_addr()?.port());
             listeners.push(listener);
@@ -125,6 +127,7 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
     let bootstrap = launch::BootstrapFile::write()?;
     let keep_alive = keep_alive(&config);
     let prefix = config.smyth_path_prefix.clone();
+    let database = crate::replay::source::database_path(&config);
     let rules = web::Data::new(EdgeRules {
         policy: HostPolicy::new(&config.host, &config.allowed_hosts),
         prefix: prefix.clone(),
@@ -140,6 +143,7 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
         // actors there.
         let world = factory_world.get_or_init(|| World::start(&blueprint)).clone();
         let prefix = prefix.clone();
+        let replay = ReplayApi { router: world.router.clone(), database: database.clone() };
         App::new()
             .wrap(middleware::from_fn(edge::guard))
             // Outermost: every request takes its connection's next head, whatever answers it.
@@ -149,6 +153,7 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
             .app_data(web::Data::new(Edge { router: world.router }))
             .configure(runtime_api::configure)
             .configure(|cfg| invoke_api::configure(cfg, world.invoke))
+            .configure(|cfg| crate::replay::api::configure(cfg, &prefix, replay))
             .configure(move |cfg| http::configure(cfg, &prefix))
     };
     let mut server = actix_server::Server::build().workers(1).disable_signals().shutdown_timeout(1);

@@ -16,6 +16,7 @@ pub mod process;
 pub mod router;
 pub mod sampler;
 pub mod scratch;
+pub mod shadow;
 pub mod state;
 pub mod status;
 pub mod strategy;
@@ -48,7 +49,8 @@ pub struct Pools {
 }
 
 /// Starts one supervisor per handler with its workers on the current arbiter. `ports[h][slot]` is the
-/// Runtime API port bound for slot `slot` of handler `h`; `inherited` is the server's environment.
+/// Runtime API port bound for slot `slot` of handler `h`, and the one after the pool's is its shadow
+/// environment's (`shadow/`); `inherited` is the server's environment.
 /// `bootstrap` is the bundled runtime's file (see [`launch::BootstrapFile`]).
 pub fn start(
     config: &Config,
@@ -64,15 +66,44 @@ pub fn start(
     let mut supervisors = Vec::new();
     for (handler, ports) in config.handlers.iter().zip(ports) {
         let handler = Arc::new(handler.clone());
-        let (supervisor, workers) =
-            HandlerSupervisor::start(handler.clone(), account.clone(), |slot, sup| {
-                let spec = launch::spawn_spec(config, &handler, slot, ports[slot], inherited, bootstrap);
-                let arn = launch::function_arn(&handler, &spec.env);
-                WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
-            });
+        // Worker names and log streams differ between environments by design (state-leak check).
+        let context = std::sync::Mutex::new(Vec::new());
+        let make_worker = |slot: usize, sup| {
+            let spec = launch::spawn_spec(config, &handler, slot, ports[slot], inherited, bootstrap);
+            let arn = launch::function_arn(&handler, &spec.env);
+            let mut context = context.lock().unwrap_or_else(|e| e.into_inner());
+            context.extend(spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME").cloned());
+            context.push(format!("{}:{slot}", handler.name));
+            WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
+        };
+        let (supervisor, workers) = HandlerSupervisor::start(handler.clone(), account.clone(), make_worker);
         workers_by_port.extend(ports.iter().copied().zip(workers));
-        supervisors.push(supervisor.clone());
-        routes.push(Route::new(&handler, supervisor));
+        if let Some(&port) = ports.get(handler.concurrency) {
+            let leaks = shadow::Leaks::default();
+            let slot = handler.concurrency;
+            let mut spec = launch::spawn_spec(config, &handler, slot, port, inherited, bootstrap);
+            let name = format!("{}:shadow", handler.name);
+            spec.env.insert("SMYTH_WORKER".into(), name.clone());
+            let mut context = context.into_inner().unwrap_or_else(|e| e.into_inner());
+            context.extend(spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME").cloned());
+            context.push(name);
+            let arn = launch::function_arn(&handler, &spec.env);
+            let shadow_worker =
+                |sup| WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone()).outside_pool();
+            let (runner, worker) =
+                shadow::ShadowRunner::start(handler.name.clone(), context, leaks.clone(), shadow_worker);
+            workers_by_port.insert(port, worker);
+            let check = (config.check_state && handler.check_state).then_some(handler.check_state_every);
+            supervisor.do_send(supervisor::AttachShadow(shadow::ShadowHook::new(
+                runner.clone(),
+                leaks,
+                check,
+            )));
+            routes.push(Route::new(&handler, supervisor.clone()).with_shadow(runner));
+        } else {
+            routes.push(Route::new(&handler, supervisor.clone()));
+        }
+        supervisors.push(supervisor);
     }
     let router = actix::Actor::start(RouterActor::new(routes));
     let async_queue = actix::Actor::start(async_queue::AsyncQueue::new(config, router.clone()));

@@ -6,6 +6,7 @@ use smyth_config::{HandlerConfig, RoutePattern};
 
 use crate::invocation::Rejection;
 use crate::messages::*;
+use crate::shadow::{ShadowByName, ShadowRunner};
 use crate::status::HandlerStatus;
 use crate::supervisor::{GetHandlerStatus, HandlerSupervisor};
 
@@ -15,6 +16,8 @@ pub struct Route {
     pub event_format: smyth_config::EventFormat,
     pub tenant_id_header: Option<String>,
     pub supervisor: Addr<HandlerSupervisor>,
+    /// The handler's throwaway environments (`shadow/`), for replays.
+    pub shadow: Option<Addr<ShadowRunner>>,
 }
 
 impl Route {
@@ -25,7 +28,12 @@ impl Route {
             event_format: handler.event_format,
             tenant_id_header: handler.tenant_id_header.clone(),
             supervisor,
+            shadow: None,
         }
+    }
+
+    pub fn with_shadow(self, shadow: Addr<ShadowRunner>) -> Self {
+        Self { shadow: Some(shadow), ..self }
     }
 }
 
@@ -143,5 +151,19 @@ impl Handler<SetProvisionedConcurrency> for RouterActor {
             let Some(supervisor) = supervisor else { return Err(Rejection::NotFound(msg.name)) };
             supervisor.send(msg).await.unwrap_or(Err(Rejection::Unavailable))
         })
+    }
+}
+
+impl Handler<ShadowByName> for RouterActor {
+    type Result = ();
+
+    /// A replay: runs on the handler's shadow environment, never on its pool.
+    fn handle(&mut self, msg: ShadowByName, _: &mut Context<Self>) {
+        match self.routes.iter().find(|r| r.handler == msg.name).and_then(|r| r.shadow.as_ref()) {
+            Some(shadow) => shadow.do_send(msg.shadow),
+            None => {
+                let _ = msg.shadow.reply.send(Vec::new());
+            }
+        }
     }
 }

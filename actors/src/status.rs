@@ -81,6 +81,11 @@ pub struct HandlerStatus {
     /// Requests answered 429 (the same number as `metrics.throttles`, kept for older readers).
     pub throttled: u64,
     pub metrics: HandlerMetrics,
+    /// Invocations the state-leak detector (`smyth run --check-state`) ran again on a fresh
+    /// environment; those whose warm result differed (a leak), and the last leak.
+    pub state_checks: u64,
+    pub state_leaks: u64,
+    pub last_state_leak: Option<crate::shadow::StateLeak>,
     /// `account_concurrency`, for the account section.
     #[serde(skip)]
     pub account_limit: usize,
@@ -172,6 +177,9 @@ mod tests {
             queued: 0,
             throttled: 0,
             metrics,
+            state_checks: 0,
+            state_leaks: 0,
+            last_state_leak: None,
             account_limit: 10,
         }
     }

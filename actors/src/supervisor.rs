@@ -15,6 +15,7 @@ use crate::backoff::init_backoff;
 use crate::invocation::{FailureKind, Invocation, Outcome, Rejection};
 use crate::messages::*;
 use crate::metrics::{Ended, HandlerCounters, Now};
+use crate::shadow::{ShadowHook, StopShadow};
 use crate::state::StateKind;
 use crate::status::{epoch_ms, HandlerStatus, WorkerStatus};
 use crate::strategy::{admit_picking, pick, pool_size, resize, Admission, Limits, SlotView};
@@ -98,6 +99,8 @@ pub struct HandlerSupervisor {
     shutting_down: bool,
     /// Told whenever a slot frees, so throttled asynchronous events run at once.
     capacity_watcher: Option<Recipient<CapacityFreed>>,
+    /// The handler's throwaway environments and the state-leak detector (`shadow/`).
+    shadow: Option<ShadowHook>,
 }
 
 impl HandlerSupervisor {
@@ -128,6 +131,7 @@ impl HandlerSupervisor {
                 metrics: HandlerCounters::default(),
                 shutting_down: false,
                 capacity_watcher: None,
+                shadow: None,
             }
         });
         (addr, workers)
@@ -189,6 +193,10 @@ impl HandlerSupervisor {
         self.sequence += 1;
         self.account.acquire();
         let target = &mut self.slots[slot];
+        let reply = match &mut self.shadow {
+            Some(shadow) => shadow.watch(&invocation, reply, &target.status.id, target.status.pid),
+            None => reply,
+        };
         target.view.assigned = true;
         target.view.last_used = Some(self.sequence);
         target.addr.do_send(Run { invocation, reply });
@@ -257,6 +265,7 @@ impl HandlerSupervisor {
             cold_starts: self.slots.iter().map(|s| s.status.cold_starts).sum(),
         };
         let metrics = self.metrics.snapshot(now);
+        let leaks = self.shadow.as_ref().map(|s| s.leaks.snapshot()).unwrap_or_default();
         HandlerStatus {
             name: self.handler.name.clone(),
             url_path: self.handler.url_path.clone(),
@@ -268,6 +277,9 @@ impl HandlerSupervisor {
             queued: self.queue.len(),
             throttled: metrics.throttles,
             metrics,
+            state_checks: leaks.checked,
+            state_leaks: leaks.leaks,
+            last_state_leak: leaks.last,
             account_limit: self.account.limit(),
         }
     }
@@ -411,6 +423,19 @@ impl Handler<WorkerChanged> for HandlerSupervisor {
     }
 }
 
+/// Gives the supervisor its handler's shadow environments (and the state-leak detector).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachShadow(pub ShadowHook);
+
+impl Handler<AttachShadow> for HandlerSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, AttachShadow(hook): AttachShadow, _: &mut Context<Self>) {
+        self.shadow = Some(hook);
+    }
+}
+
 impl Handler<WatchCapacity> for HandlerSupervisor {
     type Result = ();
 
@@ -479,6 +504,9 @@ impl HandlerSupervisor {
     fn signal_all(&self, signal: nix::sys::signal::Signal) {
         for slot in &self.slots {
             slot.addr.do_send(Stop { signal });
+        }
+        if let Some(shadow) = &self.shadow {
+            shadow.runner.do_send(StopShadow(signal));
         }
     }
 }

@@ -13,6 +13,8 @@ pub const MAX_CONCURRENCY: i64 = 1_000;
 /// Worker slots across all handlers (ports bound by one server).
 pub const MAX_TOTAL_SLOTS: usize = 10_000;
 pub const MAX_ACCOUNT_CONCURRENCY: i64 = 100_000;
+/// `check_state_every`: one check in a million invocations is as good as none.
+pub const MAX_CHECK_STATE_EVERY: i64 = 1_000_000;
 pub const MAX_QUEUE_SIZE: i64 = 1_000_000;
 pub const MAX_ASYNC_QUEUE_SIZE: i64 = 1_000_000;
 /// AWS's MaximumEventAgeInSeconds range.

@@ -41,6 +41,9 @@ pub struct Config {
     pub async_queue_size: usize,
     /// `smyth run --debug` (not a file key): see [`Config::for_debugging`].
     pub debug: bool,
+    /// `smyth run --check-state` (not a file key): the state-leak detector checks the handlers that
+    /// set `check_state = true`.
+    pub check_state: bool,
     /// Handlers in file order (routes are matched in this order).
     pub handlers: Vec<HandlerConfig>,
 }
@@ -65,6 +68,10 @@ pub struct HandlerConfig {
     /// Under `smyth run --debug`, the worker's debugpy listens on this loopback port before the handler
     /// is imported, for an IDE to attach.
     pub debugpy_port: Option<u16>,
+    /// Safe to run twice: under `smyth run --check-state`, every `check_state_every`th invocation is
+    /// repeated on a throwaway environment and the results compared (the state-leak detector).
+    pub check_state: bool,
+    pub check_state_every: u32,
     pub event_format: EventFormat,
     pub runtime: Runtime,
     pub log_level: String,

@@ -68,6 +68,10 @@ pub struct RawHandler {
     pub memory_size: Option<Spanned<i64>>,
     pub idle_timeout: Option<Spanned<f64>>,
     pub debugpy_port: Option<Spanned<i64>>,
+    /// The handler is safe to run twice: `smyth run --check-state` may repeat an invocation on a
+    /// throwaway environment to find state leaking between invocations.
+    pub check_state: Option<Spanned<bool>>,
+    pub check_state_every: Option<Spanned<i64>>,
     pub event_format: Option<Spanned<String>>,
     pub runtime: Option<Spanned<String>>,
     pub command: Option<Spanned<Vec<String>>>,
@@ -112,6 +116,8 @@ impl RawHandler {
         "memory_size",
         "idle_timeout",
         "debugpy_port",
+        "check_state",
+        "check_state_every",
         "event_format",
         "runtime",
         "command",

@@ -250,6 +250,7 @@ pub fn resolve(
         python_path,
         reload,
         debug: false,
+        check_state: false,
         account_concurrency,
         allowed_hosts,
         async_queue_size,
@@ -347,6 +348,9 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
     let idle_timeout = check.seconds(&r.idle_timeout, "idle_timeout", MAX_IDLE_TIMEOUT_SECS);
     let debugpy_port =
         r.debugpy_port.as_ref().map(|_| check.int(&r.debugpy_port, "debugpy_port", 1, 65535, 5678) as u16);
+    let check_state = r.check_state.as_ref().is_some_and(|c| *c.get_ref());
+    let check_state_every =
+        check.int(&r.check_state_every, "check_state_every", 1, MAX_CHECK_STATE_EVERY, 10) as u32;
     let explicit_concurrency = r.concurrency.as_ref().map(|c| {
         let n = check.int(&r.concurrency, "concurrency", 1, MAX_CONCURRENCY, 1);
         (n, c)
@@ -428,6 +432,8 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             memory_size,
             idle_timeout,
             debugpy_port,
+            check_state,
+            check_state_every,
             event_format,
             runtime,
             log_level,

@@ -32,6 +32,12 @@ pub(super) fn handler(f: &mut Function) {
     if h.init_timeout.as_secs_f64() != 10.0 {
         f.cannot(format!("init_timeout = {} (Lambda's init phase is 10 s)", h.init_timeout.as_secs_f64()));
     }
+    if h.check_state {
+        f.cannot(format!(
+            "check_state = true, check_state_every = {} (smyth's state-leak detector)",
+            h.check_state_every
+        ));
+    }
     if let Some(port) = h.debugpy_port {
         f.cannot(format!("debugpy_port = {port} (local debugging only)"));
     }

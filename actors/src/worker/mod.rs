@@ -112,6 +112,14 @@ impl WorkerActor {
         }
     }
 
+    /// Makes this worker a shadow environment (`shadow/`): named `HANDLER:shadow`, never provisioned.
+    pub fn outside_pool(mut self) -> Self {
+        self.name = format!("{}:shadow", self.handler.name);
+        self.log = crate::logs::WorkerLog::new(&self.handler.name, &self.name);
+        self.provisioned = false;
+        self
+    }
+
     pub fn status(&self) -> WorkerStatus {
         let mut status = WorkerStatus {
             id: self.name.clone(),

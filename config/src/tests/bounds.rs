@@ -30,6 +30,8 @@ const BAD_HANDLER_NUMBERS: &[(&str, &str, &str)] = &[
     ("maximum_event_age = 59", "maximum_event_age", "between 60 and 21600"),
     ("maximum_event_age = 21601", "maximum_event_age", "between 60 and 21600"),
     ("debugpy_port = 0", "debugpy_port", "between 1 and 65535"),
+    ("check_state_every = 0", "check_state_every", "between 1 and 1000000"),
+    ("check_state_every = 1000001", "check_state_every", "between 1 and 1000000"),
 ];
 
 #[test]
@@ -70,6 +72,14 @@ fn every_bound_itself_is_accepted() {
     let c =
         parse(&format!("[tool.smyth]\naccount_concurrency = 100000\nasync_queue_size = 1000000\n{MINIMAL}"));
     assert_eq!((c.account_concurrency, c.async_queue_size), (100_000, 1_000_000));
+
+    let c = parse(&format!("{MINIMAL}check_state = true\ncheck_state_every = 1000000\n"));
+    assert!(c.handlers[0].check_state);
+    assert_eq!(c.handlers[0].check_state_every, 1_000_000);
+    // Off unless set; every 10th by default; `--check-state` (not a key) is off too.
+    let c = parse(MINIMAL);
+    assert!(!c.handlers[0].check_state && !c.check_state);
+    assert_eq!(c.handlers[0].check_state_every, 10);
 
     let c = parse(&format!("{MINIMAL}reserved_concurrency = 1000\ntimeout = 0.001\n"));
     assert_eq!(c.handlers[0].concurrency, 1000);
