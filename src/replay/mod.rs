@@ -117,6 +117,7 @@ pub async fn run(router: &Addr<RouterActor>, plan: &Plan) -> Result<Report, Stri
         function_arn: None,
         received: Instant::now(),
         log: None,
+        tenant: r.tenant.clone(),
     });
     let (reply, results) = oneshot::channel();
     let shadow = RunShadow { invocations: invocations.collect(), reply };
@@ -162,6 +163,7 @@ mod tests {
             result: result.map(|r| r.as_bytes().to_vec()),
             error_type: (status != "ok").then(|| "ValueError".into()),
             error_message: (status != "ok").then(|| "boom".into()),
+            tenant: None,
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Recorded {
     pub result: Option<Vec<u8>>,
     pub error_type: Option<String>,
     pub error_message: Option<String>,
+    /// The tenant of a function with tenant isolation.
+    pub tenant: Option<String>,
 }
 
 impl Recorded {
@@ -46,7 +48,7 @@ impl Recorded {
 }
 
 const COLUMNS: &str =
-    "id, seq, handler, pid, started_at_ms, status, event, result, error_type, error_message";
+    "id, seq, handler, pid, started_at_ms, status, event, result, error_type, error_message, tenant";
 
 fn recorded(row: &Row<'_>) -> rusqlite::Result<Recorded> {
     Ok(Recorded {
@@ -60,6 +62,7 @@ fn recorded(row: &Row<'_>) -> rusqlite::Result<Recorded> {
         result: row.get(7)?,
         error_type: row.get(8)?,
         error_message: row.get(9)?,
+        tenant: row.get(10)?,
     })
 }
 

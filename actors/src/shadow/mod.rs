@@ -156,5 +156,6 @@ pub fn clone_for_shadow(invocation: &Invocation) -> Invocation {
         function_arn: invocation.function_arn.clone(),
         received: std::time::Instant::now(),
         log: None,
+        tenant: invocation.tenant.clone(),
     }
 }
