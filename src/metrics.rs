@@ -233,6 +233,7 @@ mod tests {
             throttled: 1,
             metrics: counters.snapshot(Now { concurrent: 1, ..Now::default() }),
             account_limit: 1000,
+            managed: None,
         }];
         let text = render(handlers);
         for line in [

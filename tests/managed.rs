@@ -14,7 +14,8 @@ use serde_json::Value;
 
 /// Each invocation marks its arrival in the shared `TMPDIR`, then waits (bounded) until `want`
 /// invocations have arrived: only invocations that overlap can all return `met: true`. A `hold`
-/// event also waits for a `release` file in the project dir; `crash` ends its process.
+/// event also waits for a `release` file in the project dir; `crash` ends its process; `group` names
+/// the arrivals folder, so that earlier invocations do not count.
 const APP: &str = r#"
 import json, os, sys, time
 
@@ -23,7 +24,7 @@ def handler(event, context):
     if event.get("crash"):
         os._exit(3)
     tmp = os.environ.get("TMPDIR", "")
-    arrivals = os.path.join(tmp, "arrivals")
+    arrivals = os.path.join(tmp, event.get("group", "arrivals"))
     os.makedirs(arrivals, exist_ok=True)
     open(os.path.join(arrivals, context.aws_request_id), "w").close()
     want = event.get("want", 1)
@@ -179,7 +180,7 @@ fn a_crashed_process_is_replaced_without_ending_the_environment() {
     assert_eq!(crashed.header("x-amz-function-error"), Some("Unhandled"), "{crashed:?}");
     assert_eq!(crashed.json()["errorType"], "Runtime.ExitError", "{crashed:?}");
     // Both slots serve at once again, in the same environment.
-    let event = serde_json::json!({ "want": 2 });
+    let event = serde_json::json!({ "want": 2, "group": "after-crash" });
     let replies: Vec<Value> = std::thread::scope(|s| {
         let calls: Vec<_> = (0..2).map(|_| s.spawn(|| invoke(&server, &event))).collect();
         calls.into_iter().map(|c| c.join().unwrap().json()).collect()
@@ -206,7 +207,14 @@ fn the_status_shows_each_environment_and_its_slots() {
     let hold = serde_json::json!({ "hold": release.to_str().unwrap() });
     std::thread::scope(|s| {
         let call = s.spawn(|| invoke(&server, &hold));
-        server.wait_for("one slot busy", Duration::from_secs(20), || busy_slots(&server) == 1);
+        let running = || {
+            let slots = environments(&server)
+                .iter()
+                .flat_map(|e| e["slots"].as_array().cloned().unwrap())
+                .collect::<Vec<_>>();
+            slots.iter().any(|s| s["pid"].is_u64())
+        };
+        server.wait_for("one slot running in a process", Duration::from_secs(20), running);
         let environments = environments(&server);
         let live = environments.iter().find(|e| e["pid"].is_u64()).expect("a live environment");
         assert_eq!(live["state"], "busy", "{live:?}");

@@ -18,6 +18,7 @@ use crate::raw::{RawGlobal, RawHandler};
 use crate::route::RoutePattern;
 
 mod log_keys;
+mod managed;
 pub use log_keys::{log_format, APPLICATION_LOG_LEVELS, SYSTEM_LOG_LEVELS};
 
 pub const LOG_LEVELS: [&str; 5] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
@@ -409,6 +410,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
         }
     }
     let runtime = runtime(check, r, h.line);
+    let managed_instances = managed::managed_instances(check, r, strategy, provisioned, logging.format);
 
     let (route, route_line) = route?;
     Some((
@@ -430,6 +432,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             runtime,
             log_level,
             logging,
+            managed_instances,
             queue_size,
             maximum_retry_attempts,
             retry_delay,

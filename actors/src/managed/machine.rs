@@ -1,0 +1,489 @@
+//! One managed-instances execution environment's whole lifecycle as a pure function,
+//! `step(environment, event, facts) -> effects`: N slots, each idle, waiting for a process's `/next`,
+//! running in a process, or timed out (answered, the code still running). The environment's
+//! processes park their `/next` calls in one queue; a slot's invocation goes to any parked call.
+//! The actor (`actor.rs`) feeds it messages and carries out the effects.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::invocation::{FailureKind, Invocation, Outcome};
+use crate::messages::{NextEvent, Reply, RuntimeApiError};
+
+/// An invocation the supervisor assigned to a slot.
+#[derive(Debug)]
+pub struct Job {
+    pub request_id: String,
+    pub invocation: Invocation,
+    pub reply: Reply,
+}
+
+/// One slot: at most one invocation at a time.
+#[derive(Debug, Default)]
+pub enum Slot {
+    #[default]
+    Idle,
+    /// Assigned; waits for a process to ask `/next`. Its deadline runs once the environment is ready.
+    Waiting { job: Job, deadline: Option<Instant> },
+    /// Handed to the process `holder`.
+    Running { job: Job, holder: u32, started: Instant, deadline: Instant },
+    /// The caller got the timeout; the code runs on in `holder` until it posts a result or dies.
+    TimedOut { request_id: String, holder: u32 },
+}
+
+impl Slot {
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Slot::Idle => None,
+            Slot::Waiting { job, .. } | Slot::Running { job, .. } => Some(&job.request_id),
+            Slot::TimedOut { request_id, .. } => Some(request_id),
+        }
+    }
+
+    /// The process serving the slot's invocation.
+    pub fn holder(&self) -> Option<u32> {
+        match self {
+            Slot::Running { holder, .. } | Slot::TimedOut { holder, .. } => Some(*holder),
+            _ => None,
+        }
+    }
+
+    /// The name the status shows.
+    pub fn state_name(&self) -> &'static str {
+        match self {
+            Slot::Idle => "idle",
+            Slot::Waiting { .. } | Slot::Running { .. } => "busy",
+            Slot::TimedOut { .. } => "timed_out",
+        }
+    }
+}
+
+/// The environment's main process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Cold,
+    /// Asked for a process; `Spawned` comes next.
+    Spawning,
+    /// Init runs; `init_error` is what a process reported to `/init/error`.
+    Starting {
+        pid: u32,
+        since: Instant,
+        init_error: Option<(String, String)>,
+    },
+    /// A process asked for its first `/next`: init is done.
+    Ready {
+        pid: u32,
+    },
+    Stopping {
+        pid: u32,
+    },
+}
+
+impl Phase {
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Phase::Starting { pid, .. } | Phase::Ready { pid } | Phase::Stopping { pid } => Some(*pid),
+            Phase::Cold | Phase::Spawning => None,
+        }
+    }
+}
+
+/// A parked `/next` from process `holder`.
+#[derive(Debug)]
+pub struct Poll {
+    pub waiter: oneshot::Sender<NextEvent>,
+    pub holder: u32,
+}
+
+#[derive(Debug)]
+pub struct Environment {
+    pub phase: Phase,
+    pub slots: Vec<Slot>,
+    pub polls: VecDeque<Poll>,
+    /// Stop the process once every slot is idle (a reload).
+    pub recycle: bool,
+}
+
+impl Environment {
+    pub fn new(max_concurrency: usize) -> Self {
+        Self {
+            phase: Phase::Cold,
+            slots: (0..max_concurrency).map(|_| Slot::Idle).collect(),
+            polls: VecDeque::new(),
+            recycle: false,
+        }
+    }
+
+    pub fn busy(&self) -> bool {
+        self.slots.iter().any(|s| !matches!(s, Slot::Idle))
+    }
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Run {
+        slot: usize,
+        job: Job,
+    },
+    Spawned {
+        pid: u32,
+    },
+    SpawnFailed {
+        message: String,
+    },
+    /// A `/next` from `holder`, a process of the environment's tree.
+    Next {
+        waiter: oneshot::Sender<NextEvent>,
+        holder: u32,
+    },
+    Result {
+        request_id: String,
+        body: Bytes,
+        is_error: bool,
+    },
+    TooLarge {
+        request_id: String,
+    },
+    InitError {
+        error_type: String,
+        message: String,
+    },
+    InitTimeout {
+        pid: u32,
+    },
+    Deadline {
+        request_id: String,
+    },
+    /// A process of the tree (not the main one) is gone.
+    ProcessGone {
+        pid: u32,
+    },
+    /// The main process exited.
+    Exited {
+        pid: u32,
+        exit: String,
+    },
+    /// The runtime's connection closed before it read the event.
+    Undelivered {
+        request_id: String,
+    },
+    Recycle,
+    Shutdown {
+        force: bool,
+    },
+}
+
+/// What the step needs of the world.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts {
+    pub now: Instant,
+    pub wall: SystemTime,
+    pub timeout: Duration,
+    pub init_timeout: Duration,
+    pub shutting_down: bool,
+}
+
+#[derive(Debug)]
+pub enum Effect {
+    Spawn,
+    Kill {
+        pid: u32,
+        force: bool,
+    },
+    Deliver {
+        waiter: oneshot::Sender<NextEvent>,
+        request_id: String,
+        deadline: SystemTime,
+        invocation: Invocation,
+    },
+    /// Answer the caller; `duration` for the REPORT line when the code ran.
+    Answer {
+        reply: Reply,
+        outcome: Outcome,
+        duration: Option<Duration>,
+    },
+    Refuse {
+        reply: Reply,
+    },
+    ArmDeadline {
+        request_id: String,
+        after: Duration,
+    },
+    ArmInit {
+        pid: u32,
+        after: Duration,
+    },
+    InitDone {
+        duration: Duration,
+    },
+    /// Slot `slot` changed; `finished`: its invocation is over, it may take the next one.
+    SlotChanged {
+        slot: usize,
+        finished: bool,
+    },
+    Api(Result<(), RuntimeApiError>),
+}
+
+/// Feeds one event through the environment.
+pub fn step(env: &mut Environment, event: Event, facts: &Facts) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    match event {
+        Event::Run { slot, job } => {
+            if facts.shutting_down {
+                fx.push(Effect::Refuse { reply: job.reply });
+                fx.push(Effect::SlotChanged { slot, finished: true });
+                return fx;
+            }
+            env.slots[slot] = Slot::Waiting { job, deadline: None };
+            fx.push(Effect::SlotChanged { slot, finished: false });
+            if env.phase == Phase::Cold {
+                env.phase = Phase::Spawning;
+                fx.push(Effect::Spawn);
+            }
+        }
+        Event::Spawned { pid } => {
+            env.phase = Phase::Starting { pid, since: facts.now, init_error: None };
+            fx.push(Effect::ArmInit { pid, after: facts.init_timeout });
+        }
+        Event::SpawnFailed { message } => {
+            env.phase = Phase::Cold;
+            fail_all(env, &mut fx, |id| {
+                (FailureKind::Init("Runtime.ExitError".into()), format!("RequestId: {id} Error: {message}"))
+            });
+        }
+        Event::Next { waiter, holder } => {
+            if let Phase::Starting { pid, since, init_error: None } = env.phase {
+                env.phase = Phase::Ready { pid };
+                fx.push(Effect::InitDone { duration: facts.now - since });
+            }
+            // A process that asks again is done with the timed-out invocation it held.
+            for (i, slot) in env.slots.iter_mut().enumerate() {
+                if matches!(slot, Slot::TimedOut { holder: h, .. } if *h == holder) {
+                    *slot = Slot::Idle;
+                    fx.push(Effect::SlotChanged { slot: i, finished: true });
+                }
+            }
+            env.polls.push_back(Poll { waiter, holder });
+            fx.push(Effect::Api(Ok(())));
+        }
+        Event::Result { request_id, body, is_error } => {
+            let Some(i) = find(env, &request_id) else {
+                fx.push(Effect::Api(Err(RuntimeApiError::InvalidRequestId)));
+                return fx;
+            };
+            match std::mem::take(&mut env.slots[i]) {
+                Slot::Running { job, started, .. } => {
+                    let outcome = if is_error {
+                        Outcome::HandlerError { request_id, body }
+                    } else {
+                        Outcome::Success { request_id, body }
+                    };
+                    fx.push(Effect::Answer {
+                        reply: job.reply,
+                        outcome,
+                        duration: Some(facts.now - started),
+                    });
+                }
+                Slot::TimedOut { .. } => {} // answered already; the code has now finished
+                other => {
+                    env.slots[i] = other;
+                    fx.push(Effect::Api(Err(RuntimeApiError::InvalidRequestId)));
+                    return fx;
+                }
+            }
+            fx.push(Effect::SlotChanged { slot: i, finished: true });
+            fx.push(Effect::Api(Ok(())));
+        }
+        Event::TooLarge { request_id } => {
+            if let Some(i) = find(env, &request_id) {
+                if let Slot::Running { job, started, .. } = std::mem::take(&mut env.slots[i]) {
+                    let message = format!("RequestId: {request_id} Error: Response payload size exceeded maximum allowed payload size (6291556 bytes).");
+                    let outcome =
+                        Outcome::Failed { request_id, error: FailureKind::ResponseTooLarge, message };
+                    fx.push(Effect::Answer {
+                        reply: job.reply,
+                        outcome,
+                        duration: Some(facts.now - started),
+                    });
+                }
+                fx.push(Effect::SlotChanged { slot: i, finished: true });
+            }
+            fx.push(Effect::Api(Ok(())));
+        }
+        Event::InitError { error_type, message } => match &mut env.phase {
+            Phase::Starting { pid, init_error, .. } => {
+                // The first report wins; the other processes' are refused, as AWS does (awslambdaric
+                // ignores that 403).
+                if init_error.is_some() {
+                    fx.push(Effect::Api(Err(forbidden("init error already reported"))));
+                } else {
+                    *init_error = Some((error_type, message));
+                    fx.push(Effect::Kill { pid: *pid, force: true });
+                    fx.push(Effect::Api(Ok(())));
+                }
+            }
+            _ => fx.push(Effect::Api(Err(forbidden("init is over")))),
+        },
+        Event::InitTimeout { pid } => {
+            if let Phase::Starting { pid: p, init_error, .. } = &mut env.phase {
+                if *p == pid && init_error.is_none() {
+                    let seconds = facts.init_timeout.as_secs_f64();
+                    *init_error = Some((
+                        "Sandbox.Timedout".into(),
+                        format!("Init timed out after {seconds:.2} seconds"),
+                    ));
+                    fx.push(Effect::Kill { pid, force: true });
+                }
+            }
+        }
+        Event::Deadline { request_id } => {
+            let Some(i) = find(env, &request_id) else { return fx };
+            let seconds = facts.timeout.as_secs_f64();
+            let message = format!("RequestId: {request_id} Error: Task timed out after {seconds:.2} seconds");
+            let outcome = Outcome::Failed {
+                request_id: request_id.clone(),
+                error: FailureKind::Timeout(facts.timeout),
+                message,
+            };
+            match std::mem::take(&mut env.slots[i]) {
+                Slot::Waiting { job, .. } => {
+                    fx.push(Effect::Answer { reply: job.reply, outcome, duration: Some(facts.timeout) });
+                    fx.push(Effect::SlotChanged { slot: i, finished: true });
+                }
+                // Managed instances report the timeout and leave the code running.
+                Slot::Running { job, holder, .. } => {
+                    env.slots[i] = Slot::TimedOut { request_id, holder };
+                    fx.push(Effect::Answer { reply: job.reply, outcome, duration: Some(facts.timeout) });
+                    fx.push(Effect::SlotChanged { slot: i, finished: false });
+                }
+                other => env.slots[i] = other,
+            }
+        }
+        Event::ProcessGone { pid } => {
+            env.polls.retain(|p| p.holder != pid);
+            for i in 0..env.slots.len() {
+                if env.slots[i].holder() != Some(pid) {
+                    continue;
+                }
+                if let Slot::Running { job, started, .. } = std::mem::take(&mut env.slots[i]) {
+                    let message = format!(
+                        "RequestId: {} Error: Runtime exited without providing a reason",
+                        job.request_id
+                    );
+                    let outcome =
+                        Outcome::Failed { request_id: job.request_id, error: FailureKind::Exited, message };
+                    fx.push(Effect::Answer {
+                        reply: job.reply,
+                        outcome,
+                        duration: Some(facts.now - started),
+                    });
+                }
+                fx.push(Effect::SlotChanged { slot: i, finished: true });
+            }
+        }
+        Event::Exited { pid, exit } => {
+            if env.phase.pid() != Some(pid) {
+                return fx;
+            }
+            let init_error = match std::mem::replace(&mut env.phase, Phase::Cold) {
+                Phase::Starting { init_error, .. } => Some(init_error.unwrap_or_else(|| {
+                    ("Runtime.ExitError".into(), format!("Runtime exited with error: {exit}"))
+                })),
+                _ => None,
+            };
+            env.polls.clear();
+            env.recycle = false;
+            fail_all(env, &mut fx, |id| match &init_error {
+                Some((kind, message)) => (FailureKind::Init(kind.clone()), message.clone()),
+                None => {
+                    (FailureKind::Exited, format!("RequestId: {id} Error: Runtime exited with error: {exit}"))
+                }
+            });
+        }
+        Event::Undelivered { request_id } => {
+            if let Some(i) = find(env, &request_id) {
+                if let Slot::Running { job, deadline, .. } = std::mem::take(&mut env.slots[i]) {
+                    env.slots[i] = Slot::Waiting { job, deadline: Some(deadline) };
+                }
+            }
+        }
+        Event::Recycle => env.recycle = env.phase.pid().is_some(),
+        Event::Shutdown { force } => {
+            if let Some(pid) = env.phase.pid() {
+                env.phase = Phase::Stopping { pid };
+                fx.push(Effect::Kill { pid, force });
+            }
+        }
+    }
+    dispatch(env, facts, &mut fx);
+    if env.recycle && !env.busy() {
+        if let Some(pid) = env.phase.pid().filter(|_| !matches!(env.phase, Phase::Stopping { .. })) {
+            env.recycle = false;
+            env.phase = Phase::Stopping { pid };
+            fx.push(Effect::Kill { pid, force: false });
+        }
+    }
+    fx
+}
+
+/// Once the environment is ready: starts the clock of waiting invocations and hands them to parked
+/// `/next` calls, oldest slot first.
+fn dispatch(env: &mut Environment, facts: &Facts, fx: &mut Vec<Effect>) {
+    if !matches!(env.phase, Phase::Ready { .. }) {
+        return;
+    }
+    for i in 0..env.slots.len() {
+        let Slot::Waiting { job, deadline } = &mut env.slots[i] else { continue };
+        let due = *deadline.get_or_insert_with(|| {
+            fx.push(Effect::ArmDeadline { request_id: job.request_id.clone(), after: facts.timeout });
+            facts.now + facts.timeout
+        });
+        let Some(poll) = pop_live_poll(&mut env.polls) else { continue };
+        let Slot::Waiting { job, .. } = std::mem::take(&mut env.slots[i]) else { unreachable!() };
+        fx.push(Effect::Deliver {
+            waiter: poll.waiter,
+            request_id: job.request_id.clone(),
+            deadline: facts.wall + due.saturating_duration_since(facts.now),
+            invocation: job.invocation.clone(),
+        });
+        env.slots[i] = Slot::Running { job, holder: poll.holder, started: facts.now, deadline: due };
+        fx.push(Effect::SlotChanged { slot: i, finished: false });
+    }
+}
+
+/// The oldest parked `/next` whose caller still waits.
+fn pop_live_poll(polls: &mut VecDeque<Poll>) -> Option<Poll> {
+    while let Some(poll) = polls.pop_front() {
+        if !poll.waiter.is_closed() {
+            return Some(poll);
+        }
+    }
+    None
+}
+
+fn find(env: &Environment, request_id: &str) -> Option<usize> {
+    env.slots.iter().position(|s| s.request_id() == Some(request_id))
+}
+
+/// Fails every waiting or running invocation (the environment is gone) and frees every slot.
+fn fail_all(env: &mut Environment, fx: &mut Vec<Effect>, failure: impl Fn(&str) -> (FailureKind, String)) {
+    for i in 0..env.slots.len() {
+        match std::mem::take(&mut env.slots[i]) {
+            Slot::Idle => continue,
+            Slot::Waiting { job, .. } | Slot::Running { job, .. } => {
+                let (error, message) = failure(&job.request_id);
+                let outcome = Outcome::Failed { request_id: job.request_id, error, message };
+                fx.push(Effect::Answer { reply: job.reply, outcome, duration: None });
+            }
+            Slot::TimedOut { .. } => {}
+        }
+        fx.push(Effect::SlotChanged { slot: i, finished: true });
+    }
+}
+
+fn forbidden(why: &str) -> RuntimeApiError {
+    RuntimeApiError::InvalidStateTransition(format!("InvalidStateTransition: {why}"))
+}
