@@ -230,3 +230,34 @@ fn the_status_shows_each_environment_and_its_slots() {
     let capacity = server.status()["handlers"]["lmi"]["managed_instances"].clone();
     assert_eq!(capacity["capacity"], 4, "environments × max_concurrency: {capacity:?}");
 }
+
+#[test]
+fn the_sam_export_puts_the_function_on_a_capacity_provider_and_passes_cfn_lint() {
+    let Some(python) = common::tools::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = project(Some(&python), "python", "max_concurrency = 8\n");
+    std::fs::write(dir.path().join("pyproject.toml"), config).unwrap();
+    std::fs::write(dir.path().join("app.py"), APP).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smyth"))
+        .args(["export", "sam"])
+        .current_dir(dir.path())
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .expect("run smyth export sam");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let template = dir.path().join("template.yaml");
+    let text = std::fs::read_to_string(&template).unwrap();
+    for expected in [
+        "CapacityProviderConfig:",
+        "Ref: CapacityProviderArn",
+        "PerExecutionEnvironmentMaxConcurrency: 8",
+        "LogFormat: JSON",
+        "CapacityProviderArn:",
+    ] {
+        assert!(text.contains(expected), "{expected} missing:\n{text}");
+    }
+    let cfn_lint = Path::new(&python).parent().unwrap().join("cfn-lint");
+    assert!(cfn_lint.exists(), "cfn-lint is not in the test venv: make venv installs tests/requirements.txt");
+    let lint = std::process::Command::new(&cfn_lint).arg(&template).output().expect("run cfn-lint");
+    assert!(lint.status.success(), "cfn-lint: {}\n{text}", String::from_utf8_lossy(&lint.stdout));
+}
