@@ -227,6 +227,9 @@ fn the_status_shows_each_environment_and_its_slots() {
         std::fs::write(&release, "").unwrap();
         assert_eq!(call.join().unwrap().status, 200);
     });
+    let metrics = server.status()["handlers"]["lmi"]["metrics"].clone();
+    assert_eq!(metrics["invocations"], 1, "{metrics:?}");
+    assert_eq!(metrics["cold_starts"], 1, "{metrics:?}");
     let capacity = server.status()["handlers"]["lmi"]["managed_instances"].clone();
     assert_eq!(capacity["capacity"], 4, "environments × max_concurrency: {capacity:?}");
 }

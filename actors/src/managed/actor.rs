@@ -16,6 +16,7 @@ use super::machine::{self, Effect, Environment, Event, Facts, Job, Phase, Slot};
 use super::status::{EnvironmentStatus, SlotStatus};
 use crate::invocation::Outcome;
 use crate::messages::*;
+use crate::metrics::Ended;
 use crate::process::{self, SpawnSpec};
 use crate::state::StateKind;
 use crate::status::{epoch_ms, Rss, WorkerStatus};
@@ -60,6 +61,9 @@ pub struct EnvironmentActor {
     cold_starts: u64,
     last_used: Option<SystemTime>,
     log: Arc<crate::logs::WorkerLog>,
+    /// Ended invocations and a finished init, for the supervisor's metrics with the next report.
+    ended: Vec<Ended>,
+    init_done: Option<Duration>,
 }
 
 impl EnvironmentActor {
@@ -91,6 +95,8 @@ impl EnvironmentActor {
             invocations: 0,
             cold_starts: 0,
             last_used: None,
+            ended: Vec::new(),
+            init_done: None,
         }
     }
 
@@ -194,15 +200,15 @@ impl EnvironmentActor {
         api
     }
 
-    fn report(&self, slot: usize, finished: bool) {
+    fn report(&mut self, slot: usize, finished: bool) {
         let base = self.index * self.env.slots.len();
         self.supervisor.do_send(WorkerChanged {
             slot: base + slot,
             status: self.slot_status(slot),
             finished,
             init_error: None,
-            ended: None,
-            init_done: None,
+            ended: self.ended.pop(),
+            init_done: self.init_done.take(),
         });
     }
 
@@ -248,6 +254,7 @@ impl EnvironmentActor {
             Effect::InitDone { duration } => {
                 let ms = duration.as_secs_f64() * 1000.0;
                 tracing::debug!(worker = %self.name, "environment initialised in {ms:.2} ms");
+                self.init_done = Some(duration);
             }
             Effect::SlotChanged { .. } | Effect::Api(_) => {} // taken by `apply`
         }
@@ -274,6 +281,7 @@ impl EnvironmentActor {
             );
             tracing::info!(target: crate::logs::REPORT_TARGET, handler = %self.handler.name, worker = %self.name, request_id = %request_id, "{report}");
         }
+        self.ended.push(Ended::of(&outcome, duration));
         let _ = reply.send(Ok(outcome));
     }
 
