@@ -109,6 +109,14 @@ fn serves_n_at_once_in_one_environment(python: Option<&str>, runtime: &str) {
     assert_eq!(environments[0]["slots"].as_array().unwrap().len(), 3);
     let tmpdir = results[0]["tmpdir"].as_str().unwrap();
     assert!(Path::new(tmpdir).join("arrivals").is_dir(), "{tmpdir}");
+    // A stop takes the whole tree and its scratch folder with it.
+    let mut pids: Vec<u32> = pids.iter().map(|p| *p as u32).collect();
+    pids.push(results[0]["ppid"].as_u64().unwrap() as u32);
+    let mut server = server;
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0), "{}", server.log());
+    common::assert_all_gone(&server, &pids);
+    assert!(!Path::new(tmpdir).exists(), "the scratch folder is removed: {tmpdir}");
 }
 
 #[test]
