@@ -11,7 +11,6 @@ use actix::prelude::*;
 use nix::sys::signal::Signal;
 use smyth_config::HandlerConfig;
 
-use super::holder::holder;
 use super::machine::{self, Effect, Environment, Event, Facts, Job, Phase, Slot};
 use super::status::{EnvironmentStatus, SlotStatus};
 use crate::invocation::Outcome;
@@ -43,21 +42,21 @@ pub struct EnvironmentChanged {
 
 pub struct EnvironmentActor {
     index: usize,
-    name: String,
-    handler: Arc<HandlerConfig>,
+    pub(super) name: String,
+    pub(super) handler: Arc<HandlerConfig>,
     spec: SpawnSpec,
     function_arn: String,
     supervisor: Recipient<WorkerChanged>,
     status_to: Recipient<EnvironmentChanged>,
-    env: Environment,
+    pub(super) env: Environment,
     shutting_down: bool,
     /// Runtime API connections already traced to a process of the tree: connection → pid.
-    callers: HashMap<u64, u32>,
+    pub(super) callers: HashMap<u64, u32>,
     /// The scratch folder (`TMPDIR`) of the current process tree, removed with it.
     scratch: Option<tempfile::TempDir>,
     timers: HashMap<String, SpawnHandle>,
     watching: Option<SpawnHandle>,
-    invocations: u64,
+    pub(super) invocations: u64,
     cold_starts: u64,
     last_used: Option<SystemTime>,
     log: Arc<crate::logs::WorkerLog>,
@@ -170,7 +169,11 @@ impl EnvironmentActor {
     }
 
     /// Feeds `event` through the machine, carries out its effects, and reports the change.
-    fn apply(&mut self, ctx: &mut Context<Self>, event: Event) -> Option<Result<(), RuntimeApiError>> {
+    pub(super) fn apply(
+        &mut self,
+        ctx: &mut Context<Self>,
+        event: Event,
+    ) -> Option<Result<(), RuntimeApiError>> {
         let (pid_before, kind_before) = (self.env.phase.pid(), self.kind());
         let facts = self.facts();
         let effects = machine::step(&mut self.env, event, &facts);
@@ -333,30 +336,6 @@ impl EnvironmentActor {
             }
         }
     }
-
-    /// The process of the tree that made the call, or a refusal for an outsider.
-    fn caller(&mut self, peer: Peer) -> Result<u32, RuntimeApiError> {
-        if let Some(pid) = self.callers.get(&peer.connection) {
-            return Ok(*pid);
-        }
-        let found = self.env.phase.pid().and_then(|root| holder(root, peer));
-        let Some(pid) = found else {
-            tracing::warn!(worker = %self.name, caller_port = peer.port, "refused a Runtime API call from outside the environment's process tree");
-            return Err(RuntimeApiError::Forbidden("the caller is not a process of this environment".into()));
-        };
-        self.callers.insert(peer.connection, pid);
-        Ok(pid)
-    }
-
-    fn runtime_call(
-        &mut self,
-        ctx: &mut Context<Self>,
-        peer: Peer,
-        event: impl FnOnce(u32) -> Event,
-    ) -> Result<(), RuntimeApiError> {
-        let pid = self.caller(peer)?;
-        self.apply(ctx, event(pid)).unwrap_or(Ok(()))
-    }
 }
 
 impl Actor for EnvironmentActor {
@@ -405,53 +384,6 @@ impl Handler<ChildExited> for EnvironmentActor {
     fn handle(&mut self, msg: ChildExited, ctx: &mut Context<Self>) {
         self.scratch = None;
         self.apply(ctx, Event::Exited { pid: msg.pid, exit: msg.exit.to_string() });
-    }
-}
-
-impl Handler<NextInvocation> for EnvironmentActor {
-    type Result = Result<(), RuntimeApiError>;
-
-    fn handle(&mut self, msg: NextInvocation, ctx: &mut Context<Self>) -> Self::Result {
-        self.runtime_call(ctx, msg.peer, |holder| Event::Next { waiter: msg.reply, holder })
-    }
-}
-
-impl Handler<PostResult> for EnvironmentActor {
-    type Result = Result<(), RuntimeApiError>;
-
-    fn handle(&mut self, msg: PostResult, ctx: &mut Context<Self>) -> Self::Result {
-        let event = Event::Result { request_id: msg.request_id, body: msg.body, is_error: msg.is_error };
-        self.runtime_call(ctx, msg.peer, |_| event)
-    }
-}
-
-impl Handler<ResponseTooLarge> for EnvironmentActor {
-    type Result = Result<(), RuntimeApiError>;
-
-    fn handle(&mut self, msg: ResponseTooLarge, ctx: &mut Context<Self>) -> Self::Result {
-        self.runtime_call(ctx, msg.peer, |_| Event::TooLarge { request_id: msg.request_id })
-    }
-}
-
-impl Handler<PostInitError> for EnvironmentActor {
-    type Result = Result<(), RuntimeApiError>;
-
-    fn handle(&mut self, msg: PostInitError, ctx: &mut Context<Self>) -> Self::Result {
-        let message = serde_json::from_slice::<serde_json::Value>(&msg.body)
-            .ok()
-            .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        tracing::error!(handler = %self.handler.name, worker = %self.name, error_type = %msg.error_type, "init failed: {}: {message}", msg.error_type);
-        self.runtime_call(ctx, msg.peer, |_| Event::InitError { error_type: msg.error_type, message })
-    }
-}
-
-impl Handler<Undelivered> for EnvironmentActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Undelivered, ctx: &mut Context<Self>) {
-        self.invocations = self.invocations.saturating_sub(1); // it never ran
-        self.apply(ctx, Event::Undelivered { request_id: msg.request_id });
     }
 }
 

@@ -10,117 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+pub use super::environment::{Environment, Job, Phase, Poll, Slot};
 use crate::invocation::{FailureKind, Invocation, Outcome};
 use crate::messages::{NextEvent, Reply, RuntimeApiError};
-
-/// An invocation the supervisor assigned to a slot.
-#[derive(Debug)]
-pub struct Job {
-    pub request_id: String,
-    pub invocation: Invocation,
-    pub reply: Reply,
-}
-
-/// One slot: at most one invocation at a time.
-#[derive(Debug, Default)]
-pub enum Slot {
-    #[default]
-    Idle,
-    /// Assigned; waits for a process to ask `/next`. Its deadline runs once the environment is ready.
-    Waiting { job: Job, deadline: Option<Instant> },
-    /// Handed to the process `holder`.
-    Running { job: Job, holder: u32, started: Instant, deadline: Instant },
-    /// The caller got the timeout; the code runs on in `holder` until it posts a result or dies.
-    TimedOut { request_id: String, holder: u32 },
-}
-
-impl Slot {
-    pub fn request_id(&self) -> Option<&str> {
-        match self {
-            Slot::Idle => None,
-            Slot::Waiting { job, .. } | Slot::Running { job, .. } => Some(&job.request_id),
-            Slot::TimedOut { request_id, .. } => Some(request_id),
-        }
-    }
-
-    /// The process serving the slot's invocation.
-    pub fn holder(&self) -> Option<u32> {
-        match self {
-            Slot::Running { holder, .. } | Slot::TimedOut { holder, .. } => Some(*holder),
-            _ => None,
-        }
-    }
-
-    /// The name the status shows.
-    pub fn state_name(&self) -> &'static str {
-        match self {
-            Slot::Idle => "idle",
-            Slot::Waiting { .. } | Slot::Running { .. } => "busy",
-            Slot::TimedOut { .. } => "timed_out",
-        }
-    }
-}
-
-/// The environment's main process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Phase {
-    Cold,
-    /// Asked for a process; `Spawned` comes next.
-    Spawning,
-    /// Init runs; `init_error` is what a process reported to `/init/error`.
-    Starting {
-        pid: u32,
-        since: Instant,
-        init_error: Option<(String, String)>,
-    },
-    /// A process asked for its first `/next`: init is done.
-    Ready {
-        pid: u32,
-    },
-    Stopping {
-        pid: u32,
-    },
-}
-
-impl Phase {
-    pub fn pid(&self) -> Option<u32> {
-        match self {
-            Phase::Starting { pid, .. } | Phase::Ready { pid } | Phase::Stopping { pid } => Some(*pid),
-            Phase::Cold | Phase::Spawning => None,
-        }
-    }
-}
-
-/// A parked `/next` from process `holder`.
-#[derive(Debug)]
-pub struct Poll {
-    pub waiter: oneshot::Sender<NextEvent>,
-    pub holder: u32,
-}
-
-#[derive(Debug)]
-pub struct Environment {
-    pub phase: Phase,
-    pub slots: Vec<Slot>,
-    pub polls: VecDeque<Poll>,
-    /// Stop the process once every slot is idle (a reload).
-    pub recycle: bool,
-}
-
-impl Environment {
-    pub fn new(max_concurrency: usize) -> Self {
-        Self {
-            phase: Phase::Cold,
-            slots: (0..max_concurrency).map(|_| Slot::Idle).collect(),
-            polls: VecDeque::new(),
-            recycle: false,
-        }
-    }
-
-    pub fn busy(&self) -> bool {
-        self.slots.iter().any(|s| !matches!(s, Slot::Idle))
-    }
-}
 
 #[derive(Debug)]
 pub enum Event {
@@ -388,14 +280,20 @@ pub fn step(env: &mut Environment, event: Event, facts: &Facts) -> Vec<Effect> {
             if env.phase.pid() != Some(pid) {
                 return fx;
             }
-            let init_error = match std::mem::replace(&mut env.phase, Phase::Cold) {
+            let phase = std::mem::replace(&mut env.phase, Phase::Cold);
+            env.polls.clear();
+            env.recycle = false;
+            // Stopped on purpose (a reload): invocations that arrived meanwhile run on a new process.
+            if matches!(phase, Phase::Stopping { .. }) && !facts.shutting_down {
+                restart_for_waiting(env, &mut fx);
+                return fx;
+            }
+            let init_error = match phase {
                 Phase::Starting { init_error, .. } => Some(init_error.unwrap_or_else(|| {
                     ("Runtime.ExitError".into(), format!("Runtime exited with error: {exit}"))
                 })),
                 _ => None,
             };
-            env.polls.clear();
-            env.recycle = false;
             fail_all(env, &mut fx, |id| match &init_error {
                 Some((kind, message)) => (FailureKind::Init(kind.clone()), message.clone()),
                 None => {
@@ -466,6 +364,30 @@ fn pop_live_poll(polls: &mut VecDeque<Poll>) -> Option<Poll> {
 
 fn find(env: &Environment, request_id: &str) -> Option<usize> {
     env.slots.iter().position(|s| s.request_id() == Some(request_id))
+}
+
+/// After a deliberate stop: frees what ran on the old process and starts a new one for the
+/// invocations still waiting.
+fn restart_for_waiting(env: &mut Environment, fx: &mut Vec<Effect>) {
+    for i in 0..env.slots.len() {
+        match std::mem::take(&mut env.slots[i]) {
+            Slot::Waiting { job, .. } => env.slots[i] = Slot::Waiting { job, deadline: None },
+            Slot::Idle => {}
+            Slot::Running { job, .. } => {
+                let message =
+                    format!("RequestId: {} Error: Runtime exited without providing a reason", job.request_id);
+                let outcome =
+                    Outcome::Failed { request_id: job.request_id, error: FailureKind::Exited, message };
+                fx.push(Effect::Answer { reply: job.reply, outcome, duration: None });
+                fx.push(Effect::SlotChanged { slot: i, finished: true });
+            }
+            Slot::TimedOut { .. } => fx.push(Effect::SlotChanged { slot: i, finished: true }),
+        }
+    }
+    if env.busy() {
+        env.phase = Phase::Spawning;
+        fx.push(Effect::Spawn);
+    }
 }
 
 /// Fails every waiting or running invocation (the environment is gone) and frees every slot.

@@ -7,8 +7,10 @@
 //! every slot is busy, and the status work as for workers.
 
 pub mod actor;
+pub mod environment;
 pub mod holder;
 pub mod machine;
+mod runtime_api;
 pub mod slot_addr;
 pub mod status;
 #[cfg(test)]

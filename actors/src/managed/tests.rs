@@ -204,3 +204,15 @@ fn shutdown_kills_and_refuses_new_work_and_recycle_waits_for_the_last_invocation
         ["refuse", "slot 0 finished=true"]
     );
 }
+
+#[test]
+fn an_invocation_that_arrives_while_a_reload_stops_the_environment_runs_on_the_next_process() {
+    let mut env = ready(1);
+    assert_eq!(names(&step(&mut env, Event::Recycle, &facts())), ["kill force=false"], "idle: at once");
+    let (a, _) = job("a");
+    assert_eq!(names(&step(&mut env, Event::Run { slot: 0, job: a }, &facts())), ["slot 0 finished=false"]);
+    let effects = step(&mut env, Event::Exited { pid: 100, exit: "signal: 15".into() }, &facts());
+    assert_eq!(names(&effects), ["spawn"]);
+    assert!(matches!(env.slots[0], Slot::Waiting { .. }));
+    assert_eq!(env.phase, Phase::Spawning);
+}
