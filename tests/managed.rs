@@ -19,6 +19,8 @@ use serde_json::Value;
 const APP: &str = r#"
 import json, os, sys, time
 
+INIT_PID = os.getpid()
+
 def handler(event, context):
     event = event or {}
     if event.get("crash"):
@@ -41,6 +43,7 @@ def handler(event, context):
     return {
         "met": met,
         "pid": os.getpid(),
+        "init_pid": INIT_PID,
         "ppid": os.getppid(),
         "tmpdir": tmp,
         "max_concurrency": os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY"),
@@ -98,6 +101,10 @@ fn serves_n_at_once_in_one_environment(python: Option<&str>, runtime: &str) {
         assert_eq!(result["log_format"], "JSON");
         assert_eq!(result["tmpdir"], results[0]["tmpdir"], "one scratch folder: {results:?}");
         assert_eq!(result["ppid"], results[0]["ppid"], "one process tree: {results:?}");
+        assert_eq!(
+            result["init_pid"], result["pid"],
+            "each process runs its own init, as AWS's: {results:?}"
+        );
     }
     let mut pids: Vec<u64> = results.iter().map(|r| r["pid"].as_u64().unwrap()).collect();
     pids.sort();
@@ -271,4 +278,20 @@ fn the_sam_export_puts_the_function_on_a_capacity_provider_and_passes_cfn_lint()
     assert!(cfn_lint.exists(), "cfn-lint is not in the test venv: make venv installs tests/requirements.txt");
     let lint = std::process::Command::new(&cfn_lint).arg(&template).output().expect("run cfn-lint");
     assert!(lint.status.success(), "cfn-lint: {}\n{text}", String::from_utf8_lossy(&lint.stdout));
+}
+
+#[test]
+fn an_init_failure_in_the_environments_processes_fails_the_invocation_once() {
+    let config = project(None, "python", "max_concurrency = 3\n");
+    let broken = "import no_such_module_here\n\ndef handler(event, context):\n    return 1\n";
+    let server = Server::start(&[("pyproject.toml", &config), ("app.py", broken)]);
+    for _ in 0..2 {
+        let reply = invoke(&server, &serde_json::json!({}));
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.header("x-amz-function-error"), Some("Unhandled"), "{reply:?}");
+        assert_eq!(reply.json()["errorType"], "Runtime.ImportModuleError", "{reply:?}\n{}", server.log());
+    }
+    server.wait_for("the environment to be cold again", Duration::from_secs(10), || {
+        environments(&server)[0]["pid"].is_null()
+    });
 }

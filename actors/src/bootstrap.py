@@ -782,6 +782,8 @@ def main():
         listen_for_debugger(int(debugpy_port))
     if json_logs():  # as AWS: set up before the handler is imported
         setup_logging()
+    if environ.get("AWS_LAMBDA_MAX_CONCURRENCY"):
+        serve_concurrently(int(environ["AWS_LAMBDA_MAX_CONCURRENCY"]))
     try:
         handler = load_handler(environ.get("_HANDLER", ""))
     except InitError as error:
@@ -789,8 +791,6 @@ def main():
         return 1
     modules = sys.modules
     logging_ready = "logging" in modules and setup_logging()
-    if environ.get("AWS_LAMBDA_MAX_CONCURRENCY"):
-        serve_concurrently(int(environ["AWS_LAMBDA_MAX_CONCURRENCY"]))
 
     # Everything the loop touches, bound to locals.
     request = conn.request
@@ -877,9 +877,10 @@ def main():
 
 
 def serve_concurrently(processes):
-    """Lambda Managed Instances: after init, fork one process per concurrent slot; each returns here
-    and runs the ordinary loop on its own connection (the parent never opened one). The parent stays
-    to replace a process that dies, so a crash does not end the environment; it never returns."""
+    """Lambda Managed Instances: fork one process per concurrent slot; each returns here, runs its own
+    init (imports the handler, as each of AWS's runtime worker processes does) and the ordinary loop
+    on its own connection (the parent never opens one). The parent stays to replace a process that
+    dies, so a crash does not end the environment; it never returns."""
     children = set()
     while True:
         while len(children) < processes:
