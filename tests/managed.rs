@@ -242,8 +242,19 @@ fn the_status_shows_each_environment_and_its_slots() {
         std::fs::write(&release, "").unwrap();
         assert_eq!(call.join().unwrap().status, 200);
     });
+    let tail = server.request(
+        "POST",
+        "/2015-03-31/functions/lmi/invocations",
+        &[("X-Amz-Log-Type", "Tail")],
+        Some(b"{}"),
+    );
+    let log = tail.header("x-amz-log-result").expect("a log result");
+    let log =
+        String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, log).unwrap())
+            .unwrap();
+    assert!(log.starts_with("START RequestId: ") && log.contains("\nREPORT RequestId: "), "{log}");
     let metrics = server.status()["handlers"]["lmi"]["metrics"].clone();
-    assert_eq!(metrics["invocations"], 1, "{metrics:?}");
+    assert_eq!(metrics["invocations"], 2, "{metrics:?}");
     assert_eq!(metrics["cold_starts"], 1, "{metrics:?}");
     let capacity = server.status()["handlers"]["lmi"]["managed_instances"].clone();
     assert_eq!(capacity["capacity"], 4, "environments × max_concurrency: {capacity:?}");

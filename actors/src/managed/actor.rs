@@ -13,7 +13,7 @@ use smyth_config::HandlerConfig;
 
 use super::machine::{self, Effect, Environment, Event, Facts, Job, Phase, Slot};
 use super::status::{EnvironmentStatus, SlotStatus};
-use crate::invocation::Outcome;
+use crate::invocation::{LogSink, Outcome};
 use crate::messages::*;
 use crate::metrics::Ended;
 use crate::process::{self, SpawnSpec};
@@ -236,7 +236,7 @@ impl EnvironmentActor {
                     ctx.address().do_send(Undelivered { request_id });
                 }
             }
-            Effect::Answer { reply, outcome, duration } => self.answer(reply, outcome, duration),
+            Effect::Answer { reply, outcome, duration, log } => self.answer(reply, outcome, duration, log),
             Effect::Refuse { reply } => {
                 let _ = reply.send(Err(crate::invocation::Rejection::Unavailable));
             }
@@ -264,7 +264,7 @@ impl EnvironmentActor {
     }
 
     /// Logs the REPORT line (when the code ran) and answers the caller.
-    fn answer(&mut self, reply: Reply, outcome: Outcome, duration: Option<Duration>) {
+    fn answer(&mut self, reply: Reply, outcome: Outcome, duration: Option<Duration>, log: Option<LogSink>) {
         let request_id = match &outcome {
             Outcome::Success { request_id, .. }
             | Outcome::HandlerError { request_id, .. }
@@ -283,6 +283,13 @@ impl EnvironmentActor {
                 self.handler.memory_size
             );
             tracing::info!(target: crate::logs::REPORT_TARGET, handler = %self.handler.name, worker = %self.name, request_id = %request_id, "{report}");
+            // The platform's lines only: N processes write at once, so their output is not split
+            // by invocation here (JSON lines carry their `requestId`).
+            if let Some(log) = log {
+                let _ = log.send(format!(
+                    "START RequestId: {request_id} Version: $LATEST\nEND RequestId: {request_id}\n{report}\n"
+                ));
+            }
         }
         self.ended.push(Ended::of(&outcome, duration));
         let _ = reply.send(Ok(outcome));

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 pub use super::environment::{Environment, Job, Phase, Poll, Slot};
-use crate::invocation::{FailureKind, Invocation, Outcome};
+use crate::invocation::{FailureKind, Invocation, LogSink, Outcome};
 use crate::messages::{NextEvent, Reply, RuntimeApiError};
 
 #[derive(Debug)]
@@ -91,11 +91,13 @@ pub enum Effect {
         deadline: SystemTime,
         invocation: Invocation,
     },
-    /// Answer the caller; `duration` for the REPORT line when the code ran.
+    /// Answer the caller; `duration` for the REPORT line when the code ran; `log` wants the
+    /// invocation's log lines (the Invoke API's `Tail`).
     Answer {
         reply: Reply,
         outcome: Outcome,
         duration: Option<Duration>,
+        log: Option<LogSink>,
     },
     Refuse {
         reply: Reply,
@@ -175,6 +177,7 @@ pub fn step(env: &mut Environment, event: Event, facts: &Facts) -> Vec<Effect> {
                     };
                     fx.push(Effect::Answer {
                         reply: job.reply,
+                        log: job.invocation.log,
                         outcome,
                         duration: Some(facts.now - started),
                     });
@@ -197,6 +200,7 @@ pub fn step(env: &mut Environment, event: Event, facts: &Facts) -> Vec<Effect> {
                         Outcome::Failed { request_id, error: FailureKind::ResponseTooLarge, message };
                     fx.push(Effect::Answer {
                         reply: job.reply,
+                        log: job.invocation.log,
                         outcome,
                         duration: Some(facts.now - started),
                     });
@@ -242,13 +246,23 @@ pub fn step(env: &mut Environment, event: Event, facts: &Facts) -> Vec<Effect> {
             };
             match std::mem::take(&mut env.slots[i]) {
                 Slot::Waiting { job, .. } => {
-                    fx.push(Effect::Answer { reply: job.reply, outcome, duration: Some(facts.timeout) });
+                    fx.push(Effect::Answer {
+                        reply: job.reply,
+                        log: job.invocation.log,
+                        outcome,
+                        duration: Some(facts.timeout),
+                    });
                     fx.push(Effect::SlotChanged { slot: i, finished: true });
                 }
                 // Managed instances report the timeout and leave the code running.
                 Slot::Running { job, holder, .. } => {
                     env.slots[i] = Slot::TimedOut { request_id, holder };
-                    fx.push(Effect::Answer { reply: job.reply, outcome, duration: Some(facts.timeout) });
+                    fx.push(Effect::Answer {
+                        reply: job.reply,
+                        log: job.invocation.log,
+                        outcome,
+                        duration: Some(facts.timeout),
+                    });
                     fx.push(Effect::SlotChanged { slot: i, finished: false });
                 }
                 other => env.slots[i] = other,
@@ -269,6 +283,7 @@ pub fn step(env: &mut Environment, event: Event, facts: &Facts) -> Vec<Effect> {
                         Outcome::Failed { request_id: job.request_id, error: FailureKind::Exited, message };
                     fx.push(Effect::Answer {
                         reply: job.reply,
+                        log: job.invocation.log,
                         outcome,
                         duration: Some(facts.now - started),
                     });
@@ -378,7 +393,12 @@ fn restart_for_waiting(env: &mut Environment, fx: &mut Vec<Effect>) {
                     format!("RequestId: {} Error: Runtime exited without providing a reason", job.request_id);
                 let outcome =
                     Outcome::Failed { request_id: job.request_id, error: FailureKind::Exited, message };
-                fx.push(Effect::Answer { reply: job.reply, outcome, duration: None });
+                fx.push(Effect::Answer {
+                    reply: job.reply,
+                    log: job.invocation.log,
+                    outcome,
+                    duration: None,
+                });
                 fx.push(Effect::SlotChanged { slot: i, finished: true });
             }
             Slot::TimedOut { .. } => fx.push(Effect::SlotChanged { slot: i, finished: true }),
@@ -398,7 +418,12 @@ fn fail_all(env: &mut Environment, fx: &mut Vec<Effect>, failure: impl Fn(&str) 
             Slot::Waiting { job, .. } | Slot::Running { job, .. } => {
                 let (error, message) = failure(&job.request_id);
                 let outcome = Outcome::Failed { request_id: job.request_id, error, message };
-                fx.push(Effect::Answer { reply: job.reply, outcome, duration: None });
+                fx.push(Effect::Answer {
+                    reply: job.reply,
+                    log: job.invocation.log,
+                    outcome,
+                    duration: None,
+                });
             }
             Slot::TimedOut { .. } => {}
         }
