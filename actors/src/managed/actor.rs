@@ -11,14 +11,13 @@ use actix::prelude::*;
 use nix::sys::signal::Signal;
 use smyth_config::HandlerConfig;
 
-use super::machine::{self, Effect, Environment, Event, Facts, Job, Phase, Slot};
-use super::status::{EnvironmentStatus, SlotStatus};
+use super::machine::{self, Effect, Environment, Event, Facts, Job, Slot};
+use super::status::EnvironmentStatus;
 use crate::invocation::{LogSink, Outcome};
 use crate::messages::*;
 use crate::metrics::Ended;
 use crate::process::{self, SpawnSpec};
-use crate::state::StateKind;
-use crate::status::{epoch_ms, Rss, WorkerStatus};
+use crate::status::epoch_ms;
 use crate::worker::Stop;
 
 /// How often the processes that hold invocations are checked for having died.
@@ -41,7 +40,7 @@ pub struct EnvironmentChanged {
 }
 
 pub struct EnvironmentActor {
-    index: usize,
+    pub(super) index: usize,
     pub(super) name: String,
     pub(super) handler: Arc<HandlerConfig>,
     spec: SpawnSpec,
@@ -53,12 +52,12 @@ pub struct EnvironmentActor {
     /// Runtime API connections already traced to a process of the tree: connection → pid.
     pub(super) callers: HashMap<u64, u32>,
     /// The scratch folder (`TMPDIR`) of the current process tree, removed with it.
-    scratch: Option<tempfile::TempDir>,
+    pub(super) scratch: Option<tempfile::TempDir>,
     timers: HashMap<String, SpawnHandle>,
     watching: Option<SpawnHandle>,
     pub(super) invocations: u64,
-    cold_starts: u64,
-    last_used: Option<SystemTime>,
+    pub(super) cold_starts: u64,
+    pub(super) last_used: Option<SystemTime>,
     log: Arc<crate::logs::WorkerLog>,
     /// Ended invocations and a finished init, for the supervisor's metrics with the next report.
     ended: Vec<Ended>,
@@ -96,65 +95,6 @@ impl EnvironmentActor {
             last_used: None,
             ended: Vec::new(),
             init_done: None,
-        }
-    }
-
-    /// The environment's state in the worker states' names.
-    fn kind(&self) -> StateKind {
-        match self.env.phase {
-            Phase::Cold => StateKind::Cold,
-            Phase::Spawning | Phase::Starting { .. } => StateKind::Starting,
-            Phase::Ready { .. } if self.env.busy() => StateKind::Busy,
-            Phase::Ready { .. } => StateKind::Warm,
-            Phase::Stopping { .. } => StateKind::Stopping,
-        }
-    }
-
-    /// Slot `slot` as a worker of the supervisor's pool: busy while it holds an invocation, else in
-    /// the environment's state.
-    pub fn slot_status(&self, slot: usize) -> WorkerStatus {
-        let busy = !matches!(self.env.slots[slot], Slot::Idle);
-        let state = match self.kind() {
-            StateKind::Busy if !busy => StateKind::Warm,
-            kind if busy && kind != StateKind::Starting => StateKind::Busy,
-            kind => kind,
-        };
-        WorkerStatus {
-            id: format!("{}.{slot}", self.name),
-            state,
-            pid: self.env.phase.pid(),
-            invocations: if slot == 0 { self.invocations } else { 0 },
-            // Counted once per environment, so the handler's sum is the environment's.
-            cold_starts: if slot == 0 { self.cold_starts } else { 0 },
-            restarts: 0,
-            last_used: self.last_used.map(epoch_ms),
-            rss: Rss(None),
-            cpu_percent: None,
-            uptime_ms: None,
-            last_duration_ms: None,
-            last_init_ms: None,
-            last_error: None,
-            retry_at: None,
-        }
-    }
-
-    pub fn status(&self) -> EnvironmentStatus {
-        EnvironmentStatus {
-            id: self.name.clone(),
-            state: self.kind(),
-            pid: self.env.phase.pid(),
-            tmpdir: self.scratch.as_ref().map(|d| d.path().to_string_lossy().into_owned()),
-            invocations: self.invocations,
-            cold_starts: self.cold_starts,
-            max_concurrency: self.env.slots.len(),
-            slots: (self.env.slots.iter().enumerate())
-                .map(|(slot, s)| SlotStatus {
-                    slot,
-                    state: s.state_name(),
-                    request_id: s.request_id().map(str::to_string),
-                    pid: s.holder(),
-                })
-                .collect(),
         }
     }
 

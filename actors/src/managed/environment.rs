@@ -1,14 +1,15 @@
 //! The data of one managed-instances environment, as `machine::step` reads and changes it: its main
 //! process's phase, its N slots (each holding at most one invocation), and the `/next` calls its
-//! processes have parked.
+//! processes have parked; and the step's events, facts and effects.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::invocation::Invocation;
-use crate::messages::{NextEvent, Reply};
+use crate::invocation::{Invocation, LogSink, Outcome};
+use crate::messages::{NextEvent, Reply, RuntimeApiError};
 
 /// An invocation the supervisor assigned to a slot.
 #[derive(Debug)]
@@ -117,4 +118,111 @@ impl Environment {
     pub fn busy(&self) -> bool {
         self.slots.iter().any(|s| !matches!(s, Slot::Idle))
     }
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Run {
+        slot: usize,
+        job: Job,
+    },
+    Spawned {
+        pid: u32,
+    },
+    SpawnFailed {
+        message: String,
+    },
+    /// A `/next` from `holder`, a process of the environment's tree.
+    Next {
+        waiter: oneshot::Sender<NextEvent>,
+        holder: u32,
+    },
+    Result {
+        request_id: String,
+        body: Bytes,
+        is_error: bool,
+    },
+    TooLarge {
+        request_id: String,
+    },
+    InitError {
+        error_type: String,
+        message: String,
+    },
+    InitTimeout {
+        pid: u32,
+    },
+    Deadline {
+        request_id: String,
+    },
+    /// A process of the tree (not the main one) is gone.
+    ProcessGone {
+        pid: u32,
+    },
+    /// The main process exited.
+    Exited {
+        pid: u32,
+        exit: String,
+    },
+    /// The runtime's connection closed before it read the event.
+    Undelivered {
+        request_id: String,
+    },
+    Recycle,
+    Shutdown {
+        force: bool,
+    },
+}
+
+/// What the step needs of the world.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts {
+    pub now: Instant,
+    pub wall: SystemTime,
+    pub timeout: Duration,
+    pub init_timeout: Duration,
+    pub shutting_down: bool,
+}
+
+#[derive(Debug)]
+pub enum Effect {
+    Spawn,
+    Kill {
+        pid: u32,
+        force: bool,
+    },
+    Deliver {
+        waiter: oneshot::Sender<NextEvent>,
+        request_id: String,
+        deadline: SystemTime,
+        invocation: Invocation,
+    },
+    /// Answer the caller; `duration` for the REPORT line when the code ran; `log` wants the
+    /// invocation's log lines (the Invoke API's `Tail`).
+    Answer {
+        reply: Reply,
+        outcome: Outcome,
+        duration: Option<Duration>,
+        log: Option<LogSink>,
+    },
+    Refuse {
+        reply: Reply,
+    },
+    ArmDeadline {
+        request_id: String,
+        after: Duration,
+    },
+    ArmInit {
+        pid: u32,
+        after: Duration,
+    },
+    InitDone {
+        duration: Duration,
+    },
+    /// Slot `slot` changed; `finished`: its invocation is over, it may take the next one.
+    SlotChanged {
+        slot: usize,
+        finished: bool,
+    },
+    Api(Result<(), RuntimeApiError>),
 }

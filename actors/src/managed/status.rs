@@ -4,7 +4,10 @@
 
 use serde::Serialize;
 
+use super::actor::EnvironmentActor;
+use super::machine::{Phase, Slot};
 use crate::state::StateKind;
+use crate::status::{epoch_ms, Rss, WorkerStatus};
 
 /// One environment as its actor reports it.
 #[derive(Debug, Clone, Serialize)]
@@ -70,5 +73,66 @@ impl Environments {
             },
             environments: self.0.iter().flatten().cloned().collect(),
         })
+    }
+}
+
+impl EnvironmentActor {
+    /// The environment's state in the worker states' names.
+    pub(super) fn kind(&self) -> StateKind {
+        match self.env.phase {
+            Phase::Cold => StateKind::Cold,
+            Phase::Spawning | Phase::Starting { .. } => StateKind::Starting,
+            Phase::Ready { .. } if self.env.busy() => StateKind::Busy,
+            Phase::Ready { .. } => StateKind::Warm,
+            Phase::Stopping { .. } => StateKind::Stopping,
+        }
+    }
+
+    /// Slot `slot` as a worker of the supervisor's pool: busy while it holds an invocation, else in
+    /// the environment's state.
+    pub fn slot_status(&self, slot: usize) -> WorkerStatus {
+        let busy = !matches!(self.env.slots[slot], Slot::Idle);
+        let state = match self.kind() {
+            StateKind::Busy if !busy => StateKind::Warm,
+            kind if busy && kind != StateKind::Starting => StateKind::Busy,
+            kind => kind,
+        };
+        WorkerStatus {
+            id: format!("{}.{slot}", self.name),
+            state,
+            pid: self.env.phase.pid(),
+            invocations: if slot == 0 { self.invocations } else { 0 },
+            // Counted once per environment, so the handler's sum is the environment's.
+            cold_starts: if slot == 0 { self.cold_starts } else { 0 },
+            restarts: 0,
+            last_used: self.last_used.map(epoch_ms),
+            rss: Rss(None),
+            cpu_percent: None,
+            uptime_ms: None,
+            last_duration_ms: None,
+            last_init_ms: None,
+            last_error: None,
+            retry_at: None,
+        }
+    }
+
+    pub fn status(&self) -> EnvironmentStatus {
+        EnvironmentStatus {
+            id: self.name.clone(),
+            state: self.kind(),
+            pid: self.env.phase.pid(),
+            tmpdir: self.scratch.as_ref().map(|d| d.path().to_string_lossy().into_owned()),
+            invocations: self.invocations,
+            cold_starts: self.cold_starts,
+            max_concurrency: self.env.slots.len(),
+            slots: (self.env.slots.iter().enumerate())
+                .map(|(slot, s)| SlotStatus {
+                    slot,
+                    state: s.state_name(),
+                    request_id: s.request_id().map(str::to_string),
+                    pid: s.holder(),
+                })
+                .collect(),
+        }
     }
 }
