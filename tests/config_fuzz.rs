@@ -74,6 +74,8 @@ reserved_concurrency = 2
 event_format = "raw"
 runtime = "awslambdaric"
 strategy_generator_path = "smyth.runner.strategy.first_warm"
+managed_instances = true
+max_concurrency = 2
 
 [tool.smyth.handlers.reserved.env]
 MODE = "reserved"
