@@ -237,6 +237,7 @@ mod tests {
             state_leaks: 0,
             last_state_leak: None,
             account_limit: 1000,
+            managed: None,
         }];
         let text = render(handlers);
         for line in [

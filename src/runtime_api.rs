@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use smyth_actors::invocation::MAX_PAYLOAD;
+use smyth_actors::managed::EnvironmentActor;
 use smyth_actors::messages::{
     NextInvocation, Peer, PostInitError, PostResult, ResponseTooLarge, RuntimeApiError, Undelivered,
 };
@@ -17,9 +18,15 @@ use tokio::sync::oneshot;
 
 use crate::http::ClientSocket;
 
-/// Runtime API port → worker.
+/// Runtime API port → worker, or → managed-instances environment.
 #[derive(Clone)]
-pub struct Workers(pub Arc<HashMap<u16, Addr<WorkerActor>>>);
+pub struct Workers(pub Arc<HashMap<u16, Addr<WorkerActor>>>, pub Arc<HashMap<u16, Addr<EnvironmentActor>>>);
+
+/// Who answers a Runtime API port: a worker, or a managed-instances environment (`managed.rs`).
+enum Target<'a> {
+    Worker(&'a Addr<WorkerActor>),
+    Environment(&'a Addr<EnvironmentActor>),
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -31,10 +38,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The worker whose listener the request arrived on.
-fn worker<'a>(req: &HttpRequest, workers: &'a Workers) -> Option<&'a Addr<WorkerActor>> {
-    workers.0.get(&req.app_config().local_addr().port())
+/// The worker (or environment) whose listener the request arrived on.
+fn worker<'a>(req: &HttpRequest, workers: &'a Workers) -> Option<Target<'a>> {
+    let port = req.app_config().local_addr().port();
+    workers.0.get(&port).map(Target::Worker).or_else(|| workers.1.get(&port).map(Target::Environment))
 }
+
+mod managed;
 
 /// The connection a call came on, for the worker's check that its caller is its own process.
 fn peer(req: &HttpRequest) -> Peer {

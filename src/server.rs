@@ -59,7 +59,7 @@ impl World {
         World {
             invoke: InvokeApi::new(config, pools.router.clone(), pools.async_queue, pools.spool),
             router: pools.router,
-            workers: Workers(Arc::new(pools.workers_by_port)),
+            workers: Workers(Arc::new(pools.workers_by_port), Arc::new(pools.environments_by_port)),
         }
     }
 }

@@ -81,6 +81,12 @@ tenant_id_header = "x-org"
 
 [tool.smyth.handlers.reserved.env]
 MODE = "reserved"
+
+[tool.smyth.handlers.managed]
+handler_path = "app.handlers.product_handler"
+url_path = "/managed"
+managed_instances = true
+max_concurrency = 2
 "#;
 
 /// The example project's pyproject.toml, its `[tool.smyth]` table replaced by one with every key.

@@ -782,6 +782,8 @@ def main():
         listen_for_debugger(int(debugpy_port))
     if json_logs():  # as AWS: set up before the handler is imported
         setup_logging()
+    if environ.get("AWS_LAMBDA_MAX_CONCURRENCY"):
+        serve_concurrently(int(environ["AWS_LAMBDA_MAX_CONCURRENCY"]))
     try:
         handler = load_handler(environ.get("_HANDLER", ""))
     except InitError as error:
@@ -872,6 +874,33 @@ def main():
                 % (request_id, posted, answer.decode("utf-8", "replace")),
                 file=stderr,
             )
+
+
+def serve_concurrently(processes):
+    """Lambda Managed Instances: fork one process per concurrent slot; each returns here, runs its own
+    init (imports the handler, as each of AWS's runtime worker processes does) and the ordinary loop
+    on its own connection (the parent never opens one). The parent stays to replace a process that
+    dies, so a crash does not end the environment; it never returns."""
+    children = set()
+    while True:
+        while len(children) < processes:
+            pid = os.fork()
+            if pid == 0:
+                return
+            children.add(pid)
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            children.clear()
+            continue
+        if pid in children:
+            children.discard(pid)
+            print(
+                "smyth bootstrap: process %d ended (wait status %d); starting its replacement"
+                % (pid, status),
+                file=sys.stderr,
+            )
+            time.sleep(0.05)  # a process that dies at once must not become a fork storm
 
 
 def invocation_error(error, request_id):

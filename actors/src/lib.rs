@@ -9,6 +9,7 @@ pub mod invocation;
 pub mod launch;
 pub mod lines;
 pub mod logs;
+pub mod managed;
 pub mod memory;
 pub mod messages;
 pub mod metrics;
@@ -46,6 +47,8 @@ pub struct Pools {
     pub spool: async_queue::Spool,
     /// Runtime API port → the worker slot that owns it.
     pub workers_by_port: HashMap<u16, Addr<WorkerActor>>,
+    /// Runtime API port → the managed-instances environment that owns it.
+    pub environments_by_port: HashMap<u16, Addr<managed::EnvironmentActor>>,
 }
 
 /// Starts one supervisor per handler with its workers on the current arbiter. `ports[h][slot]` is the
@@ -62,10 +65,19 @@ pub fn start(
     // One thread measures every worker process; it ends when the last worker is dropped.
     let sampler = sampler::Sampler::start();
     let mut workers_by_port = HashMap::new();
+    let mut environments_by_port = HashMap::new();
     let mut routes = Vec::new();
     let mut supervisors = Vec::new();
     for (handler, ports) in config.handlers.iter().zip(ports) {
         let handler = Arc::new(handler.clone());
+        if handler.managed_instances.is_some() {
+            let (supervisor, environments) =
+                managed::start(config, handler.clone(), account.clone(), ports, inherited, bootstrap);
+            environments_by_port.extend(ports.iter().copied().zip(environments));
+            supervisors.push(supervisor.clone());
+            routes.push(Route::new(&handler, supervisor));
+            continue;
+        }
         // Worker names and log streams differ between environments by design (state-leak check).
         let context = std::sync::Mutex::new(Vec::new());
         let make_worker = |slot: usize, sup| {
@@ -110,5 +122,6 @@ pub fn start(
     for supervisor in supervisors {
         supervisor.do_send(async_queue::WatchCapacity(async_queue.clone().recipient()));
     }
-    Pools { router, async_queue, spool: async_queue::Spool::create(), workers_by_port }
+    let spool = async_queue::Spool::create();
+    Pools { router, async_queue, spool, workers_by_port, environments_by_port }
 }

@@ -89,6 +89,9 @@ pub struct HandlerStatus {
     /// `account_concurrency`, for the account section.
     #[serde(skip)]
     pub account_limit: usize,
+    /// Managed instances: `managed_instances` (max_concurrency, capacity) and `environments`.
+    #[serde(flatten)]
+    pub managed: Option<crate::managed::status::ManagedStatus>,
 }
 
 /// The `account` section: executions in flight now across every handler, those of handlers without
@@ -181,6 +184,7 @@ mod tests {
             state_leaks: 0,
             last_state_leak: None,
             account_limit: 10,
+            managed: None,
         }
     }
 

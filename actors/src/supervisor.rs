@@ -13,6 +13,7 @@ use smyth_config::HandlerConfig;
 use crate::async_queue::{CapacityFreed, WatchCapacity};
 use crate::backoff::init_backoff;
 use crate::invocation::{FailureKind, Invocation, Outcome, Rejection};
+use crate::managed::{status::Environments, EnvironmentChanged, SlotAddr};
 use crate::messages::*;
 use crate::metrics::{Ended, HandlerCounters, Now};
 use crate::shadow::{ShadowHook, StopShadow};
@@ -59,7 +60,7 @@ struct InitFailures {
 }
 
 struct Slot {
-    addr: Addr<WorkerActor>,
+    addr: SlotAddr,
     view: SlotView,
     status: WorkerStatus,
     failing: Option<InitFailures>,
@@ -101,6 +102,8 @@ pub struct HandlerSupervisor {
     capacity_watcher: Option<Recipient<CapacityFreed>>,
     /// The handler's throwaway environments and the state-leak detector (`shadow/`).
     shadow: Option<ShadowHook>,
+    /// A managed-instances handler's environments, as they last reported (for the status).
+    environments: Environments,
 }
 
 impl HandlerSupervisor {
@@ -111,13 +114,32 @@ impl HandlerSupervisor {
         make_worker: impl Fn(usize, Recipient<WorkerChanged>) -> WorkerActor,
     ) -> (Addr<Self>, Vec<Addr<WorkerActor>>) {
         let mut workers = Vec::new();
-        let addr = HandlerSupervisor::create(|ctx| {
-            let slots = (0..handler.concurrency)
+        let concurrency = handler.concurrency;
+        let addr = Self::start_with(handler, account, |ctx| {
+            (0..concurrency)
                 .map(|slot| {
                     let worker = make_worker(slot, ctx.address().recipient());
                     let status = worker.status();
                     let addr = worker.start();
                     workers.push(addr.clone());
+                    (SlotAddr::Worker(addr), status)
+                })
+                .collect()
+        });
+        (addr, workers)
+    }
+
+    /// Starts the supervisor over the slots `make_slots` starts (workers, or managed environments'
+    /// slots).
+    pub fn start_with(
+        handler: Arc<HandlerConfig>,
+        account: Arc<AccountLimit>,
+        make_slots: impl FnOnce(&mut Context<Self>) -> Vec<(SlotAddr, WorkerStatus)>,
+    ) -> Addr<Self> {
+        HandlerSupervisor::create(|ctx| {
+            let slots = make_slots(ctx)
+                .into_iter()
+                .map(|(addr, status)| {
                     let view = SlotView { state: StateKind::Cold, assigned: false, last_used: None };
                     Slot { addr, view, status, failing: None, tenant: None }
                 })
@@ -132,19 +154,22 @@ impl HandlerSupervisor {
                 shutting_down: false,
                 capacity_watcher: None,
                 shadow: None,
+                environments: Environments::default(),
             }
-        });
-        (addr, workers)
+        })
     }
 
     /// The slots that take requests: the first `handler.concurrency` (fewer than all while a live
     /// reserved concurrency shrinks the pool).
     fn views(&self) -> Vec<SlotView> {
-        self.slots.iter().take(self.handler.concurrency).map(|s| s.view).collect()
+        self.slots.iter().take(self.handler.capacity()).map(|s| s.view).collect()
     }
 
     fn limits(&self) -> Limits {
-        Limits { reserved: self.handler.reserved_concurrency.is_some(), queue_size: self.handler.queue_size }
+        // Managed instances reject a request that finds every slot busy, as reserved concurrency does.
+        let throttles =
+            self.handler.reserved_concurrency.is_some() || self.handler.managed_instances.is_some();
+        Limits { reserved: throttles, queue_size: self.handler.queue_size }
     }
 
     /// The slot for `invocation`, or None to wait: by the strategy, among its tenant's slots under
@@ -281,6 +306,7 @@ impl HandlerSupervisor {
             state_leaks: leaks.leaks,
             last_state_leak: leaks.last,
             account_limit: self.account.limit(),
+            managed: self.environments.shown(&self.handler),
         }
     }
 }
@@ -433,6 +459,14 @@ impl Handler<AttachShadow> for HandlerSupervisor {
 
     fn handle(&mut self, AttachShadow(hook): AttachShadow, _: &mut Context<Self>) {
         self.shadow = Some(hook);
+    }
+}
+
+impl Handler<EnvironmentChanged> for HandlerSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: EnvironmentChanged, _: &mut Context<Self>) {
+        self.environments.update(msg.index, msg.status);
     }
 }
 

@@ -23,6 +23,8 @@ pub use destination::{parse_destination, Destination};
 pub use discover::{discover, load, load_with_env, parse_str};
 pub use env::worker_env;
 pub use error::{ConfigError, Problem};
-pub use model::{Config, EventFormat, FunctionLogging, HandlerConfig, LogFormat, Runtime, Strategy};
+pub use model::{
+    Config, EventFormat, FunctionLogging, HandlerConfig, LogFormat, ManagedInstances, Runtime, Strategy,
+};
 pub use route::RoutePattern;
 pub use validate::{log_format, log_level, APPLICATION_LOG_LEVELS, LOG_LEVELS, SYSTEM_LOG_LEVELS};

@@ -10,6 +10,9 @@ pub const MAX_IDLE_TIMEOUT_SECS: f64 = 86_400.0;
 pub const MAX_RETRY_DELAY_SECS: f64 = 21_600.0;
 /// Workers in one pool: each slot binds a loopback port.
 pub const MAX_CONCURRENCY: i64 = 1_000;
+/// Invocations one managed-instances environment serves at once (`max_concurrency`): each is a
+/// process of its own; AWS allows up to 64 per vCPU.
+pub const MAX_MANAGED_CONCURRENCY: i64 = 64;
 /// Worker slots across all handlers (ports bound by one server).
 pub const MAX_TOTAL_SLOTS: usize = 10_000;
 pub const MAX_ACCOUNT_CONCURRENCY: i64 = 100_000;

@@ -77,6 +77,9 @@ pub struct HandlerConfig {
     pub log_level: String,
     /// AWS's advanced logging controls for the runtime.
     pub logging: FunctionLogging,
+    /// Lambda Managed Instances: each of the `concurrency` environments serves this many invocations
+    /// at once (`max_concurrency`); None for an ordinary (one at a time) handler.
+    pub managed_instances: Option<ManagedInstances>,
     /// Requests that may wait for a worker before the handler answers 429.
     pub queue_size: usize,
     /// Retries of a failed asynchronous (`Event`) invocation, as AWS's MaximumRetryAttempts (0 to 2).
@@ -117,6 +120,20 @@ impl LogFormat {
             LogFormat::Text => "Text",
             LogFormat::Json => "JSON",
         }
+    }
+}
+
+/// A Lambda Managed Instances handler's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManagedInstances {
+    /// Invocations one environment serves at once (`AWS_LAMBDA_MAX_CONCURRENCY`).
+    pub max_concurrency: usize,
+}
+
+impl HandlerConfig {
+    /// Invocations the handler serves at once: `concurrency`, times `max_concurrency` when managed.
+    pub fn capacity(&self) -> usize {
+        self.concurrency * self.managed_instances.map_or(1, |m| m.max_concurrency)
     }
 }
 

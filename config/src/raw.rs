@@ -88,6 +88,9 @@ pub struct RawHandler {
     pub log_format: Option<Spanned<String>>,
     pub application_log_level: Option<Spanned<String>>,
     pub system_log_level: Option<Spanned<String>>,
+    /// Lambda Managed Instances: one environment serves `max_concurrency` invocations at once.
+    pub managed_instances: Option<Spanned<bool>>,
+    pub max_concurrency: Option<Spanned<i64>>,
     // Smyth's (the Python tool's) own keys.
     pub strategy_generator_path: Option<Spanned<String>>,
     pub strategy_function_path: Option<Spanned<String>>,
@@ -130,6 +133,8 @@ impl RawHandler {
         "log_format",
         "application_log_level",
         "system_log_level",
+        "managed_instances",
+        "max_concurrency",
         "strategy_generator_path",
         "strategy_function_path",
         "event_data_function_path",

@@ -18,6 +18,7 @@ use crate::raw::{RawGlobal, RawHandler};
 use crate::route::RoutePattern;
 
 mod log_keys;
+mod managed;
 mod tenancy;
 pub use log_keys::{log_format, APPLICATION_LOG_LEVELS, SYSTEM_LOG_LEVELS};
 
@@ -415,6 +416,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
     }
     let runtime = runtime(check, r, h.line);
     let tenant_id_header = check.tenancy(r, provisioned, event_format);
+    let managed_instances = managed::managed_instances(check, r, strategy, provisioned, logging.format);
 
     let (route, route_line) = route?;
     Some((
@@ -438,6 +440,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             runtime,
             log_level,
             logging,
+            managed_instances,
             queue_size,
             maximum_retry_attempts,
             retry_delay,

@@ -2,6 +2,7 @@
 //! scale. The template is built by the pure [`sam::template`]; this module only writes it and says,
 //! at the top of the file and on stderr, what it could not express.
 
+mod capacity;
 mod fronts;
 mod local_only;
 pub mod route;

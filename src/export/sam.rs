@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_norway::{Mapping, Value};
 use smyth_config::{Config, Destination, HandlerConfig, Runtime};
 
-use super::{fronts, local_only};
+use super::{capacity, fronts, local_only};
 
 /// How the export was asked for.
 pub struct Options {
@@ -89,6 +89,7 @@ const WRITERS: &[fn(&mut Function)] = &[
     tenancy_config,
     event_invoke_config,
     logging_config,
+    capacity::capacity_provider,
     fronts::events,
     fronts::tenant_header,
     local_only::handler,

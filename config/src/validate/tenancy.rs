@@ -46,6 +46,11 @@ impl Check<'_> {
         if event_format == EventFormat::FunctionUrl {
             self.refuse(on, "function URLs (event_format = \"function-url\")");
         }
+        if r.managed_instances.as_ref().is_some_and(|m| *m.get_ref()) {
+            let msg = "cannot be combined with managed_instances here: a managed environment serves \
+                       several invocations at once, so smyth cannot keep its tenants apart";
+            self.bad(on, "tenant_isolation", msg);
+        }
         // SnapStart is refused the same way once its key exists (`snap_start`, another branch):
         // `self.refuse(on, "SnapStart (snap_start)")` when `r.snap_start` is true.
         Some(header.unwrap_or_else(|| DEFAULT_TENANT_ID_HEADER.to_string()))
@@ -86,5 +91,16 @@ mod tests {
         assert_eq!(parse("tenant_isolation = false"), None);
         assert_eq!(parse("tenant_isolation = true").as_deref(), Some(DEFAULT_TENANT_ID_HEADER));
         assert_eq!(parse("tenant_isolation = true\ntenant_id_header = \"X-Org\"").as_deref(), Some("x-org"));
+    }
+
+    #[test]
+    fn managed_instances_cannot_be_isolated() {
+        let text = "[tool.smyth.handlers.h]\nhandler_path = \"app.h\"\nurl_path = \"/h\"\n\
+                    tenant_isolation = true\nmanaged_instances = true\n";
+        let err =
+            crate::parse_str(text, std::path::Path::new("/nonexistent/pyproject.toml"), &Default::default())
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("tenant_isolation") && err.contains("managed_instances"), "{err}");
     }
 }
