@@ -65,6 +65,9 @@ pub struct HandlerConfig {
     /// Under `smyth run --debug`, the worker's debugpy listens on this loopback port before the handler
     /// is imported, for an IDE to attach.
     pub debugpy_port: Option<u16>,
+    /// SnapStart: the first environment initialises once as a template (the snapshot); every
+    /// environment is restored from it and runs the after-restore hooks.
+    pub snap_start: bool,
     pub event_format: EventFormat,
     pub runtime: Runtime,
     pub log_level: String,

@@ -68,6 +68,8 @@ pub struct RawHandler {
     pub memory_size: Option<Spanned<i64>>,
     pub idle_timeout: Option<Spanned<f64>>,
     pub debugpy_port: Option<Spanned<i64>>,
+    /// SnapStart: environments are restored (forked) from one initialised template.
+    pub snap_start: Option<Spanned<bool>>,
     pub event_format: Option<Spanned<String>>,
     pub runtime: Option<Spanned<String>>,
     pub command: Option<Spanned<Vec<String>>>,
@@ -108,6 +110,7 @@ impl RawHandler {
         "memory_size",
         "idle_timeout",
         "debugpy_port",
+        "snap_start",
         "event_format",
         "runtime",
         "command",

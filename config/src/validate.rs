@@ -426,6 +426,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             memory_size,
             idle_timeout,
             debugpy_port,
+            snap_start: r.snap_start.as_ref().is_some_and(|s| *s.get_ref()),
             event_format,
             runtime,
             log_level,

@@ -86,6 +86,7 @@ const WRITERS: &[fn(&mut Function)] = &[
     environment,
     reserved_concurrency,
     provisioned_concurrency,
+    snap_start,
     event_invoke_config,
     logging_config,
     fronts::events,
@@ -296,6 +297,13 @@ fn provisioned_concurrency(f: &mut Function) {
         f.set("AutoPublishAlias", ALIAS);
         let executions = f.handler.provisioned_concurrency as u64;
         f.set("ProvisionedConcurrencyConfig", map([("ProvisionedConcurrentExecutions", executions.into())]));
+    }
+}
+
+/// SnapStart applies to published versions, as AWS has it.
+fn snap_start(f: &mut Function) {
+    if f.handler.snap_start {
+        f.set("SnapStart", map([("ApplyOn", "PublishedVersions".into())]));
     }
 }
 

@@ -60,6 +60,7 @@ fn every_default() {
     assert_eq!(h.memory_size, 128);
     assert_eq!(h.idle_timeout, None);
     assert_eq!(h.debugpy_port, None);
+    assert!(!h.snap_start);
     assert_eq!(h.event_format, EventFormat::ApiGwV2);
     assert_eq!(h.runtime, Runtime::Python);
     assert_eq!(h.log_level, "INFO");
@@ -98,6 +99,7 @@ strategy = "least_recently_used"
 memory_size = 512
 idle_timeout = 60
 debugpy_port = 5678
+snap_start = true
 event_format = "alb"
 runtime = "awslambdaric"
 log_level = "warning"
@@ -137,6 +139,7 @@ command = ["./bootstrap", "--fast"]
     assert_eq!(h.memory_size, 512);
     assert_eq!(h.idle_timeout, Some(Duration::from_secs(60)));
     assert_eq!(h.debugpy_port, Some(5678));
+    assert!(h.snap_start);
     assert_eq!(h.event_format, EventFormat::Alb);
     assert_eq!(h.runtime, Runtime::Awslambdaric);
     assert_eq!(h.log_level, "WARNING");
