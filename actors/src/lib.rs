@@ -5,6 +5,7 @@ pub mod async_queue;
 pub mod backoff;
 pub mod config_diff;
 pub mod containment;
+pub mod forkserver;
 pub mod invocation;
 pub mod launch;
 pub mod lines;
@@ -63,12 +64,18 @@ pub fn start(
     let mut supervisors = Vec::new();
     for (handler, ports) in config.handlers.iter().zip(ports) {
         let handler = Arc::new(handler.clone());
+        let template_spec = launch::spawn_spec(config, &handler, 0, 0, inherited, bootstrap);
+        let template = launch::snap_template(&handler, &template_spec);
         let (supervisor, workers) =
             HandlerSupervisor::start(handler.clone(), account.clone(), |slot, sup| {
                 let spec = launch::spawn_spec(config, &handler, slot, ports[slot], inherited, bootstrap);
                 let arn = launch::function_arn(&handler, &spec.env);
                 WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
+                    .with_template(template.clone())
             });
+        if let Some(template) = template {
+            supervisor.do_send(supervisor::RecycleOnReload(template));
+        }
         workers_by_port.extend(ports.iter().copied().zip(workers));
         supervisors.push(supervisor.clone());
         routes.push(Route::new(&handler, supervisor));

@@ -94,6 +94,8 @@ pub struct HandlerSupervisor {
     shutting_down: bool,
     /// Told whenever a slot frees, so throttled asynchronous events run at once.
     capacity_watcher: Option<Recipient<CapacityFreed>>,
+    /// SnapStart's template (bundled runtime), re-created on reload.
+    template: Option<Arc<crate::forkserver::template::SnapTemplate>>,
 }
 
 impl HandlerSupervisor {
@@ -124,6 +126,7 @@ impl HandlerSupervisor {
                 metrics: HandlerCounters::default(),
                 shutting_down: false,
                 capacity_watcher: None,
+                template: None,
             }
         });
         (addr, workers)
@@ -396,6 +399,9 @@ impl Handler<Reload> for HandlerSupervisor {
         if self.shutting_down {
             return;
         }
+        if let Some(template) = &self.template {
+            template.recycle(); // SnapStart: the snapshot is of the old code
+        }
         for (i, slot) in self.slots.iter_mut().enumerate() {
             slot.failing = None;
             slot.addr.do_send(Recycle);
@@ -464,4 +470,17 @@ fn wait_until<A: Actor<Context = Context<A>>>(
     actix::fut::wrap_stream::<_, A>(ticks)
         .take_while(move |_, act, _| actix::fut::ready(!done(act) && Instant::now() < deadline))
         .finish()
+}
+
+/// SnapStart: the handler's template, re-created on reload.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecycleOnReload(pub Arc<crate::forkserver::template::SnapTemplate>);
+
+impl Handler<RecycleOnReload> for HandlerSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, RecycleOnReload(template): RecycleOnReload, _: &mut Context<Self>) {
+        self.template = Some(template);
+    }
 }
