@@ -161,10 +161,12 @@ fn hook_failures_have_awss_types_and_exit_codes() {
 #[test]
 fn an_after_restore_hook_over_10_s_is_a_snapstart_timeout() {
     let Some(python) = common::tools::python() else { return };
-    let server = serve(&python, "python", &[("slow", "after_hangs", "timeout = 30")], &[(
-        "after_hangs.py",
-        AFTER_HANGS,
-    )]);
+    let server = serve(
+        &python,
+        "python",
+        &[("slow", "after_hangs", "timeout = 30")],
+        &[("after_hangs.py", AFTER_HANGS)],
+    );
     let reply = server.get("/slow");
     assert_eq!(reply.json()["errorType"], "SnapStartTimeoutException", "{reply:?}\n{}", server.log());
 }
@@ -189,7 +191,8 @@ fn a_restored_environment_reports_restore_duration_and_init_report_carries_the_i
 #[test]
 fn restored_environments_share_randoms_state_unless_a_hook_reseeds() {
     let Some(python) = common::tools::python() else { return };
-    let handlers = [("app", "app", "strategy = \"always_cold\""), ("reseed", "reseed", "strategy = \"always_cold\"")];
+    let handlers =
+        [("app", "app", "strategy = \"always_cold\""), ("reseed", "reseed", "strategy = \"always_cold\"")];
     let server = serve(&python, "python", &handlers, &[("app.py", APP), ("reseed.py", RESEED)]);
     let (a, b) = (ok(&server, "/app"), ok(&server, "/app"));
     assert_ne!(a["pid"], b["pid"], "always_cold: two environments");
@@ -201,7 +204,8 @@ fn restored_environments_share_randoms_state_unless_a_hook_reseeds() {
 #[test]
 fn always_cold_serves_every_invocation_from_a_fresh_restore_of_one_init() {
     let Some(python) = common::tools::python() else { return };
-    let server = serve(&python, "python", &[("app", "app", "strategy = \"always_cold\"")], &[("app.py", APP)]);
+    let server =
+        serve(&python, "python", &[("app", "app", "strategy = \"always_cold\"")], &[("app.py", APP)]);
     let replies: Vec<Value> = (0..4).map(|_| ok(&server, "/app")).collect();
     let mut pids: Vec<_> = replies.iter().map(|r| r["pid"].as_u64().unwrap()).collect();
     pids.dedup();
@@ -215,7 +219,8 @@ fn always_cold_serves_every_invocation_from_a_fresh_restore_of_one_init() {
 #[test]
 fn a_forks_cold_start_is_measured() {
     let Some(python) = common::tools::python() else { return };
-    let server = serve(&python, "python", &[("app", "app", "strategy = \"always_cold\"")], &[("app.py", APP)]);
+    let server =
+        serve(&python, "python", &[("app", "app", "strategy = \"always_cold\"")], &[("app.py", APP)]);
     ok(&server, "/app"); // the template's init
     let mut times: Vec<Duration> = (0..9)
         .map(|_| {
@@ -256,8 +261,7 @@ fn forked_environments_are_contained_and_their_runtime_api_refuses_outsiders() {
     assert_ne!(template, server.pid(), "the environment is a fork of the template");
     // The test is outside the environment's process tree: its call is refused and changes nothing.
     let address = reply["runtime_api"].as_str().unwrap();
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let outsider = agent.get(format!("http://{address}/2018-06-01/runtime/invocation/next")).call().unwrap();
     assert_eq!(outsider.status().as_u16(), 403);
     assert_eq!(ok(&server, "/app")["pid"], pid, "the environment still serves");

@@ -18,9 +18,18 @@ pub enum Message {
     Ready(Value),
     /// Its init failed (it exits next).
     InitError(Failure),
-    Forked { id: u64, pid: u32 },
-    ForkFailed { id: u64, error: String },
-    Exited { pid: u32, exit: Exit },
+    Forked {
+        id: u64,
+        pid: u32,
+    },
+    ForkFailed {
+        id: u64,
+        error: String,
+    },
+    Exited {
+        pid: u32,
+        exit: Exit,
+    },
 }
 
 impl Message {
@@ -75,7 +84,10 @@ mod tests {
         let failure = |t: &str, m: &str| Failure { error_type: t.into(), message: m.into() };
         let body = r#"{\"errorMessage\": \"boom\", \"errorType\": \"RuntimeError\"}"#;
         let cases: Vec<(String, Option<Message>)> = vec![
-            (r#"{"ready": {"python": [3, 12]}}"#.into(), Some(Message::Ready(serde_json::json!({"python": [3, 12]})))),
+            (
+                r#"{"ready": {"python": [3, 12]}}"#.into(),
+                Some(Message::Ready(serde_json::json!({"python": [3, 12]}))),
+            ),
             (
                 format!(r#"{{"init_error": {{"type": "Runtime.BeforeSnapshotError", "body": "{body}"}}}}"#),
                 Some(Message::InitError(failure("Runtime.BeforeSnapshotError", "boom"))),
@@ -85,9 +97,18 @@ mod tests {
                 Some(Message::InitError(failure("Runtime.ImportModuleError", "not json"))),
             ),
             (r#"{"forked": 7, "pid": 4242}"#.into(), Some(Message::Forked { id: 7, pid: 4242 })),
-            (r#"{"forked": 7, "error": "EAGAIN"}"#.into(), Some(Message::ForkFailed { id: 7, error: "EAGAIN".into() })),
-            (r#"{"exited": 4242, "code": 65}"#.into(), Some(Message::Exited { pid: 4242, exit: Exit::Code(65) })),
-            (r#"{"exited": 4242, "signal": 9}"#.into(), Some(Message::Exited { pid: 4242, exit: Exit::Signal(9) })),
+            (
+                r#"{"forked": 7, "error": "EAGAIN"}"#.into(),
+                Some(Message::ForkFailed { id: 7, error: "EAGAIN".into() }),
+            ),
+            (
+                r#"{"exited": 4242, "code": 65}"#.into(),
+                Some(Message::Exited { pid: 4242, exit: Exit::Code(65) }),
+            ),
+            (
+                r#"{"exited": 4242, "signal": 9}"#.into(),
+                Some(Message::Exited { pid: 4242, exit: Exit::Signal(9) }),
+            ),
             (r#"{"exited": 4242}"#.into(), None),
             (r#"{"something": 1}"#.into(), None),
             ("not json".into(), None),
@@ -101,7 +122,10 @@ mod tests {
     fn a_fork_request_carries_its_id_and_environment() {
         let env = BTreeMap::from([("AWS_LAMBDA_RUNTIME_API".to_string(), "127.0.0.1:9001".to_string())]);
         let value: Value = serde_json::from_slice(&fork_request(3, &env)).unwrap();
-        assert_eq!(value, serde_json::json!({"fork": 3, "env": {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}}));
+        assert_eq!(
+            value,
+            serde_json::json!({"fork": 3, "env": {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}})
+        );
         let value: Value = serde_json::from_slice(&release(4242)).unwrap();
         assert_eq!(value, serde_json::json!({"release": 4242}));
     }

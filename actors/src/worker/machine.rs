@@ -145,11 +145,19 @@ pub enum Event {
 /// request or idle period gone) changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timer {
-    Init { pid: u32 },
-    Deadline { request_id: String },
-    Idle { since: Instant },
+    Init {
+        pid: u32,
+    },
+    Deadline {
+        request_id: String,
+    },
+    Idle {
+        since: Instant,
+    },
     /// SnapStart: the restore (after-restore hooks) of `pid`.
-    Restore { pid: u32 },
+    Restore {
+        pid: u32,
+    },
 }
 
 /// What the actor must do.
@@ -209,7 +217,9 @@ pub enum Effect {
     Warn(String),
     /// SnapStart, in the environment's own process: init and the before-snapshot hooks took `init`
     /// (an `INIT_REPORT` line).
-    SnapshotTaken { init: Duration },
+    SnapshotTaken {
+        init: Duration,
+    },
 }
 
 /// What the REPORT line needs of a finished invocation.
@@ -255,7 +265,10 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
                 (state, effects)
             }
         }
-        (S::Starting { pid, since, deadline, suppressed, job: None, init_error, restoring }, E::Run { job, .. }) => {
+        (
+            S::Starting { pid, since, deadline, suppressed, job: None, init_error, restoring },
+            E::Run { job, .. },
+        ) => {
             (S::Starting { pid, since, deadline, suppressed, job: Some(job), init_error, restoring }, vec![])
         }
         (S::Busy { pid, flight, queued: None, recycle }, E::Run { job, .. }) if flight.job.is_none() => {
@@ -290,7 +303,10 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
             effects.push(Effect::Report { finished, init_error: Some((kind, message)) });
             (S::Cold { job: None, suppress: false }, effects)
         }
-        (S::Starting { pid, since, deadline, suppressed, job, restoring, .. }, E::InitError { error_type, body }) => {
+        (
+            S::Starting { pid, since, deadline, suppressed, job, restoring, .. },
+            E::InitError { error_type, body },
+        ) => {
             let init_error = Some((error_type, body));
             let state = S::Starting { pid, since, deadline, suppressed, job, init_error, restoring };
             (state, vec![Effect::Api(Ok(()))])
@@ -670,7 +686,12 @@ fn answer(effects: &mut Vec<Effect>, flight: &mut Flight, outcome: Outcome, fact
 }
 
 /// Fails a job that never ran (init failure); whether there was one.
-pub(super) fn answer_failure(effects: &mut Vec<Effect>, job: Option<Job>, kind: &FailureKind, message: &str) -> bool {
+pub(super) fn answer_failure(
+    effects: &mut Vec<Effect>,
+    job: Option<Job>,
+    kind: &FailureKind,
+    message: &str,
+) -> bool {
     let Some(job) = job else { return false };
     let outcome =
         Outcome::Failed { request_id: String::new(), error: kind.clone(), message: message.to_string() };

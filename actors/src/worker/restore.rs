@@ -28,14 +28,14 @@ impl WorkerActor {
         spec: SpawnSpec,
         on_line: impl Fn(&str) + Send + 'static,
     ) {
-        let pumped = std::io::pipe().and_then(|(reader, writer)| {
-            Ok((process::pump_output(reader, &self.name, on_line)?, writer))
-        });
+        let pumped = std::io::pipe()
+            .and_then(|(reader, writer)| Ok((process::pump_output(reader, &self.name, on_line)?, writer)));
         let (output, writer) = match pumped {
             Ok(pair) => pair,
             Err(err) => {
                 let message = format!("could not make the environment's output pipe: {err}");
-                ctx.address().do_send(Restored(Err(Failure { error_type: "Runtime.ExitError".into(), message })));
+                ctx.address()
+                    .do_send(Restored(Err(Failure { error_type: "Runtime.ExitError".into(), message })));
                 return;
             }
         };
