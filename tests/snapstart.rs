@@ -96,6 +96,16 @@ const RUNTIMES: [&str; 2] = ["python", "awslambdaric"];
 /// A project with the test venv's Python (it has `snapshot_restore_py` and awslambdaric) and one
 /// SnapStart handler per `(name, module, extra keys)`.
 fn serve(python: &str, runtime: &str, handlers: &[(&str, &str, &str)], files: &[(&str, &str)]) -> Server {
+    serve_with_env(python, runtime, handlers, files, &[])
+}
+
+fn serve_with_env(
+    python: &str,
+    runtime: &str,
+    handlers: &[(&str, &str, &str)],
+    files: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> Server {
     let mut config = format!("[tool.smyth]\nport = 0\npython = \"{python}\"\n");
     for (name, module, extra) in handlers {
         config.push_str(&format!(
@@ -105,7 +115,7 @@ fn serve(python: &str, runtime: &str, handlers: &[(&str, &str, &str)], files: &[
     }
     let mut all = vec![("pyproject.toml", config.as_str())];
     all.extend_from_slice(files);
-    Server::start(&all)
+    Server::start_with_env(&all, env)
 }
 
 fn ok(server: &Server, path: &str) -> Value {
@@ -161,14 +171,17 @@ fn hook_failures_have_awss_types_and_exit_codes() {
 #[test]
 fn an_after_restore_hook_over_10_s_is_a_snapstart_timeout() {
     let Some(python) = common::tools::python() else { return };
-    let server = serve(
-        &python,
-        "python",
-        &[("slow", "after_hangs", "timeout = 30")],
-        &[("after_hangs.py", AFTER_HANGS)],
-    );
-    let reply = server.get("/slow");
-    assert_eq!(reply.json()["errorType"], "SnapStartTimeoutException", "{reply:?}\n{}", server.log());
+    let handlers = [("slow", "after_hangs", "timeout = 30"), ("slower", "after_hangs", "timeout = 30")];
+    let server = serve(&python, "python", &handlers, &[("after_hangs.py", AFTER_HANGS)]);
+    let (route, invoke) = std::thread::scope(|s| {
+        let route = s.spawn(|| server.get("/slow"));
+        let path = "/2015-03-31/functions/slower/invocations";
+        let invoke = s.spawn(|| server.request("POST", path, &[], Some(b"{}")));
+        (route.join().unwrap(), invoke.join().unwrap())
+    });
+    assert_eq!(route.json()["errorType"], "SnapStartTimeoutException", "{route:?}\n{}", server.log());
+    assert_eq!(invoke.status, 408, "the Invoke API's own error, as AWS's: {invoke:?}");
+    assert_eq!(invoke.header("x-amzn-ErrorType"), Some("SnapStartTimeoutException"), "{invoke:?}");
 }
 
 #[test]
@@ -255,17 +268,21 @@ fn a_reload_re_creates_the_template() {
 #[test]
 fn forked_environments_are_contained_and_their_runtime_api_refuses_outsiders() {
     let Some(python) = common::tools::python() else { return };
-    let mut server = serve(&python, "python", &[("app", "app", "")], &[("app.py", APP)]);
-    let reply = ok(&server, "/app");
-    let (pid, template) = (reply["pid"].as_u64().unwrap() as u32, reply["ppid"].as_u64().unwrap() as u32);
-    assert_ne!(template, server.pid(), "the environment is a fork of the template");
-    // The test is outside the environment's process tree: its call is refused and changes nothing.
-    let address = reply["runtime_api"].as_str().unwrap();
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let outsider = agent.get(format!("http://{address}/2018-06-01/runtime/invocation/next")).call().unwrap();
-    assert_eq!(outsider.status().as_u16(), 403);
-    assert_eq!(ok(&server, "/app")["pid"], pid, "the environment still serves");
-    server.signal(nix::sys::signal::Signal::SIGKILL);
-    server.wait_exit(Duration::from_secs(10));
-    assert_all_gone(&server, &[pid, template]);
+    // The cgroup, and the subreaper fallback: either way the template and its forks die with a
+    // SIGKILLed server.
+    for env in [&[][..], &[("SMYTH_DISABLE_CGROUP", "1")][..]] {
+        let mut server = serve_with_env(&python, "python", &[("app", "app", "")], &[("app.py", APP)], env);
+        let reply = ok(&server, "/app");
+        let (pid, template) = (reply["pid"].as_u64().unwrap() as u32, reply["ppid"].as_u64().unwrap() as u32);
+        assert_ne!(template, server.pid(), "the environment is a fork of the template");
+        // The test is outside the environment's process tree: its call is refused and changes nothing.
+        let address = reply["runtime_api"].as_str().unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let next = format!("http://{address}/2018-06-01/runtime/invocation/next");
+        assert_eq!(agent.get(next).call().unwrap().status().as_u16(), 403, "{env:?}");
+        assert_eq!(ok(&server, "/app")["pid"], pid, "the environment still serves");
+        server.signal(nix::sys::signal::Signal::SIGKILL);
+        server.wait_exit(Duration::from_secs(10));
+        assert_all_gone(&server, &[pid, template]);
+    }
 }

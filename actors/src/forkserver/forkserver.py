@@ -17,6 +17,7 @@ template, or died) ends the server; its children die with it (PR_SET_PDEATHSIG).
 """
 
 import ctypes
+import gc
 import json
 import os
 import selectors
@@ -38,6 +39,10 @@ def serve(fd, info):
     libc = ctypes.CDLL(None, use_errno=True)
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ, None)
+    # What init made is never collected in the children: their collector does not walk it (and so
+    # does not copy its pages).
+    gc.collect()
+    gc.freeze()
     send(sock, {"ready": info})
     held = {}  # pid -> the write end of the pipe its child waits on
     while True:
