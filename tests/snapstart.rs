@@ -286,3 +286,24 @@ fn forked_environments_are_contained_and_their_runtime_api_refuses_outsiders() {
         assert_all_gone(&server, &[pid, template]);
     }
 }
+
+#[test]
+fn a_template_whose_init_hangs_is_killed_at_init_timeout() {
+    let Some(python) = common::tools::python() else { return };
+    let hangs = "import time\ntime.sleep(60)\n\ndef handler(event, context):\n    return 1\n";
+    let server = serve(&python, "python", &[("hangs", "hangs", "init_timeout = 1")], &[("hangs.py", hangs)]);
+    let reply = server.get("/hangs");
+    assert_eq!(reply.status, 502, "{reply:?}\n{}", server.log());
+    assert_eq!(reply.json()["errorType"], "Sandbox.Timedout", "{reply:?}");
+}
+
+#[test]
+fn a_clean_stop_ends_the_template_and_its_environments() {
+    let Some(python) = common::tools::python() else { return };
+    let mut server = serve(&python, "python", &[("app", "app", "concurrency = 2")], &[("app.py", APP)]);
+    let reply = ok(&server, "/app");
+    let (pid, template) = (reply["pid"].as_u64().unwrap() as u32, reply["ppid"].as_u64().unwrap() as u32);
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(server.wait_exit(Duration::from_secs(15)), Some(0), "{}", server.log());
+    assert_all_gone(&server, &[pid, template]);
+}

@@ -92,9 +92,10 @@ pub fn spawn_spec(
 }
 
 /// SnapStart's template for a handler whose environments are forks of it (the bundled runtime);
-/// other runtimes restore through `/runtime/restore/next` in a process of their own.
+/// other runtimes restore through `/runtime/restore/next` in a process of their own. Not under
+/// `--debug`: the debugger needs the worker on the terminal.
 pub fn snap_template(handler: &Arc<HandlerConfig>, spec: &SpawnSpec) -> Option<Arc<SnapTemplate>> {
-    (handler.snap_start && handler.runtime == Runtime::Python)
+    (handler.snap_start && handler.runtime == Runtime::Python && !spec.attached)
         .then(|| Arc::new(SnapTemplate::new(handler.clone(), spec)))
 }
 

@@ -79,10 +79,12 @@ pub struct ForkServer {
 
 impl ForkServer {
     /// Starts `spec` with the control socket at descriptor 3 (named in [`FD_VAR`]). `on_ready` gets
-    /// the server's `ready` info once its init is done; `on_end` its exit.
+    /// the server's `ready` info once its init is done, within `init_limit` or it is killed; `on_end`
+    /// its exit.
     pub fn start(
         spec: &SpawnSpec,
         name: &str,
+        init_limit: Duration,
         on_line: impl Fn(&str) + Send + 'static,
         on_ready: impl FnOnce(serde_json::Value) + Send + 'static,
         on_end: impl FnOnce(Exit, &Failure) + Send + 'static,
@@ -125,7 +127,7 @@ impl ForkServer {
             reported: None,
         }));
         let socket = Arc::new(ours);
-        let reader = Reader { socket: socket.clone(), shared: shared.clone() };
+        let reader = Reader { socket: socket.clone(), shared: shared.clone(), pid: spawned.pid, init_limit };
         std::thread::Builder::new().name(format!("fork {name}")).spawn(move || {
             reader.run(on_ready);
             let exit = exit_rx.recv_timeout(EXIT_WAIT).unwrap_or(Exit::Signal(libc::SIGKILL));
@@ -196,10 +198,18 @@ fn send(socket: &OwnedFd, shared: &mut Shared, request: Request) {
 struct Reader {
     socket: Arc<OwnedFd>,
     shared: Arc<Mutex<Shared>>,
+    pid: u32,
+    init_limit: Duration,
 }
 
 impl Reader {
     fn run(&self, on_ready: impl FnOnce(serde_json::Value)) {
+        if !self.first_message_within_limit() {
+            let seconds = self.init_limit.as_secs_f64();
+            let message = format!("Init timed out after {seconds:.2} seconds");
+            lock(&self.shared).reported = Some(Failure { error_type: "Sandbox.Timedout".into(), message });
+            process::kill_group(self.pid, Signal::SIGKILL);
+        }
         let mut on_ready = Some(on_ready);
         let mut buf = vec![0u8; protocol::MAX_MESSAGE];
         loop {
@@ -249,6 +259,20 @@ impl Reader {
                         exited(pid, exit);
                     }
                 }
+            }
+        }
+    }
+
+    /// Whether the server's first message (the end of its init) came within the init limit.
+    fn first_message_within_limit(&self) -> bool {
+        let mut poll = libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let limit = libc::c_int::try_from(self.init_limit.as_millis()).unwrap_or(libc::c_int::MAX);
+        loop {
+            // SAFETY: one pollfd, a bounded timeout.
+            match unsafe { libc::poll(&mut poll, 1, limit) } {
+                -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+                0 => return false,
+                _ => return true,
             }
         }
     }

@@ -111,7 +111,8 @@ impl SnapTemplate {
                 }
             }
         };
-        let server = ForkServer::start(&self.spec, &self.name, on_line, on_ready, on_end)?;
+        let limit = self.handler.init_timeout;
+        let server = ForkServer::start(&self.spec, &self.name, limit, on_line, on_ready, on_end)?;
         log.started(server.pid);
         Ok(Live { server, retired })
     }

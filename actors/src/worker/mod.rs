@@ -158,7 +158,7 @@ impl WorkerActor {
             strategy: self.handler.strategy,
             provisioned: self.provisioned,
             shutting_down: self.shutting_down,
-            snap_start: snapstart::SnapStart::of(&self.handler),
+            snap_start: snapstart::SnapStart::of(&self.handler, self.template.is_some()),
         }
     }
 
@@ -376,7 +376,7 @@ impl WorkerActor {
         let duration = line.duration.as_secs_f64() * 1000.0;
         let init = line.init_duration.filter(|_| !self.init_ahead).map(|d| {
             let ms = d.as_secs_f64() * 1000.0;
-            if self.handler.snap_start {
+            if self.facts().snap_start.is_some() {
                 // A restored environment: its init is the template's (INIT_REPORT).
                 format!("\tRestore Duration: {ms:.2} ms\tBilled Restore Duration: {} ms", ms.ceil() as u64)
             } else {

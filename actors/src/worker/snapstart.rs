@@ -28,11 +28,14 @@ pub enum SnapStart {
 }
 
 impl SnapStart {
-    pub fn of(handler: &HandlerConfig) -> Option<Self> {
-        match (handler.snap_start, &handler.runtime) {
-            (false, _) => None,
-            (true, Runtime::Python) => Some(SnapStart::Fork),
-            (true, _) => Some(SnapStart::RestoreNext),
+    /// How `handler`'s environments are restored; `forked`: the worker has a template to fork (the
+    /// bundled runtime has none under `--debug`, and is then started as usual).
+    pub fn of(handler: &HandlerConfig, forked: bool) -> Option<Self> {
+        match (handler.snap_start, &handler.runtime, forked) {
+            (false, _, _) => None,
+            (true, _, true) => Some(SnapStart::Fork),
+            (true, Runtime::Python, false) => None,
+            (true, _, false) => Some(SnapStart::RestoreNext),
         }
     }
 }
