@@ -91,6 +91,9 @@ impl HandlerConfig {
         if let Some(idle) = self.idle_timeout {
             let _ = write!(s, " idle_timeout={}s", idle.as_secs_f64());
         }
+        if self.snap_start {
+            s.push_str(" snap_start");
+        }
         if !self.env.is_empty() {
             let _ = write!(s, " env={}", self.env.len());
         }

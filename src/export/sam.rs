@@ -300,9 +300,10 @@ fn provisioned_concurrency(f: &mut Function) {
     }
 }
 
-/// SnapStart applies to published versions, as AWS has it.
+/// SnapStart applies to published versions, as AWS has it: `AutoPublishAlias` publishes one.
 fn snap_start(f: &mut Function) {
     if f.handler.snap_start {
+        f.set("AutoPublishAlias", ALIAS);
         f.set("SnapStart", map([("ApplyOn", "PublishedVersions".into())]));
     }
 }
