@@ -307,3 +307,20 @@ fn a_clean_stop_ends_the_template_and_its_environments() {
     assert_eq!(server.wait_exit(Duration::from_secs(15)), Some(0), "{}", server.log());
     assert_all_gone(&server, &[pid, template]);
 }
+
+#[test]
+fn a_reload_while_the_template_initialises_drops_no_request() {
+    let Some(python) = common::tools::python() else { return };
+    let slow = "import os, time\nVERSION = 1\nwith open(\"imports.log\", \"a\") as f:\n    f.write(\"%d\\n\" % os.getpid())\ntime.sleep(1.5)\n\ndef handler(event, context):\n    return {\"version\": VERSION}\n";
+    let server = serve(&python, "python", &[("slow", "slow", "")], &[("slow.py", slow)]);
+    let reply = std::thread::scope(|s| {
+        let request = s.spawn(|| server.get("/slow"));
+        server.wait_for("the template's import", Duration::from_secs(20), || {
+            server.path().join("imports.log").exists()
+        });
+        std::fs::write(server.path().join("slow.py"), slow.replace("VERSION = 1", "VERSION = 2")).unwrap();
+        request.join().unwrap()
+    });
+    assert_eq!(reply.status, 200, "{reply:?}\n{}", server.log());
+    assert_eq!(reply.json()["version"], 2, "served by the new template: {reply:?}");
+}

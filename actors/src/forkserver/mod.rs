@@ -152,6 +152,11 @@ impl ForkServer {
         }
     }
 
+    /// The requests still waiting for its init, taken back (to hand to its replacement).
+    pub fn take_waiting(&self) -> Vec<Request> {
+        std::mem::take(&mut lock(&self.shared).waiting)
+    }
+
     /// Whether the server has ended (a new one is needed).
     pub fn ended(&self) -> bool {
         matches!(lock(&self.shared).phase, Phase::Ended(_))

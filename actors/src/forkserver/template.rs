@@ -73,8 +73,15 @@ impl SnapTemplate {
     }
 
     /// Ends the template (a reload: the code changed); the next environment starts a new one.
+    /// Environments still waiting for the old one's init wait for the new one's instead: a reload
+    /// drops no request.
     pub fn recycle(&self) {
-        self.current.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let old = self.current.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let waiting = old.as_ref().map(|live| live.server.take_waiting()).unwrap_or_default();
+        drop(old);
+        for request in waiting {
+            self.fork(request.env, request.output, request.forked, request.exited);
+        }
     }
 
     fn start(&self) -> std::io::Result<Live> {
