@@ -324,3 +324,39 @@ fn a_reload_while_the_template_initialises_drops_no_request() {
     assert_eq!(reply.status, 200, "{reply:?}\n{}", server.log());
     assert_eq!(reply.json()["version"], 2, "served by the new template: {reply:?}");
 }
+
+/// Returns its Runtime API address; given `?peers=a,b`, posts a result to the other one's port.
+const SIBLING: &str = r#"
+import http.client, json, os, time
+
+def handler(event, context):
+    own = os.environ["AWS_LAMBDA_RUNTIME_API"]
+    peers = (event.get("queryStringParameters") or {}).get("peers")
+    if not peers:
+        time.sleep(0.5)
+        return {"address": own}
+    other = [p for p in peers.split(",") if p != own][0]
+    host, port = other.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn.request("POST", "/2018-06-01/runtime/invocation/not-an-id/response", body=b"{}")
+    resp = conn.getresponse()
+    return {"status": resp.status, "body": json.loads(resp.read())}
+"#;
+
+#[test]
+fn a_sibling_fork_of_the_same_template_is_refused_on_another_environments_port() {
+    let Some(python) = common::tools::python() else { return };
+    let server =
+        serve(&python, "python", &[("sib", "sibling", "concurrency = 2")], &[("sibling.py", SIBLING)]);
+    ok(&server, "/sib"); // the template
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| ok(&server, "/sib"));
+        let b = s.spawn(|| ok(&server, "/sib"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let peers = format!("{},{}", a["address"].as_str().unwrap(), b["address"].as_str().unwrap());
+    assert_ne!(a["address"], b["address"], "two environments");
+    let probe = ok(&server, &format!("/sib?peers={peers}"));
+    assert_eq!(probe["status"], 403, "{probe}");
+    assert_eq!(probe["body"]["errorType"], "AccessDeniedException", "{probe}");
+}
