@@ -52,6 +52,7 @@ strategy = "round_robin"
 memory_size = 256
 idle_timeout = 60
 debugpy_port = 5678
+snap_start = true
 event_format = "apigw-v2"
 runtime = "command"
 command = ["./bootstrap", "--fast"]
