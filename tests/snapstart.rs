@@ -143,6 +143,18 @@ fn hooks_run_in_awss_order_with_both_runtimes() {
         let second = ok(&server, "/app");
         assert_eq!(second["pid"], first["pid"], "{runtime}: a restored environment stays warm");
         assert_eq!(second["events"], first["events"], "{runtime}: the hooks ran once");
+        // Not refused below 3.12: one INFO says AWS will need it.
+        let old = std::process::Command::new(&python)
+            .args(["-c", "import sys; sys.exit(sys.version_info < (3, 12))"])
+            .status()
+            .unwrap()
+            .code()
+            == Some(1);
+        let said = |server: &Server| server.log().matches("AWS needs Python 3.12 or later").count();
+        if old {
+            server.wait_for("the Python version INFO", Duration::from_secs(10), || said(&server) == 1);
+        }
+        assert_eq!(said(&server), usize::from(old), "{runtime}: {}", server.log());
     }
 }
 

@@ -95,6 +95,9 @@ pub fn spawn_spec(
 /// other runtimes restore through `/runtime/restore/next` in a process of their own. Not under
 /// `--debug`: the debugger needs the worker on the terminal.
 pub fn snap_template(handler: &Arc<HandlerConfig>, spec: &SpawnSpec) -> Option<Arc<SnapTemplate>> {
+    if handler.snap_start && handler.runtime == Runtime::Awslambdaric {
+        crate::forkserver::template::tell_version_of(&handler.name, spec);
+    }
     (handler.snap_start && handler.runtime == Runtime::Python && !spec.attached)
         .then(|| Arc::new(SnapTemplate::new(handler.clone(), spec)))
 }

@@ -125,6 +125,27 @@ impl SnapTemplate {
     }
 }
 
+/// `runtime = "awslambdaric"` has no template to say its Python version: asked of the interpreter
+/// once, on a thread of its own, for the same INFO.
+pub fn tell_version_of(handler: &str, spec: &SpawnSpec) {
+    let (handler, spec) = (handler.to_string(), spec.clone());
+    let Some(python) = spec.argv.first().cloned() else { return };
+    let ask = move || {
+        let output = std::process::Command::new(python)
+            .args(["-c", "import sys, json; print(json.dumps(list(sys.version_info[:2])))"])
+            .env_clear()
+            .envs(&spec.env)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output();
+        if let Ok(version) = output.map(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout)) {
+            let info = serde_json::json!({ "python": version.unwrap_or_default() });
+            tell_version_once(&handler, &info, &VERSION_TOLD);
+        }
+    };
+    let _ = std::thread::Builder::new().name("python version".into()).spawn(ask);
+}
+
 /// AWS runs SnapStart for Python 3.12 and later; an older local interpreter still works.
 fn tell_version_once(handler: &str, info: &serde_json::Value, told: &AtomicBool) {
     let version: Vec<u64> =
