@@ -352,6 +352,7 @@ def smyth_toml(handlers: list[Handler], port: int) -> str:
             f"concurrency = {h.concurrency}",
             f"timeout = {HANDLER_TIMEOUT}",
             'log_level = "INFO"',
+            *getattr(h, "extra", []),
             "",
         ]
     return "\n".join(lines)
@@ -621,6 +622,30 @@ def scenario_cold(key: str, R: dict) -> None:
     log(f"{key} start-up {starts}, heavy cold {colds}, heavy warm {warms}")
 
 
+def scenario_snapstart(key: str, R: dict) -> None:
+    """SnapStart (smyth only): every request to an always_cold heavy-import handler is a fresh
+    environment forked from the template, which imported the module once (the first request)."""
+    if key != "smyth":
+        return
+    heavy = Handler("heavy", "heavy", "/heavy")
+    heavy.extra = ["snap_start = true", 'strategy = "always_cold"']
+    server = PEERS[key]([Handler("noop", "noop", "/noop"), heavy])
+    server.start()
+    try:
+        server.wait_ready("/noop", b"ok")
+        http_get(server.port, "/heavy", timeout=30)  # the template's init
+        colds = []
+        for _ in range(COLD_REPEAT * 4):
+            t0 = time.perf_counter()
+            status, _ = http_get(server.port, "/heavy", timeout=30)
+            if status == 200:
+                colds.append(time.perf_counter() - t0)
+    finally:
+        server.stop()
+    R["snap_cold_s"] = statistics.median(colds) if colds else None
+    log(f"{key} SnapStart restored cold starts {colds}")
+
+
 def scenario_ten(key: str, R: dict) -> None:
     handlers = [Handler(f"h{i}", "noop", f"/h{i}") for i in range(10)]
     server = PEERS[key](handlers)
@@ -733,7 +758,7 @@ def smyth_available() -> tuple[bool, str]:
 def steps() -> list[tuple[str, object]]:
     """Every measurement, in order; each runs for all servers back to back (interleaved), so that the
     drift of a shared machine hits the three columns of a row alike."""
-    out: list[tuple[str, object]] = [("cold start / start-up", scenario_cold)]
+    out: list[tuple[str, object]] = [("cold start / start-up", scenario_cold), ("SnapStart", scenario_snapstart)]
     for conc in CONCURRENCIES:
         for conns in CONNECTIONS:
             for part in ("wrk", "check"):
@@ -826,6 +851,8 @@ def rows(results: dict) -> list[tuple]:
                 lambda v: "yes" if v else "no")
     add("cold start, heavy-import handler (ms)", "lower", "ms", ["cold_s"], lambda v: v * 1000)
     add("same handler warm (ms)", "lower", "ms", ["heavy_warm_s"], lambda v: v * 1000)
+    add("SnapStart cold start, same handler restored by fork (ms)", "lower", "ms", ["snap_cold_s"],
+        lambda v: v * 1000)
     add("start-up: launch → first 200 (ms)", "lower", "ms", ["startup_s"], lambda v: v * 1000)
     add("server RSS, idle (MB)", "lower", "mb", ["mem.server_kb"])
     add("server RSS after the 32-connection run (MB)", "lower", "mb", ["mem.server_kb_after_load"])

@@ -158,6 +158,8 @@ fn too_large_message(kind: &str, size: usize, limit: usize) -> String {
     }
 }
 
+const SNAPSTART_TIMEOUT: &str = smyth_actors::worker::snapstart::TIMEOUT_ERROR;
+
 /// A synchronous invocation's answer: 200 with the result, or 200 with `X-Amz-Function-Error`.
 fn outcome_response(outcome: Outcome) -> HttpResponse {
     let mut response = HttpResponse::Ok();
@@ -170,6 +172,12 @@ fn outcome_response(outcome: Outcome) -> HttpResponse {
             .insert_header(("x-amzn-RequestId", request_id))
             .insert_header(("X-Amz-Function-Error", "Unhandled"))
             .body(body),
+        // AWS answers a restore that ran out of time with an error of the Invoke API itself.
+        Outcome::Failed { error, message, .. } if error.error_type() == SNAPSTART_TIMEOUT => aws_error(
+            StatusCode::REQUEST_TIMEOUT,
+            SNAPSTART_TIMEOUT,
+            json!({"Type": "User", "message": message}),
+        ),
         Outcome::Failed { request_id, error, message } => response
             .insert_header(("x-amzn-RequestId", request_id))
             .insert_header(("X-Amz-Function-Error", "Unhandled"))

@@ -13,7 +13,7 @@ use smyth_actors::managed::EnvironmentActor;
 use smyth_actors::messages::{
     NextInvocation, Peer, PostInitError, PostResult, ResponseTooLarge, RuntimeApiError, Undelivered,
 };
-use smyth_actors::worker::WorkerActor;
+use smyth_actors::worker::{RestoreNext, WorkerActor};
 use tokio::sync::oneshot;
 
 use crate::http::ClientSocket;
@@ -34,7 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/invocation/next", web::get().to(next))
             .route("/invocation/{id}/response", web::post().to(response))
             .route("/invocation/{id}/error", web::post().to(error))
-            .route("/init/error", web::post().to(init_error)),
+            .route("/init/error", web::post().to(init_error))
+            .route("/restore/next", web::get().to(restore_next))
+            .route("/restore/error", web::post().to(restore_error)),
     );
 }
 
@@ -162,12 +164,40 @@ async fn error(req: HttpRequest, payload: web::Payload, workers: web::Data<Worke
 }
 
 async fn init_error(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
+    report_init_error(req, payload, workers, "Runtime.Unknown").await
+}
+
+/// SnapStart: an after-restore hook failed (the runtime exits 65 next).
+async fn restore_error(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
+    report_init_error(req, payload, workers, "Runtime.AfterRestoreError").await
+}
+
+/// SnapStart: init and the before-snapshot hooks are done; 200 once the environment is restored
+/// (at once: the process is already the environment that an invocation waits for).
+async fn restore_next(req: HttpRequest, workers: web::Data<Workers>) -> HttpResponse {
+    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
+    let Target::Worker(worker) = worker else {
+        // Managed instances have no SnapStart (a config error), so no environment restores.
+        return api_error(StatusCode::FORBIDDEN, "InvalidStateTransition", "not a SnapStart environment");
+    };
+    match worker.send(RestoreNext { peer: peer(&req) }).await {
+        Ok(Ok(())) => HttpResponse::Ok().content_type("application/json").body("{}"),
+        other => answer(other),
+    }
+}
+
+async fn report_init_error(
+    req: HttpRequest,
+    payload: web::Payload,
+    workers: web::Data<Workers>,
+    default_type: &str,
+) -> HttpResponse {
     let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
     let error_type = req
         .headers()
         .get("Lambda-Runtime-Function-Error-Type")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("Runtime.Unknown")
+        .unwrap_or(default_type)
         .to_string();
     let Some(body) = read_limited(&req, payload).await else {
         return too_large();

@@ -82,6 +82,11 @@ tenant_id_header = "x-org"
 [tool.smyth.handlers.reserved.env]
 MODE = "reserved"
 
+[tool.smyth.handlers.snap]
+handler_path = "app.handlers.order_handler"
+url_path = "/snap"
+snap_start = true
+
 [tool.smyth.handlers.managed]
 handler_path = "app.handlers.product_handler"
 url_path = "/managed"

@@ -103,6 +103,7 @@ event_format = "apigw-http-v1"
 log_format = "JSON"
 application_log_level = "DEBUG"
 system_log_level = "WARN"
+snap_start = true
 
 [tool.smyth.handlers.legacy]
 handler_path = "pkg.orders.handler"
@@ -196,6 +197,7 @@ fn a_template_of_every_key_passes_cfn_lint() {
             "LogFormat: JSON",
             "ApplicationLogLevel: DEBUG",
             "SystemLogLevel: WARN",
+            "ApplyOn: PublishedVersions",
             "OnSuccess:",
             "Type: Lambda",
             "- Rest",

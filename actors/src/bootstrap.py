@@ -758,6 +758,67 @@ def _marshal_default(obj):
     raise TypeError("Object of type %s is not JSON serializable" % type(obj).__name__)
 
 
+# --- SnapStart: the template and its restored environments ----------------------------------------
+
+
+def snapshot_template(fd):
+    """`snap_start = true`: this process is the handler's template (the snapshot). It imports the
+    handler and runs the before-snapshot hooks once, then forks environments (`smyth_forkserver`).
+    Returns the handler in each restored environment, or the exit code when init failed (reported
+    to smyth over the fork server's socket: the template has no Runtime API of its own)."""
+    import socket
+
+    def failed(error_type, message, stack_trace, code):
+        body = error_body(error_type, message, stack_trace).decode("utf-8")
+        control = socket.socket(fileno=os.dup(fd))
+        control.send(json.dumps({"init_error": {"type": error_type, "body": body}}).encode("utf-8"))
+        control.close()
+        return code
+
+    if json_logs():  # as AWS: set up before the handler is imported
+        setup_logging()
+    try:
+        handler = load_handler(os.environ.get("_HANDLER", ""))
+    except InitError as error:
+        return failed(error.error_type, error.message, error.stack_trace, 1)
+    hooks = sys.modules.get("snapshot_restore_py")
+    try:
+        # awslambdaric's order: the last registered runs first.
+        before = hooks.get_before_snapshot() if hooks else []
+        while before:
+            func, args, kwargs = before.pop()
+            func(*args, **kwargs)
+    except Exception as error:
+        log_error(type(error).__name__, str(error), _trace(error))
+        return failed("Runtime.BeforeSnapshotError", str(error), _trace(error), 64)
+    import smyth_forkserver
+
+    # A snapshot restores `random`'s state as it was; CPython reseeds it in a forked child.
+    random = sys.modules.get("random")
+    state = random.getstate() if random else None
+    smyth_forkserver.serve(fd, {"python": list(sys.version_info[:2])})
+    if random:
+        random.setstate(state)
+    return handler
+
+
+def run_after_restore(conn):
+    """The after-restore hooks, in registration order; a failure goes to `/restore/error`
+    (`Runtime.AfterRestoreError`) and the environment exits 65, as with awslambdaric."""
+    hooks = sys.modules.get("snapshot_restore_py")
+    try:
+        for func, args, kwargs in hooks.get_after_restore() if hooks else []:
+            func(*args, **kwargs)
+    except Exception as error:
+        error_type = "Runtime.AfterRestoreError"
+        log_error(type(error).__name__, str(error), _trace(error))
+        body = error_body(type(error).__name__, str(error), _trace(error))
+        header = b"Lambda-Runtime-Function-Error-Type: " + error_type.encode() + b"\r\n"
+        conn.post(API_PREFIX + "/restore/error", body, header)
+        return 65
+    return 0
+
+
 # --- the loop --------------------------------------------------------------------------------------
 
 
@@ -769,6 +830,11 @@ def main():
             pass
 
     environ = os.environ
+    template = environ.pop("SMYTH_FORKSERVER_FD", None)
+    if template is not None:
+        handler = snapshot_template(int(template))
+        if type(handler) is int:
+            return handler
     address = environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
         print("smyth bootstrap: AWS_LAMBDA_RUNTIME_API is not set", file=sys.stderr)
@@ -777,18 +843,23 @@ def main():
     worker = Worker(environ)
     configure_context(environ, worker)
 
-    debugpy_port = environ.get("SMYTH_DEBUGPY_PORT")
-    if debugpy_port:
-        listen_for_debugger(int(debugpy_port))
-    if json_logs():  # as AWS: set up before the handler is imported
-        setup_logging()
-    if environ.get("AWS_LAMBDA_MAX_CONCURRENCY"):
-        serve_concurrently(int(environ["AWS_LAMBDA_MAX_CONCURRENCY"]))
-    try:
-        handler = load_handler(environ.get("_HANDLER", ""))
-    except InitError as error:
-        report_init_error(conn, error)
-        return 1
+    if template is not None:  # a restored environment
+        code = run_after_restore(conn)
+        if code:
+            return code
+    else:
+        debugpy_port = environ.get("SMYTH_DEBUGPY_PORT")
+        if debugpy_port:
+            listen_for_debugger(int(debugpy_port))
+        if json_logs():  # as AWS: set up before the handler is imported
+            setup_logging()
+        if environ.get("AWS_LAMBDA_MAX_CONCURRENCY"):
+            serve_concurrently(int(environ["AWS_LAMBDA_MAX_CONCURRENCY"]))
+        try:
+            handler = load_handler(environ.get("_HANDLER", ""))
+        except InitError as error:
+            report_init_error(conn, error)
+            return 1
     modules = sys.modules
     logging_ready = "logging" in modules and setup_logging()
 

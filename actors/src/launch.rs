@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use smyth_config::{Config, HandlerConfig, Runtime};
 
+use crate::forkserver::template::SnapTemplate;
 use crate::process::SpawnSpec;
 
 /// The bundled Python runtime: a Lambda Runtime API client, standard library only.
@@ -25,6 +27,8 @@ impl BootstrapFile {
         let dir = crate::scratch::private_dir("bootstrap")?;
         let path = dir.path().join("smyth_bootstrap.py");
         std::fs::write(&path, BOOTSTRAP)?;
+        // SnapStart's template imports the fork server from the runtime's folder.
+        std::fs::write(dir.path().join(crate::forkserver::MODULE_FILE), crate::forkserver::SOURCE)?;
         Ok(Self { _dir: dir, path })
     }
 }
@@ -73,6 +77,11 @@ pub fn spawn_spec(
     }
     env.insert("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}"));
     env.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream_name(slot));
+    if handler.snap_start {
+        // AWS does not set these under SnapStart.
+        env.remove("AWS_LAMBDA_LOG_GROUP_NAME");
+        env.remove("AWS_LAMBDA_LOG_STREAM_NAME");
+    }
     apply_logging(&mut env, handler);
     env.insert("SMYTH_WORKER".into(), format!("{}:{slot}", handler.name));
     env.insert("SMYTH_STRATEGY".into(), handler.strategy.as_str().into());
@@ -80,6 +89,17 @@ pub fn spawn_spec(
         env.insert("SMYTH_DEBUGPY_PORT".into(), port.to_string());
     }
     SpawnSpec { argv, env, cwd: config.root.clone(), attached: config.debug }
+}
+
+/// SnapStart's template for a handler whose environments are forks of it (the bundled runtime);
+/// other runtimes restore through `/runtime/restore/next` in a process of their own. Not under
+/// `--debug`: the debugger needs the worker on the terminal.
+pub fn snap_template(handler: &Arc<HandlerConfig>, spec: &SpawnSpec) -> Option<Arc<SnapTemplate>> {
+    if handler.snap_start && handler.runtime == Runtime::Awslambdaric {
+        crate::forkserver::template::tell_version_of(&handler.name, spec);
+    }
+    (handler.snap_start && handler.runtime == Runtime::Python && !spec.attached)
+        .then(|| Arc::new(SnapTemplate::new(handler.clone(), spec)))
 }
 
 /// What AWS sets in every function's environment, over the server's own variables (a developer's

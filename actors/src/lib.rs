@@ -5,6 +5,7 @@ pub mod async_queue;
 pub mod backoff;
 pub mod config_diff;
 pub mod containment;
+pub mod forkserver;
 pub mod invocation;
 pub mod launch;
 pub mod lines;
@@ -78,6 +79,8 @@ pub fn start(
             routes.push(Route::new(&handler, supervisor));
             continue;
         }
+        let template_spec = launch::spawn_spec(config, &handler, 0, 0, inherited, bootstrap);
+        let template = launch::snap_template(&handler, &template_spec);
         // Worker names and log streams differ between environments by design (state-leak check).
         let context = std::sync::Mutex::new(Vec::new());
         let make_worker = |slot: usize, sup| {
@@ -87,8 +90,12 @@ pub fn start(
             context.extend(spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME").cloned());
             context.push(format!("{}:{slot}", handler.name));
             WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
+                .with_template(template.clone())
         };
         let (supervisor, workers) = HandlerSupervisor::start(handler.clone(), account.clone(), make_worker);
+        if let Some(template) = &template {
+            supervisor.do_send(supervisor::RecycleOnReload(template.clone()));
+        }
         workers_by_port.extend(ports.iter().copied().zip(workers));
         if let Some(&port) = ports.get(handler.concurrency) {
             let leaks = shadow::Leaks::default();
@@ -100,8 +107,11 @@ pub fn start(
             context.extend(spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME").cloned());
             context.push(name);
             let arn = launch::function_arn(&handler, &spec.env);
-            let shadow_worker =
-                |sup| WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone()).outside_pool();
+            let shadow_worker = |sup| {
+                WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
+                    .with_template(template.clone())
+                    .outside_pool()
+            };
             let (runner, worker) =
                 shadow::ShadowRunner::start(handler.name.clone(), context, leaks.clone(), shadow_worker);
             workers_by_port.insert(port, worker);

@@ -74,7 +74,7 @@ pub struct Spawned {
 pub struct ExitWatch(std::os::fd::OwnedFd);
 
 impl ExitWatch {
-    fn open(pid: u32) -> Option<Self> {
+    pub(crate) fn open(pid: u32) -> Option<Self> {
         // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
         // SAFETY: a non-negative result is a descriptor we now own.
@@ -114,6 +114,17 @@ pub fn spawn(
     on_line: impl Fn(&str) + Send + 'static,
     on_exit: impl FnOnce(u32, Exit) + Send + 'static,
 ) -> io::Result<Spawned> {
+    spawn_with(spec, name, on_line, on_exit, |_| {})
+}
+
+/// [`spawn`], with `prepare` given the command last (to hand the child a descriptor, say).
+pub fn spawn_with(
+    spec: &SpawnSpec,
+    name: &str,
+    on_line: impl Fn(&str) + Send + 'static,
+    on_exit: impl FnOnce(u32, Exit) + Send + 'static,
+    prepare: impl FnOnce(&mut Command),
+) -> io::Result<Spawned> {
     let (program, args) = spec
         .argv
         .split_first()
@@ -143,26 +154,35 @@ pub fn spawn(
             Ok(())
         });
     }
+    prepare(&mut command);
     let mut child = crate::containment::spawn_worker(|| command.spawn())?;
     drop(command); // closes our copies of the pipe's write end, so the pump sees EOF
     let pid = child.id();
     let exit_watch = ExitWatch::open(pid);
-    let in_hand = Arc::new(AtomicBool::new(false));
-    let output = match &reader {
-        Some(reader) => Some(Output { pipe: reader.try_clone()?, in_hand: in_hand.clone() }),
+    let output = match reader {
+        Some(reader) => Some(pump_output(reader, name, on_line)?),
         None => None,
     };
-    if let Some(reader) = reader {
-        std::thread::Builder::new()
-            .name(format!("log {name}"))
-            .spawn(move || pump_lines(reader, &in_hand, on_line))?;
-    }
     std::thread::Builder::new().name(format!("wait {name}")).spawn(move || {
         let exit = child.wait().map(Exit::from).unwrap_or(Exit::Code(-1));
         crate::containment::worker_reaped(pid);
         on_exit(pid, exit);
     })?;
     Ok(Spawned { pid, output, exit_watch })
+}
+
+/// Starts the thread that hands what arrives on `reader` to `on_line`, line by line.
+pub(crate) fn pump_output(
+    reader: io::PipeReader,
+    name: &str,
+    on_line: impl Fn(&str) + Send + 'static,
+) -> io::Result<Output> {
+    let in_hand = Arc::new(AtomicBool::new(false));
+    let output = Output { pipe: reader.try_clone()?, in_hand: in_hand.clone() };
+    std::thread::Builder::new()
+        .name(format!("log {name}"))
+        .spawn(move || pump_lines(reader, &in_hand, on_line))?;
+    Ok(output)
 }
 
 /// Bytes the child wrote that the pump has not read yet.

@@ -104,6 +104,8 @@ pub struct HandlerSupervisor {
     shadow: Option<ShadowHook>,
     /// A managed-instances handler's environments, as they last reported (for the status).
     environments: Environments,
+    /// SnapStart's template (bundled runtime), re-created on reload.
+    template: Option<Arc<crate::forkserver::template::SnapTemplate>>,
 }
 
 impl HandlerSupervisor {
@@ -155,6 +157,7 @@ impl HandlerSupervisor {
                 capacity_watcher: None,
                 shadow: None,
                 environments: Environments::default(),
+                template: None,
             }
         })
     }
@@ -487,6 +490,9 @@ impl Handler<Reload> for HandlerSupervisor {
         if self.shutting_down {
             return;
         }
+        if let Some(template) = &self.template {
+            template.recycle(); // SnapStart: the snapshot is of the old code
+        }
         for (i, slot) in self.slots.iter_mut().enumerate() {
             slot.failing = None;
             slot.addr.do_send(Recycle);
@@ -558,4 +564,17 @@ fn wait_until<A: Actor<Context = Context<A>>>(
     actix::fut::wrap_stream::<_, A>(ticks)
         .take_while(move |_, act, _| actix::fut::ready(!done(act) && Instant::now() < deadline))
         .finish()
+}
+
+/// SnapStart: the handler's template, re-created on reload.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecycleOnReload(pub Arc<crate::forkserver::template::SnapTemplate>);
+
+impl Handler<RecycleOnReload> for HandlerSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, RecycleOnReload(template): RecycleOnReload, _: &mut Context<Self>) {
+        self.template = Some(template);
+    }
 }

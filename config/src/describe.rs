@@ -94,6 +94,9 @@ impl HandlerConfig {
         if let Some(header) = &self.tenant_id_header {
             let _ = write!(s, " tenant_isolation(header {header})");
         }
+        if self.snap_start {
+            s.push_str(" snap_start");
+        }
         if !self.env.is_empty() {
             let _ = write!(s, " env={}", self.env.len());
         }

@@ -72,6 +72,9 @@ pub struct HandlerConfig {
     /// repeated on a throwaway environment and the results compared (the state-leak detector).
     pub check_state: bool,
     pub check_state_every: u32,
+    /// SnapStart: the first environment initialises once as a template (the snapshot); every
+    /// environment is restored from it and runs the after-restore hooks.
+    pub snap_start: bool,
     pub event_format: EventFormat,
     pub runtime: Runtime,
     pub log_level: String,

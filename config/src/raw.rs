@@ -72,6 +72,8 @@ pub struct RawHandler {
     /// throwaway environment to find state leaking between invocations.
     pub check_state: Option<Spanned<bool>>,
     pub check_state_every: Option<Spanned<i64>>,
+    /// SnapStart: environments are restored (forked) from one initialised template.
+    pub snap_start: Option<Spanned<bool>>,
     pub event_format: Option<Spanned<String>>,
     pub runtime: Option<Spanned<String>>,
     pub command: Option<Spanned<Vec<String>>>,
@@ -121,6 +123,7 @@ impl RawHandler {
         "debugpy_port",
         "check_state",
         "check_state_every",
+        "snap_start",
         "event_format",
         "runtime",
         "command",

@@ -19,6 +19,7 @@ use crate::route::RoutePattern;
 
 mod log_keys;
 mod managed;
+mod snap_start;
 mod tenancy;
 pub use log_keys::{log_format, APPLICATION_LOG_LEVELS, SYSTEM_LOG_LEVELS};
 
@@ -417,6 +418,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
     let runtime = runtime(check, r, h.line);
     let tenant_id_header = check.tenancy(r, provisioned, event_format);
     let managed_instances = managed::managed_instances(check, r, strategy, provisioned, logging.format);
+    let snap_start = snap_start::snap_start(check, r, provisioned);
 
     let (route, route_line) = route?;
     Some((
@@ -436,6 +438,7 @@ fn handler(check: &mut Check<'_>, h: &ParsedHandler) -> Option<(HandlerConfig, u
             debugpy_port,
             check_state,
             check_state_every,
+            snap_start,
             event_format,
             runtime,
             log_level,

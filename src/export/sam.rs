@@ -87,6 +87,7 @@ const WRITERS: &[fn(&mut Function)] = &[
     reserved_concurrency,
     provisioned_concurrency,
     tenancy_config,
+    snap_start,
     event_invoke_config,
     logging_config,
     capacity::capacity_provider,
@@ -305,6 +306,14 @@ fn provisioned_concurrency(f: &mut Function) {
 fn tenancy_config(f: &mut Function) {
     if f.handler.tenant_id_header.is_some() {
         f.set("TenancyConfig", map([("TenantIsolationMode", "PER_TENANT".into())]));
+    }
+}
+
+/// SnapStart applies to published versions, as AWS has it: `AutoPublishAlias` publishes one.
+fn snap_start(f: &mut Function) {
+    if f.handler.snap_start {
+        f.set("AutoPublishAlias", ALIAS);
+        f.set("SnapStart", map([("ApplyOn", "PublishedVersions".into())]));
     }
 }
 

@@ -18,6 +18,10 @@ impl Handler<ChildExited> for WorkerActor {
         self.exit_watch = None;
         self.sampler.unwatch(msg.pid);
         self.usage = None;
+        if self.handler.snap_start && self.state.kind() == crate::state::StateKind::Starting {
+            // SnapStart's hook failures are told by their exit codes (64, 65).
+            tracing::info!(worker = %self.name, pid = msg.pid, "the environment of {} exited before it served: {}", self.name, msg.exit);
+        }
         self.apply(ctx, Event::Exit { pid: msg.pid, exit: msg.exit });
     }
 }

@@ -55,8 +55,11 @@ pub enum State {
         deadline: Instant,
         suppressed: bool,
         job: Option<Job>,
-        /// What the runtime reported to `/init/error`.
+        /// What the runtime reported to `/init/error` (or `/restore/error`).
         init_error: Option<(String, Bytes)>,
+        /// SnapStart: the environment is being restored (after-restore hooks), bounded by
+        /// [`super::snapstart::RESTORE_TIMEOUT`], and its time to `/next` is a restore duration.
+        restoring: bool,
     },
     /// Initialised and idle since `since`. `waiter` is its parked `/next`; `job` an invocation waiting
     /// for the runtime to ask (its `/next` went away).
@@ -130,15 +133,31 @@ pub enum Event {
     Shutdown { force: bool },
     /// A Runtime API call from a process outside this worker's process tree.
     Outsider,
+    /// SnapStart: `GET /restore/next` (init and the before-snapshot hooks are done: restore now).
+    RestoreNext,
+    /// SnapStart: the restore of process `pid` has run out of time.
+    RestoreTimeout { pid: u32 },
+    /// SnapStart: no environment could be restored: the template's init failed with `error_type`.
+    TemplateFailed { error_type: String, message: String },
 }
 
 /// Timers the actor arms; each fires back as the event of the same name, and a stale one (its pid,
 /// request or idle period gone) changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timer {
-    Init { pid: u32 },
-    Deadline { request_id: String },
-    Idle { since: Instant },
+    Init {
+        pid: u32,
+    },
+    Deadline {
+        request_id: String,
+    },
+    Idle {
+        since: Instant,
+    },
+    /// SnapStart: the restore (after-restore hooks) of `pid`.
+    Restore {
+        pid: u32,
+    },
 }
 
 /// What the actor must do.
@@ -196,6 +215,11 @@ pub enum Effect {
     },
     /// A line for the server log (warnings the user must see: timeouts, crashes).
     Warn(String),
+    /// SnapStart, in the environment's own process: init and the before-snapshot hooks took `init`
+    /// (an `INIT_REPORT` line).
+    SnapshotTaken {
+        init: Duration,
+    },
 }
 
 /// What the REPORT line needs of a finished invocation.
@@ -218,9 +242,11 @@ pub struct Facts {
     pub provisioned: bool,
     /// The server is shutting down: never start a process.
     pub shutting_down: bool,
+    /// SnapStart, and how this slot's environments are restored.
+    pub snap_start: Option<super::snapstart::SnapStart>,
 }
 
-type Step = (State, Vec<Effect>);
+pub(super) type Step = (State, Vec<Effect>);
 
 /// The one decision function: the next state and what to do.
 pub fn step(state: State, event: Event, facts: &Facts) -> Step {
@@ -239,8 +265,11 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
                 (state, effects)
             }
         }
-        (S::Starting { pid, since, deadline, suppressed, job: None, init_error }, E::Run { job, .. }) => {
-            (S::Starting { pid, since, deadline, suppressed, job: Some(job), init_error }, vec![])
+        (
+            S::Starting { pid, since, deadline, suppressed, job: None, init_error, restoring },
+            E::Run { job, .. },
+        ) => {
+            (S::Starting { pid, since, deadline, suppressed, job: Some(job), init_error, restoring }, vec![])
         }
         (S::Busy { pid, flight, queued: None, recycle }, E::Run { job, .. }) if flight.job.is_none() => {
             (S::Busy { pid, flight, queued: Some(job), recycle }, vec![])
@@ -264,6 +293,9 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
 
         // ---- the process starts ----
         (S::Cold { job, suppress }, E::Spawned { pid }) => spawned(pid, job, suppress, facts),
+        (S::Cold { job, .. }, E::TemplateFailed { error_type, message }) => {
+            super::snapstart::template_failed(job, error_type, message)
+        }
         (S::Cold { job, .. }, E::SpawnFailed { message }) => {
             let kind = FailureKind::Init("Runtime.ExitError".into());
             let mut effects = vec![Effect::Warn(message.clone())];
@@ -271,13 +303,31 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
             effects.push(Effect::Report { finished, init_error: Some((kind, message)) });
             (S::Cold { job: None, suppress: false }, effects)
         }
-        (S::Starting { pid, since, deadline, suppressed, job, .. }, E::InitError { error_type, body }) => {
+        (
+            S::Starting { pid, since, deadline, suppressed, job, restoring, .. },
+            E::InitError { error_type, body },
+        ) => {
             let init_error = Some((error_type, body));
-            (S::Starting { pid, since, deadline, suppressed, job, init_error }, vec![Effect::Api(Ok(()))])
+            let state = S::Starting { pid, since, deadline, suppressed, job, init_error, restoring };
+            (state, vec![Effect::Api(Ok(()))])
         }
         (state, E::InitError { .. }) => {
             let refusal = RuntimeApiError::InvalidStateTransition("init error reported after init".into());
             (state, vec![Effect::Api(Err(refusal))])
+        }
+
+        // ---- SnapStart's restore ----
+        (S::Starting { pid, since, job, init_error, restoring: false, .. }, E::RestoreNext)
+            if facts.snap_start.is_some() =>
+        {
+            super::snapstart::restore_next(pid, since, job, init_error, facts)
+        }
+        (state, E::RestoreNext) => {
+            let refusal = RuntimeApiError::InvalidStateTransition("no restore is due".into());
+            (state, vec![Effect::Api(Err(refusal))])
+        }
+        (S::Starting { pid, job, restoring: true, .. }, E::RestoreTimeout { pid: timed }) if pid == timed => {
+            super::snapstart::restore_timed_out(pid, job)
         }
 
         // ---- `/next` ----
@@ -366,7 +416,7 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
 
         // ---- timers ----
         (
-            S::Starting { pid, deadline, suppressed, job, init_error: _, .. },
+            S::Starting { pid, deadline, suppressed, job, init_error: _, restoring: false, .. },
             E::InitTimeout { pid: timed },
         ) if pid == timed => {
             let mut effects = vec![Effect::Kill { pid, force: true }];
@@ -448,7 +498,10 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
             drop(waiter);
             (S::Stopping { pid, job: None, suppress: false }, effects)
         }
-        (state, E::InitTimeout { .. } | E::Deadline { .. } | E::IdleTimeout { .. }) => (state, vec![]),
+        (
+            state,
+            E::InitTimeout { .. } | E::Deadline { .. } | E::IdleTimeout { .. } | E::RestoreTimeout { .. },
+        ) => (state, vec![]),
 
         // ---- memory ----
         (state, E::OutOfMemory { pid })
@@ -480,13 +533,17 @@ pub fn step(state: State, event: Event, facts: &Facts) -> Step {
                 "this Runtime API port belongs to another process".into(),
             )))],
         ),
-        (state, E::Warmup | E::Spawned { .. } | E::SpawnFailed { .. }) => (state, vec![]),
+        (state, E::Warmup | E::Spawned { .. } | E::SpawnFailed { .. } | E::TemplateFailed { .. }) => {
+            (state, vec![])
+        }
     }
 }
 
 /// `AWS_LAMBDA_INITIALIZATION_TYPE` of a process started now.
 fn init_type(facts: &Facts, for_invocation: bool) -> &'static str {
-    if facts.provisioned && !for_invocation {
+    if facts.snap_start.is_some() {
+        super::snapstart::INIT_TYPE
+    } else if facts.provisioned && !for_invocation {
         "provisioned-concurrency"
     } else {
         "on-demand"
@@ -510,7 +567,12 @@ fn start(job: Job, facts: &Facts) -> Step {
 
 fn spawned(pid: u32, job: Option<Job>, suppressed: bool, facts: &Facts) -> Step {
     // A suppressed init is part of the invocation: the function timeout bounds init and handler together.
-    let limit = if suppressed { facts.timeout } else { facts.init_timeout };
+    let restoring = facts.snap_start == Some(super::snapstart::SnapStart::Fork);
+    let (limit, timer) = match (restoring, suppressed) {
+        (true, _) => (super::snapstart::RESTORE_TIMEOUT, Timer::Restore { pid }),
+        (false, true) => (facts.timeout, Timer::Init { pid }),
+        (false, false) => (facts.init_timeout, Timer::Init { pid }),
+    };
     let state = State::Starting {
         pid,
         since: facts.now,
@@ -518,10 +580,11 @@ fn spawned(pid: u32, job: Option<Job>, suppressed: bool, facts: &Facts) -> Step 
         suppressed,
         job,
         init_error: None,
+        restoring,
     };
     let effects = vec![
         Effect::ColdStart,
-        Effect::Arm { timer: Timer::Init { pid }, after: limit },
+        Effect::Arm { timer, after: limit },
         Effect::Report { finished: false, init_error: None },
     ];
     (state, effects)
@@ -623,7 +686,12 @@ fn answer(effects: &mut Vec<Effect>, flight: &mut Flight, outcome: Outcome, fact
 }
 
 /// Fails a job that never ran (init failure); whether there was one.
-fn answer_failure(effects: &mut Vec<Effect>, job: Option<Job>, kind: &FailureKind, message: &str) -> bool {
+pub(super) fn answer_failure(
+    effects: &mut Vec<Effect>,
+    job: Option<Job>,
+    kind: &FailureKind,
+    message: &str,
+) -> bool {
     let Some(job) = job else { return false };
     let outcome =
         Outcome::Failed { request_id: String::new(), error: kind.clone(), message: message.to_string() };
@@ -752,7 +820,8 @@ fn shutdown(state: State, force: bool) -> Step {
 /// worker never piles up timers that would only be ignored).
 pub fn timer_live(timer: &Timer, state: &State) -> bool {
     match (timer, state) {
-        (Timer::Init { pid }, State::Starting { pid: current, .. }) => pid == current,
+        (Timer::Init { pid }, State::Starting { pid: current, restoring: false, .. }) => pid == current,
+        (Timer::Restore { pid }, State::Starting { pid: current, restoring: true, .. }) => pid == current,
         (Timer::Deadline { request_id }, State::Busy { flight, .. }) => *request_id == flight.request_id,
         (Timer::Idle { since }, State::Warm { since: current, job: None, .. }) => since == current,
         _ => false,

@@ -20,7 +20,10 @@ mod exit;
 pub mod machine;
 mod peer;
 mod record;
+mod restore;
 mod runtime_api;
+pub use runtime_api::RestoreNext;
+pub mod snapstart;
 mod tail;
 #[cfg(test)]
 mod tests;
@@ -70,6 +73,10 @@ pub struct WorkerActor {
     log: Arc<crate::logs::WorkerLog>,
     /// `file:line` of the user's frame in the init error the current process reported.
     init_location: Option<String>,
+    /// SnapStart with the bundled runtime: processes are forks of this template.
+    template: Option<Arc<crate::forkserver::template::SnapTemplate>>,
+    /// The pid of the fork just made for this slot, until the actor has taken it.
+    restored_pid: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl WorkerActor {
@@ -109,6 +116,8 @@ impl WorkerActor {
             record: record::Record::default(),
             log,
             init_location: None,
+            template: None,
+            restored_pid: Arc::default(),
         }
     }
 
@@ -117,6 +126,12 @@ impl WorkerActor {
         self.name = format!("{}:shadow", self.handler.name);
         self.log = crate::logs::WorkerLog::new(&self.handler.name, &self.name);
         self.provisioned = false;
+        self
+    }
+
+    /// SnapStart with the bundled runtime: this slot's processes are forks of `template`.
+    pub fn with_template(mut self, template: Option<Arc<crate::forkserver::template::SnapTemplate>>) -> Self {
+        self.template = template;
         self
     }
 
@@ -152,6 +167,7 @@ impl WorkerActor {
             strategy: self.handler.strategy,
             provisioned: self.provisioned,
             shutting_down: self.shutting_down,
+            snap_start: snapstart::SnapStart::of(&self.handler, self.template.is_some()),
         }
     }
 
@@ -227,6 +243,7 @@ impl WorkerActor {
                     Timer::Init { pid } => Event::InitTimeout { pid },
                     Timer::Deadline { request_id } => Event::Deadline { request_id },
                     Timer::Idle { since } => Event::IdleTimeout { since },
+                    Timer::Restore { pid } => Event::RestoreTimeout { pid },
                 };
                 let handle = ctx.run_later(after, move |act, ctx| {
                     act.apply(ctx, event);
@@ -272,6 +289,11 @@ impl WorkerActor {
             Effect::Warn(message) => {
                 tracing::warn!(worker = %self.name, pid = ?self.state.pid(), "{message}")
             }
+            Effect::SnapshotTaken { init } => {
+                let ms = init.as_secs_f64() * 1000.0;
+                let line = format!("INIT_REPORT Init Duration: {ms:.2} ms\tPhase: init\tStatus: success");
+                self.log_platform_line(&line, None);
+            }
             Effect::Api(_) => {} // taken by `apply`
         }
     }
@@ -288,6 +310,9 @@ impl WorkerActor {
             lines.do_send(OutputLine(line.to_string()));
             log.line(line);
         };
+        if let Some(template) = self.template.clone() {
+            return self.restore(ctx, &template, spec, on_line);
+        }
         let event = match process::spawn(&spec, &self.name, on_line, move |pid, exit| {
             exits.do_send(ChildExited { pid, exit })
         }) {
@@ -359,10 +384,15 @@ impl WorkerActor {
     /// Logs the invocation's `REPORT` line, and returns it.
     fn log_report(&self, line: &ReportLine) -> String {
         let duration = line.duration.as_secs_f64() * 1000.0;
-        let init = line
-            .init_duration
-            .filter(|_| !self.init_ahead)
-            .map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0));
+        let init = line.init_duration.filter(|_| !self.init_ahead).map(|d| {
+            let ms = d.as_secs_f64() * 1000.0;
+            if self.facts().snap_start.is_some() {
+                // A restored environment: its init is the template's (INIT_REPORT).
+                format!("\tRestore Duration: {ms:.2} ms\tBilled Restore Duration: {} ms", ms.ceil() as u64)
+            } else {
+                format!("\tInit Duration: {ms:.2} ms")
+            }
+        });
         let max_memory_used_mb = self.peak_rss.map(sampler::whole_mb);
         let memory = max_memory_used_mb.map(|mb| format!("\tMax Memory Used: {mb} MB"));
         let report = format!(

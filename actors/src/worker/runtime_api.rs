@@ -1,5 +1,6 @@
-//! The worker's side of the Lambda Runtime API: `/next`, results, errors and init errors. Each call is
-//! first checked to come from the worker's own process tree, then becomes one event of the machine.
+//! The worker's side of the Lambda Runtime API: `/next`, results, errors, init errors and SnapStart's
+//! `/restore/next`. Each call is first checked to come from the worker's own process tree, then
+//! becomes one event of the machine.
 
 use actix::prelude::*;
 
@@ -16,6 +17,7 @@ impl WorkerActor {
         peer: Peer,
         event: Event,
     ) -> Result<(), RuntimeApiError> {
+        self.catch_up_restore(ctx);
         let own = self.state.pid().is_some_and(|pid| self.trusted.admits(pid, peer));
         if !own {
             tracing::warn!(worker = %self.name, caller_port = peer.port, "refused a Runtime API call from outside the worker's process tree");
@@ -77,5 +79,20 @@ impl Handler<PostInitError> for WorkerActor {
 
     fn handle(&mut self, msg: PostInitError, ctx: &mut Context<Self>) -> Self::Result {
         self.runtime_call(ctx, msg.peer, Event::InitError { error_type: msg.error_type, body: msg.body })
+    }
+}
+
+/// SnapStart: `GET /runtime/restore/next` (init and the before-snapshot hooks are done).
+#[derive(Message)]
+#[rtype(result = "Result<(), RuntimeApiError>")]
+pub struct RestoreNext {
+    pub peer: Peer,
+}
+
+impl Handler<RestoreNext> for WorkerActor {
+    type Result = Result<(), RuntimeApiError>;
+
+    fn handle(&mut self, msg: RestoreNext, ctx: &mut Context<Self>) -> Self::Result {
+        self.runtime_call(ctx, msg.peer, Event::RestoreNext)
     }
 }

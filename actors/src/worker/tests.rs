@@ -26,6 +26,7 @@ fn facts(now: Instant) -> Facts {
         strategy: Strategy::FirstWarm,
         provisioned: false,
         shutting_down: false,
+        snap_start: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn state_of(kind: StateKind, since: Instant, ends: &mut Ends) -> State {
             suppressed: false,
             job: None,
             init_error: None,
+            restoring: false,
         },
         StateKind::Warm => State::Warm { pid: PID, since, waiter: Some(ends.waiter()), job: None },
         StateKind::Busy => State::Busy {
@@ -128,6 +130,15 @@ fn events(since: Instant, ends: &mut Ends) -> Vec<(&'static str, Event)> {
         ("recycle", Event::Recycle),
         ("shutdown", Event::Shutdown { force: false }),
         ("outsider", Event::Outsider),
+        ("restore next", Event::RestoreNext),
+        ("restore timeout", Event::RestoreTimeout { pid: PID }),
+        (
+            "template failed",
+            Event::TemplateFailed {
+                error_type: "Runtime.BeforeSnapshotError".into(),
+                message: "boom".into(),
+            },
+        ),
     ]
 }
 
@@ -149,6 +160,8 @@ fn names(effects: &[Effect]) -> String {
         Effect::Arm { timer: Timer::Init { .. }, .. } => "arm init".into(),
         Effect::Arm { timer: Timer::Deadline { .. }, .. } => "arm deadline".into(),
         Effect::Arm { timer: Timer::Idle { .. }, .. } => "arm idle".into(),
+        Effect::Arm { timer: Timer::Restore { .. }, .. } => "arm restore".into(),
+        Effect::SnapshotTaken { .. } => "snapshot taken".into(),
         Effect::ColdStart => "cold start".into(),
         Effect::InitDone { .. } => "init done".into(),
         Effect::Invoked => "invoked".into(),
@@ -184,6 +197,9 @@ fn every_state_and_event_pair() {
         (Cold, "recycle", Cold, ""),
         (Cold, "shutdown", Cold, ""),
         (Cold, "outsider", Cold, "api AccessDeniedException"),
+        (Cold, "restore next", Cold, "api InvalidStateTransition"),
+        (Cold, "restore timeout", Cold, ""),
+        (Cold, "template failed", Cold, "report init error"),
         (Starting, "run", Starting, ""),
         (Starting, "warmup", Starting, ""),
         (Starting, "spawned", Starting, ""),
@@ -202,6 +218,9 @@ fn every_state_and_event_pair() {
         (Starting, "recycle", Stopping, "kill, report"),
         (Starting, "shutdown", Stopping, "term, report"),
         (Starting, "outsider", Starting, "api AccessDeniedException"),
+        (Starting, "restore next", Starting, "api InvalidStateTransition"),
+        (Starting, "restore timeout", Starting, ""),
+        (Starting, "template failed", Starting, ""),
         (Warm, "run", Busy, "invoked, deliver, arm deadline, report"),
         (Warm, "warmup", Warm, ""),
         (Warm, "spawned", Warm, ""),
@@ -220,6 +239,9 @@ fn every_state_and_event_pair() {
         (Warm, "recycle", Stopping, "kill, report"),
         (Warm, "shutdown", Stopping, "term, report"),
         (Warm, "outsider", Warm, "api AccessDeniedException"),
+        (Warm, "restore next", Warm, "api InvalidStateTransition"),
+        (Warm, "restore timeout", Warm, ""),
+        (Warm, "template failed", Warm, ""),
         (Busy, "run", Busy, "warn, refuse"),
         (Busy, "warmup", Busy, ""),
         (Busy, "spawned", Busy, ""),
@@ -238,6 +260,9 @@ fn every_state_and_event_pair() {
         (Busy, "recycle", Busy, ""),
         (Busy, "shutdown", Busy, "term"),
         (Busy, "outsider", Busy, "api AccessDeniedException"),
+        (Busy, "restore next", Busy, "api InvalidStateTransition"),
+        (Busy, "restore timeout", Busy, ""),
+        (Busy, "template failed", Busy, ""),
         (Stopping, "run", Stopping, ""),
         (Stopping, "warmup", Stopping, ""),
         (Stopping, "spawned", Stopping, ""),
@@ -256,6 +281,9 @@ fn every_state_and_event_pair() {
         (Stopping, "recycle", Stopping, ""),
         (Stopping, "shutdown", Stopping, "term, report"),
         (Stopping, "outsider", Stopping, "api AccessDeniedException"),
+        (Stopping, "restore next", Stopping, "api InvalidStateTransition"),
+        (Stopping, "restore timeout", Stopping, ""),
+        (Stopping, "template failed", Stopping, ""),
     ];
     let since = Instant::now();
     let mut seen = 0;
@@ -489,3 +517,6 @@ fn init_failures_carry_the_reported_type() {
     );
     let _ = RuntimeApiError::InvalidRequestId;
 }
+
+#[path = "snapstart_tests.rs"]
+mod snapstart;

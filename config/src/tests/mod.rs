@@ -60,6 +60,7 @@ fn every_default() {
     assert_eq!(h.memory_size, 128);
     assert_eq!(h.idle_timeout, None);
     assert_eq!(h.debugpy_port, None);
+    assert!(!h.snap_start);
     assert_eq!(h.event_format, EventFormat::ApiGwV2);
     assert_eq!(h.runtime, Runtime::Python);
     assert_eq!(h.log_level, "INFO");
@@ -110,6 +111,7 @@ env = { TABLE = "orders" }
 handler_path = "bin/bootstrap.handler"
 url_path = "/custom"
 reserved_concurrency = 3
+snap_start = true
 runtime = "command"
 command = ["./bootstrap", "--fast"]
 "#,
@@ -137,6 +139,7 @@ command = ["./bootstrap", "--fast"]
     assert_eq!(h.memory_size, 512);
     assert_eq!(h.idle_timeout, Some(Duration::from_secs(60)));
     assert_eq!(h.debugpy_port, Some(5678));
+    assert!(!h.snap_start);
     assert_eq!(h.event_format, EventFormat::Alb);
     assert_eq!(h.runtime, Runtime::Awslambdaric);
     assert_eq!(h.log_level, "WARNING");
@@ -154,6 +157,7 @@ command = ["./bootstrap", "--fast"]
     assert_eq!(h.handler_path, "bin/bootstrap.handler");
     assert_eq!(h.reserved_concurrency, Some(3));
     assert_eq!(h.concurrency, 3);
+    assert!(h.snap_start);
     assert_eq!(h.runtime, Runtime::Command(vec!["./bootstrap".into(), "--fast".into()]));
 }
 

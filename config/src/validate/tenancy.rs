@@ -1,5 +1,5 @@
 //! The tenant isolation keys (`tenant_isolation`, `tenant_id_header`) and what AWS refuses beside
-//! them: provisioned concurrency and function URLs (SnapStart too, checked where `snap_start` is).
+//! them: provisioned concurrency, function URLs and SnapStart.
 
 use toml::Spanned;
 
@@ -51,8 +51,9 @@ impl Check<'_> {
                        several invocations at once, so smyth cannot keep its tenants apart";
             self.bad(on, "tenant_isolation", msg);
         }
-        // SnapStart is refused the same way once its key exists (`snap_start`, another branch):
-        // `self.refuse(on, "SnapStart (snap_start)")` when `r.snap_start` is true.
+        if r.snap_start.as_ref().is_some_and(|s| *s.get_ref()) {
+            self.refuse(on, "SnapStart (snap_start)");
+        }
         Some(header.unwrap_or_else(|| DEFAULT_TENANT_ID_HEADER.to_string()))
     }
 
