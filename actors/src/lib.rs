@@ -72,6 +72,8 @@ pub fn start(
     for (handler, ports) in config.handlers.iter().zip(ports) {
         let handler = Arc::new(handler.clone());
         if handler.managed_instances.is_some() {
+            // One environment per `concurrency`; the shadow's port stays unused (no shadow here).
+            let ports = &ports[..handler.concurrency.min(ports.len())];
             let (supervisor, environments) =
                 managed::start(config, handler.clone(), account.clone(), ports, inherited, bootstrap);
             environments_by_port.extend(ports.iter().copied().zip(environments));
