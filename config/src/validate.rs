@@ -18,6 +18,7 @@ use crate::raw::{RawGlobal, RawHandler};
 use crate::route::RoutePattern;
 
 mod log_keys;
+mod record_keys;
 pub use log_keys::{log_format, APPLICATION_LOG_LEVELS, SYSTEM_LOG_LEVELS};
 
 pub const LOG_LEVELS: [&str; 5] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
@@ -189,6 +190,9 @@ pub fn resolve(
     let async_queue_size =
         check.int(&g.async_queue_size, "async_queue_size", 1, MAX_ASYNC_QUEUE_SIZE, 10_000) as usize;
 
+    let record = record_keys::record(&mut check, g, root);
+    let chaos = record_keys::chaos(&mut check, g);
+
     let mut handlers: Vec<HandlerConfig> = Vec::new();
     let mut routes: Vec<(String, usize)> = Vec::new();
     let mut slots = 0usize;
@@ -249,6 +253,8 @@ pub fn resolve(
         python_path,
         reload,
         debug: false,
+        record,
+        chaos,
         account_concurrency,
         allowed_hosts,
         async_queue_size,
