@@ -54,6 +54,7 @@ pub async fn invoke(mut config: Config, name: &str, event: Vec<u8>) -> io::Resul
         function_arn: None,
         received: Instant::now(),
         log: None,
+        origin: smyth_actors::recorder::Origin::new(smyth_actors::recorder::Source::Cli),
     };
     running.router().do_send(InvokeByName { name: name.to_string(), invocation, reply });
     let result = answer.await;

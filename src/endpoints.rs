@@ -18,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     cfg.route(&format!("{prefix}/status"), web::get().to(status))
         .route(&format!("{prefix}/api/status"), web::get().to(status))
         .route(&format!("{prefix}/metrics"), web::get().to(prometheus))
+        .configure(|cfg| crate::recorder::endpoints::configure(cfg, prefix))
         .route(
             &format!("{prefix}/"),
             web::get().to(move |_: ClientPort| {

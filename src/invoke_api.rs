@@ -19,6 +19,8 @@ use smyth_actors::router::RouterActor;
 use smyth_config::Config;
 use tokio::sync::oneshot;
 
+use smyth_actors::recorder::Source;
+
 use crate::http::ClientPort;
 use crate::lambda_api::LambdaApi;
 use crate::runtime_api::read_limited;
@@ -38,6 +40,8 @@ pub struct InvokeApi {
     functions: Arc<HashSet<String>>,
     /// The rest of the Lambda API (reading functions, changing concurrency), on the same routes' root.
     lambda: LambdaApi,
+    /// Invocations are recorded: keep the HTTP request each came from.
+    recording: bool,
 }
 
 impl InvokeApi {
@@ -45,7 +49,8 @@ impl InvokeApi {
         let functions = config.handlers.iter().map(|h| h.name.clone()).collect();
         let region = config.env.get("AWS_REGION").cloned().unwrap_or_else(|| "eu-central-1".into());
         let lambda = LambdaApi::new(config, region.clone(), router.clone(), events.clone());
-        Self { router, events, spool, region, functions: Arc::new(functions), lambda }
+        let recording = config.record.enabled;
+        Self { router, events, spool, region, functions: Arc::new(functions), lambda, recording }
     }
 
     fn arn(&self, name: &str) -> String {
@@ -214,7 +219,12 @@ async fn invoke(
     match kind.as_str() {
         "RequestResponse" => {
             let tail = header(&req, "X-Amz-Log-Type") == Some("Tail");
-            request_response(&api, name, body, client_context, function_arn, tail).await
+            let origin = crate::recorder::origin(Source::Invoke, api.recording, || {
+                let headers = req.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default()));
+                crate::recorder::http_request(req.method().as_str(), req.path(), req.query_string(), headers, &body)
+            });
+            let call = Call { client_context, function_arn, tail, origin };
+            request_response(&api, name, body, call).await
         }
         "Event" => enqueue(&api, name, body, client_context, function_arn).await,
         "DryRun" => HttpResponse::NoContent().finish(),
@@ -225,17 +235,20 @@ async fn invoke(
     }
 }
 
-async fn request_response(
-    api: &InvokeApi,
-    name: &str,
-    payload: web::Bytes,
+/// What a `RequestResponse` call asks beside its payload.
+struct Call {
     client_context: Option<String>,
     function_arn: Option<String>,
     tail: bool,
-) -> HttpResponse {
+    origin: smyth_actors::recorder::Origin,
+}
+
+async fn request_response(api: &InvokeApi, name: &str, payload: web::Bytes, call: Call) -> HttpResponse {
+    let Call { client_context, function_arn, tail, origin } = call;
     let (log, mut logs) = tokio::sync::mpsc::unbounded_channel();
     let received = Instant::now();
-    let invocation = Invocation { payload, client_context, function_arn, received, log: tail.then_some(log) };
+    let log = tail.then_some(log);
+    let invocation = Invocation { payload, client_context, function_arn, received, log, origin };
     match api.invoke(name, invocation).await {
         Ok(outcome) => {
             let mut response = outcome_response(outcome);

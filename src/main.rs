@@ -14,6 +14,7 @@ mod invoke_api;
 mod lambda_api;
 mod logging;
 mod metrics;
+mod recorder;
 mod runtime_api;
 mod server;
 mod spool;
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{CheckArgs, Cli, Command, ExportCommand, InvokeArgs, RunArgs};
+use cli::{CheckArgs, Cli, Command, ExportCommand, InvocationsArgs, InvocationsCommand, InvokeArgs, RunArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
             Ok(config) => commands::status(&config, args.address.host.as_deref(), args.address.port),
             Err(code) => code,
         },
+        Command::Invocations(args) => invocations(args),
         Command::Export(ExportCommand::Sam(args)) => match load(args.config.config.as_deref()) {
             Ok(config) => export::sam(&config, args.output.as_deref(), args.include_env_file),
             Err(code) => code,
@@ -90,6 +92,30 @@ fn check(args: CheckArgs) -> ExitCode {
     }
 }
 
+/// `smyth invocations [show ID]`: reads the recording database of the project's config.
+fn invocations(args: InvocationsArgs) -> ExitCode {
+    let explicit = match &args.show {
+        Some(InvocationsCommand::Show { config, .. }) => config.config.as_deref(),
+        None => args.config.config.as_deref(),
+    };
+    let config = match load(explicit) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let path = &config.record.path;
+    match args.show {
+        Some(InvocationsCommand::Show { id, json, .. }) => recorder::cli::show(path, &id, json),
+        None => {
+            let filter = smyth_actors::recorder::query::Filter {
+                handler: args.handler,
+                failed: args.failed,
+                limit: args.limit,
+            };
+            recorder::cli::list(path, &filter, args.json)
+        }
+    }
+}
+
 fn invoke(args: InvokeArgs) -> ExitCode {
     let config = match load(args.config.config.as_deref()) {
         Ok(config) => config,
@@ -110,6 +136,12 @@ fn invoke(args: InvokeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A seed for `--chaos` without one: from the clock, small enough to type back in.
+fn rand_seed() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::from(nanos.subsec_nanos()) % 1_000_000
 }
 
 fn run(args: RunArgs) -> ExitCode {
@@ -148,6 +180,21 @@ fn run(args: RunArgs) -> ExitCode {
         config = config.for_debugging();
     }
     logging::init(&config.log_level, config.log_format);
+    if let Some(seed) = args.chaos {
+        config.chaos.enabled = true;
+        config.chaos.seed = Some(seed.or(config.chaos.seed).unwrap_or_else(rand_seed));
+        let chaos = &config.chaos;
+        tracing::info!(
+            seed = chaos.seed,
+            "chaos: on, seed {} (kill_idle {}, kill_busy {}, cold_start {}, throttle {}, latency_ms {})",
+            chaos.seed.unwrap_or_default(),
+            chaos.kill_idle,
+            chaos.kill_busy,
+            chaos.cold_start,
+            chaos.throttle,
+            chaos.latency_ms
+        );
+    }
     let system = actix_rt::System::new();
     match system.block_on(server::run(config)) {
         Ok(()) => ExitCode::SUCCESS,

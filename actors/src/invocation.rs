@@ -20,6 +20,8 @@ pub struct Invocation {
     /// Where the invocation's log goes (`START` … `END`, `REPORT`) when the caller asked for it, as the
     /// Invoke API's `X-Amz-Log-Type: Tail` does; sent before the outcome.
     pub log: Option<LogSink>,
+    /// Where it came from, for its record (and the chaos faults injected into it).
+    pub origin: crate::recorder::Origin,
 }
 
 pub type LogSink = tokio::sync::mpsc::UnboundedSender<String>;

@@ -3,6 +3,7 @@
 
 pub mod async_queue;
 pub mod backoff;
+pub mod chaos;
 pub mod config_diff;
 pub mod containment;
 pub mod invocation;
@@ -13,6 +14,7 @@ pub mod memory;
 pub mod messages;
 pub mod metrics;
 pub mod process;
+pub mod recorder;
 pub mod router;
 pub mod sampler;
 pub mod scratch;
@@ -44,6 +46,8 @@ pub struct Pools {
     pub spool: async_queue::Spool,
     /// Runtime API port → the worker slot that owns it.
     pub workers_by_port: HashMap<u16, Addr<WorkerActor>>,
+    /// Where every invocation is recorded.
+    pub recorder: recorder::Recorder,
 }
 
 /// Starts one supervisor per handler with its workers on the current arbiter. `ports[h][slot]` is the
@@ -58,6 +62,7 @@ pub fn start(
     let account = AccountLimit::new(config.account_concurrency);
     // One thread measures every worker process; it ends when the last worker is dropped.
     let sampler = sampler::Sampler::start();
+    let recorder = recorder::Recorder::start(&config.record);
     let mut workers_by_port = HashMap::new();
     let mut routes = Vec::new();
     let mut supervisors = Vec::new();
@@ -68,7 +73,10 @@ pub fn start(
                 let spec = launch::spawn_spec(config, &handler, slot, ports[slot], inherited, bootstrap);
                 let arn = launch::function_arn(&handler, &spec.env);
                 WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
+                    .recording(recorder.clone())
             });
+        let chaos = chaos::HandlerChaos::new(&config.chaos, &handler.name);
+        supervisor.do_send(supervisor::Equip { recorder: recorder.clone(), chaos });
         workers_by_port.extend(ports.iter().copied().zip(workers));
         supervisors.push(supervisor.clone());
         routes.push(Route::new(&handler, supervisor));
@@ -78,5 +86,5 @@ pub fn start(
     for supervisor in supervisors {
         supervisor.do_send(async_queue::WatchCapacity(async_queue.clone().recipient()));
     }
-    Pools { router, async_queue, spool: async_queue::Spool::create(), workers_by_port }
+    Pools { router, async_queue, spool: async_queue::Spool::create(), workers_by_port, recorder }
 }

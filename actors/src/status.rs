@@ -79,6 +79,9 @@ pub struct HandlerStatus {
     /// Requests answered 429 (the same number as `metrics.throttles`, kept for older readers).
     pub throttled: u64,
     pub metrics: HandlerMetrics,
+    /// Chaos mode's injected faults, a count per kind; absent when chaos mode is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<crate::chaos::ChaosCounts>,
     /// `account_concurrency`, for the account section.
     #[serde(skip)]
     pub account_limit: usize,
@@ -169,6 +172,7 @@ mod tests {
             queued: 0,
             throttled: 0,
             metrics,
+            chaos: None,
             account_limit: 10,
         }
     }

@@ -94,6 +94,10 @@ pub struct HandlerSupervisor {
     shutting_down: bool,
     /// Told whenever a slot frees, so throttled asynchronous events run at once.
     capacity_watcher: Option<Recipient<CapacityFreed>>,
+    /// Records throttled requests (workers record the rest).
+    recorder: crate::recorder::Recorder,
+    /// Chaos mode's draws and counts, when it is on.
+    chaos: Option<crate::chaos::HandlerChaos>,
 }
 
 impl HandlerSupervisor {
@@ -124,6 +128,8 @@ impl HandlerSupervisor {
                 metrics: HandlerCounters::default(),
                 shutting_down: false,
                 capacity_watcher: None,
+                recorder: Default::default(),
+                chaos: None,
             }
         });
         (addr, workers)
@@ -140,7 +146,7 @@ impl HandlerSupervisor {
     }
 
     /// Hands the invocation to `slot`, or answers with the slot's init error while it backs off.
-    fn dispatch(&mut self, slot: usize, invocation: Invocation, reply: Reply) {
+    fn dispatch(&mut self, slot: usize, mut invocation: Invocation, reply: Reply) {
         if let Some((error, message)) = self.slots[slot].backing_off() {
             let outcome =
                 Outcome::Failed { request_id: String::new(), error: error.clone(), message: message.clone() };
@@ -148,6 +154,9 @@ impl HandlerSupervisor {
             self.metrics.ended(&Ended::of(&outcome, None));
             let _ = reply.send(Ok(outcome));
             return;
+        }
+        if let (Some(chaos), Some(injected)) = (&mut self.chaos, &mut invocation.origin.chaos) {
+            crate::chaos::at_dispatch(chaos, self.slots[slot].view.state == StateKind::Warm, injected);
         }
         self.sequence += 1;
         self.account.acquire();
@@ -231,6 +240,7 @@ impl HandlerSupervisor {
             queued: self.queue.len(),
             throttled: metrics.throttles,
             metrics,
+            chaos: self.chaos.as_ref().map(|c| c.counts),
             account_limit: self.account.limit(),
         }
     }
@@ -324,10 +334,27 @@ impl Actor for HandlerSupervisor {
 impl Handler<Invoke> for HandlerSupervisor {
     type Result = ();
 
-    fn handle(&mut self, Invoke { invocation, reply }: Invoke, _: &mut Context<Self>) {
+    fn handle(&mut self, Invoke { mut invocation, reply }: Invoke, ctx: &mut Context<Self>) {
         if self.shutting_down {
             let _ = reply.send(Err(Rejection::Unavailable));
             return;
+        }
+        if let Some(chaos) = self.chaos.as_mut().filter(|_| invocation.origin.chaos.is_none()) {
+            let mut injected = chaos.draw();
+            if injected.drawn.throttle {
+                chaos.inject(&mut injected, crate::chaos::Fault::Throttle);
+                invocation.origin.chaos = Some(injected);
+                return self.throttle(invocation, reply, Rejection::ReservedConcurrency);
+            }
+            let latency = Duration::from_millis(injected.latency_ms);
+            if !latency.is_zero() {
+                chaos.inject(&mut injected, crate::chaos::Fault::Latency);
+                invocation.origin.chaos = Some(injected);
+                // Admitted after the delay, with its faults already drawn.
+                ctx.notify_later(Invoke { invocation, reply }, latency);
+                return;
+            }
+            invocation.origin.chaos = Some(injected);
         }
         let decision = admit(
             self.handler.strategy,
@@ -340,12 +367,39 @@ impl Handler<Invoke> for HandlerSupervisor {
         match decision {
             Admission::Dispatch(slot) => self.dispatch(slot, invocation, reply),
             Admission::Queue => self.queue.push_back((invocation, reply)),
-            Admission::Throttle(rejection) => {
-                self.metrics.throttled();
-                tracing::warn!(handler = %self.handler.name, "throttled: {rejection}");
-                let _ = reply.send(Err(rejection));
-            }
+            Admission::Throttle(rejection) => self.throttle(invocation, reply, rejection),
         }
+    }
+}
+
+impl HandlerSupervisor {
+    /// Answers 429: counted, logged and recorded.
+    fn throttle(&mut self, invocation: Invocation, reply: Reply, rejection: Rejection) {
+        self.metrics.throttled();
+        tracing::warn!(handler = %self.handler.name, "throttled: {rejection}");
+        if self.recorder.is_on() {
+            let id = uuid::Uuid::new_v4().to_string();
+            let row = crate::recorder::row::throttled(id, &self.handler.name, &invocation, &rejection);
+            self.recorder.record(row);
+        }
+        let _ = reply.send(Err(rejection));
+    }
+}
+
+/// Gives a supervisor what it needs beyond its handler: the recorder and chaos mode.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Equip {
+    pub recorder: crate::recorder::Recorder,
+    pub chaos: Option<crate::chaos::HandlerChaos>,
+}
+
+impl Handler<Equip> for HandlerSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Equip, _: &mut Context<Self>) {
+        self.recorder = msg.recorder;
+        self.chaos = msg.chaos;
     }
 }
 

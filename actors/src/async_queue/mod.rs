@@ -202,8 +202,9 @@ impl AsyncQueue {
                 }
             };
             let (reply, answer) = oneshot::channel();
-            let invocation =
-                Invocation { payload, client_context, function_arn, received: Instant::now(), log: None };
+            let origin = crate::recorder::Origin::new(crate::recorder::Source::Async);
+            let received = Instant::now();
+            let invocation = Invocation { payload, client_context, function_arn, received, log: None, origin };
             router.do_send(InvokeByName { name, invocation, reply });
             classify(answer.await.unwrap_or(Err(Rejection::Unavailable)))
         };

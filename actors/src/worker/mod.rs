@@ -20,6 +20,7 @@ mod exit;
 pub mod machine;
 mod peer;
 mod record;
+mod recording;
 mod runtime_api;
 mod tail;
 #[cfg(test)]
@@ -70,6 +71,8 @@ pub struct WorkerActor {
     log: Arc<crate::logs::WorkerLog>,
     /// `file:line` of the user's frame in the init error the current process reported.
     init_location: Option<String>,
+    /// Its invocations' rows for the recorder.
+    recording: recording::Recording,
 }
 
 impl WorkerActor {
@@ -109,7 +112,14 @@ impl WorkerActor {
             record: record::Record::default(),
             log,
             init_location: None,
+            recording: recording::Recording::default(),
         }
+    }
+
+    /// Records this worker's invocations with `recorder`.
+    pub fn recording(mut self, recorder: crate::recorder::Recorder) -> Self {
+        self.recording = recording::Recording::new(recorder);
+        self
     }
 
     pub fn status(&self) -> WorkerStatus {
@@ -192,6 +202,8 @@ impl WorkerActor {
             }
             Effect::Deliver { waiter, request_id, deadline, invocation } => {
                 self.log.serving(&request_id);
+                self.recording.delivered(&request_id, self.state.pid());
+                recording::chaos_after_deliver(&invocation, self.state.pid());
                 let event = NextEvent {
                     trace_id: trace_id(&request_id),
                     request_id: request_id.clone(),
@@ -309,6 +321,8 @@ impl WorkerActor {
         report: Option<ReportLine>,
     ) {
         self.record.answered(&outcome, report.as_ref().map(|line| line.duration));
+        let by = recording::Answering { slot: self.slot, worker: &self.name, pid: self.state.pid() };
+        self.recording.answered(&outcome, report.as_ref(), by);
         let report = report.map(|line| self.log_report(&line));
         match &outcome {
             // An init failure has its one ERROR line when the slot reports it.
@@ -453,7 +467,13 @@ impl Handler<Run> for WorkerActor {
             invocation: msg.invocation,
             reply: msg.reply,
         };
-        let doomed = self.parked_is_doomed();
+        let busy = matches!(self.state, machine::State::Busy { .. });
+        self.recording.assigned(&job.request_id, &self.handler.name, &job.invocation, busy);
+        let parked = match self.state {
+            machine::State::Warm { pid, .. } => Some(pid),
+            _ => None,
+        };
+        let doomed = recording::chaos_before_run(&job.invocation, parked) || self.parked_is_doomed();
         self.apply(ctx, Event::Run { job, doomed });
     }
 }

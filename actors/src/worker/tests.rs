@@ -37,6 +37,7 @@ fn job(request_id: &str) -> (Job, oneshot::Receiver<InvokeResult>) {
         function_arn: None,
         received: Instant::now(),
         log: None,
+        origin: Default::default(),
     };
     (Job { request_id: request_id.into(), invocation, reply }, answer)
 }
