@@ -268,17 +268,15 @@ fn a_body_over_one_mb_is_cut_with_a_marker() {
     assert!(request_body.ends_with(&marker) && request_body.len() == event.len());
 }
 
-/// Makes the SQLite file read-only for SQLite itself (its header's write version above 2): the
-/// way to a read-only database that holds for root too, who may write any file.
+/// Makes the SQLite file read-only for SQLite itself (its header's write version above 2: it opens
+/// and reads, and every write fails): a read-only database that holds for root too, who may write
+/// any file. The server checkpointed the file when it stopped.
 fn make_read_only(db: &Path) {
     let mut bytes = std::fs::read(db).unwrap();
     assert_eq!(&bytes[..16], b"SQLite format 3\0");
-    bytes[18] = 1;
-    bytes[19] = 3;
+    assert_eq!(bytes[18], 2, "WAL mode");
+    bytes[18] = 3;
     std::fs::write(db, bytes).unwrap();
-    for side in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{side}", db.display()));
-    }
 }
 
 fn recording_warnings(server: &Server) -> usize {
@@ -297,6 +295,8 @@ fn a_read_only_database_warns_once_and_every_request_is_still_answered() {
     // The same project, its database now read-only.
     let config = first.path().join("pyproject.toml");
     let server = Server::start_with_args(&[], &["--config", config.to_str().unwrap()]);
+    // It opened: the recording is listed, and only writing fails.
+    assert_eq!(list(&server, "")[0]["id"], id.as_str());
     for _ in 0..5 {
         assert_eq!(server.get("/echo").status, 200);
     }
@@ -306,6 +306,7 @@ fn a_read_only_database_warns_once_and_every_request_is_still_answered() {
     }
     assert_eq!(server.get("/_smyth/status").status, 200);
     assert_eq!(recording_warnings(&server), 1, "{}", server.log());
+    assert!(server.log().contains("readonly database"), "{}", server.log());
 
     // A database that cannot even be created: the same.
     let nowhere = serve("record_path = \"/proc/self/no-such-dir/invocations.db\"\n");

@@ -73,6 +73,10 @@ impl Writer {
                 }
                 return;
             }
+            if !flushed.is_empty() {
+                // A flush comes before the process ends: leave one self-contained file behind.
+                let _ = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+            }
             answer(flushed);
         }
     }
@@ -161,4 +165,53 @@ fn insert(tx: &rusqlite::Transaction, row: &Row, log: &str) -> rusqlite::Result<
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invocation::Invocation;
+
+    fn row(id: String) -> Row {
+        let invocation = Invocation {
+            payload: bytes::Bytes::from_static(b"{}"),
+            client_context: None,
+            function_arn: None,
+            received: Instant::now(),
+            log: None,
+            origin: Default::default(),
+        };
+        Row::new(id, "h", &invocation, 0)
+    }
+
+    #[test]
+    fn the_default_keeps_the_newest_ten_thousand_and_lines_find_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invocations.db");
+        let conn = super::super::schema::open(&path).unwrap();
+        let on = Arc::new(AtomicBool::new(true));
+        let writer = Writer::new(conn, path.clone(), smyth_config::DEFAULT_RECORD_KEEP, on);
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let thread = std::thread::spawn(move || writer.run(receiver));
+        // A line before its row, and one after it.
+        sender.send(Message::Line { id: "r0".into(), text: "early".into() }).unwrap();
+        for i in 0..10_050 {
+            sender.send(Message::Row(Box::new(row(format!("r{i}"))))).unwrap();
+        }
+        sender.send(Message::Line { id: "r10049".into(), text: "late".into() }).unwrap();
+        let (done, flushed) = crossbeam_channel::bounded(1);
+        sender.send(Message::Flush(done)).unwrap();
+        flushed.recv_timeout(Duration::from_secs(60)).unwrap();
+        drop(sender);
+        thread.join().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let count: i64 = conn.query_row("SELECT COUNT(*) FROM invocations", [], |r| r.get(0)).unwrap();
+        let (first, last): (i64, i64) =
+            conn.query_row("SELECT MIN(seq), MAX(seq) FROM invocations", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!((count, first, last), (10_000, 51, 10_050));
+        let log: String = conn.query_row("SELECT log FROM invocations WHERE id = 'r10049'", [], |r| r.get(0)).unwrap();
+        assert_eq!(log, "late\n");
+        let gone: i64 = conn.query_row("SELECT COUNT(*) FROM invocations WHERE id = 'r0'", [], |r| r.get(0)).unwrap();
+        assert_eq!(gone, 0, "the oldest are deleted");
+    }
 }
