@@ -221,7 +221,13 @@ async fn invoke(
             let tail = header(&req, "X-Amz-Log-Type") == Some("Tail");
             let origin = crate::recorder::origin(Source::Invoke, api.recording, || {
                 let headers = req.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default()));
-                crate::recorder::http_request(req.method().as_str(), req.path(), req.query_string(), headers, &body)
+                crate::recorder::http_request(
+                    req.method().as_str(),
+                    req.path(),
+                    req.query_string(),
+                    headers,
+                    &body,
+                )
             });
             let call = Call { client_context, function_arn, tail, origin };
             request_response(&api, name, body, call).await

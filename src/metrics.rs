@@ -232,6 +232,7 @@ mod tests {
             queued: 3,
             throttled: 1,
             metrics: counters.snapshot(Now { concurrent: 1, ..Now::default() }),
+            chaos: None,
             account_limit: 1000,
         }];
         let text = render(handlers);

@@ -30,7 +30,8 @@ fn counts(server: &Server) -> Value {
 fn records(server: &Server, n: usize) -> Vec<Value> {
     let mut rows = Vec::new();
     server.wait_for(&format!("{n} records"), Duration::from_secs(10), || {
-        rows = server.get("/_smyth/invocations?limit=1000").json()["invocations"].as_array().cloned().unwrap();
+        rows =
+            server.get("/_smyth/invocations?limit=1000").json()["invocations"].as_array().cloned().unwrap();
         rows.len() >= n
     });
     rows.reverse();
@@ -88,7 +89,10 @@ fn kill_busy_fails_the_invocation_with_runtime_exit_error() {
     assert_eq!(invoke.json()["errorType"], "Runtime.ExitError");
     assert_eq!(counts(&server)["kill_busy"], 2);
     let rows = records(&server, 2);
-    assert!(rows.iter().all(|r| r["error_type"] == "Runtime.ExitError" && faults(r) == ["kill_busy"]), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["error_type"] == "Runtime.ExitError" && faults(r) == ["kill_busy"]),
+        "{rows:?}"
+    );
     assert_eq!(logged(&server, "kill_busy", 13), 2);
 }
 
@@ -136,7 +140,10 @@ fn the_same_seed_injects_the_same_faults() {
     assert_eq!(first, second);
     let injected: usize = first.iter().map(|(_, f)| f.len()).sum();
     assert!(injected > 0 && first.iter().any(|(_, f)| f.is_empty()), "some faults, not all: {first:?}");
-    assert!(first.iter().any(|(code, _)| *code == 429) && first.iter().any(|(code, _)| *code == 502), "{first:?}");
+    assert!(
+        first.iter().any(|(code, _)| *code == 429) && first.iter().any(|(code, _)| *code == 502),
+        "{first:?}"
+    );
 }
 
 #[test]

@@ -142,7 +142,8 @@ fn a_route_invocation_is_recorded_with_every_field() {
 fn invoke_api_and_async_invocations_are_recorded() {
     let server = serve("");
     let path = "/2015-03-31/functions/plain/invocations";
-    let reply = server.request("POST", path, &[("content-type", "application/json")], Some(b"{\"k\": \"v\"}"));
+    let reply =
+        server.request("POST", path, &[("content-type", "application/json")], Some(b"{\"k\": \"v\"}"));
     assert_eq!(reply.status, 200);
     let id = reply.json()["id"].as_str().unwrap().to_string();
     let row = record(&server, &id, Some("plain says hi"));
@@ -158,7 +159,8 @@ fn invoke_api_and_async_invocations_are_recorded() {
     assert_eq!(server.request("POST", path, &event, Some(b"{\"async\": true}")).status, 202);
     let mut found = Value::Null;
     server.wait_for("the async invocation's record", Duration::from_secs(10), || {
-        found = list(&server, "?handler=plain").into_iter().find(|r| r["source"] == "async").unwrap_or_default();
+        found =
+            list(&server, "?handler=plain").into_iter().find(|r| r["source"] == "async").unwrap_or_default();
         !found.is_null()
     });
     let row = record(&server, found["id"].as_str().unwrap(), Some("plain says hi"));
@@ -206,7 +208,9 @@ fn smyth_invoke_is_recorded_and_smyth_invocations_reads_it_without_a_server() {
         assert!(header.contains(column), "{table}");
     }
     let line = table.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{table}"));
-    assert!(line.contains("plain") && line.contains("plain:0") && line.contains("cold") && line.contains(" ok"));
+    assert!(
+        line.contains("plain") && line.contains("plain:0") && line.contains("cold") && line.contains(" ok")
+    );
     assert!(table.contains("error (ValueError)"), "{table}");
     let (_, failed, _) = smyth(dir.path(), &["invocations", "--failed", "--json"]);
     let failed: Vec<Value> = serde_json::from_str(&failed).unwrap();
@@ -239,7 +243,12 @@ fn only_the_newest_record_keep_invocations_are_kept() {
     let mut ids = Vec::new();
     for i in 0..12 {
         let body = format!("{{\"i\": {i}}}");
-        ids.push(server.request("POST", "/plain", &[], Some(body.as_bytes())).json()["id"].as_str().unwrap().to_string());
+        ids.push(
+            server.request("POST", "/plain", &[], Some(body.as_bytes())).json()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let last = ids.last().unwrap().clone();
     record(&server, &last, None);

@@ -343,18 +343,18 @@ impl Handler<Invoke> for HandlerSupervisor {
             let mut injected = chaos.draw();
             if injected.drawn.throttle {
                 chaos.inject(&mut injected, crate::chaos::Fault::Throttle);
-                invocation.origin.chaos = Some(injected);
+                invocation.origin.chaos = Some(Box::new(injected));
                 return self.throttle(invocation, reply, Rejection::ReservedConcurrency);
             }
             let latency = Duration::from_millis(injected.latency_ms);
             if !latency.is_zero() {
                 chaos.inject(&mut injected, crate::chaos::Fault::Latency);
-                invocation.origin.chaos = Some(injected);
+                invocation.origin.chaos = Some(Box::new(injected));
                 // Admitted after the delay, with its faults already drawn.
                 ctx.notify_later(Invoke { invocation, reply }, latency);
                 return;
             }
-            invocation.origin.chaos = Some(injected);
+            invocation.origin.chaos = Some(Box::new(injected));
         }
         let decision = admit(
             self.handler.strategy,

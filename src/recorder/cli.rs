@@ -76,7 +76,8 @@ fn start(row: &Value) -> &'static str {
 }
 
 fn table(rows: &[Value]) -> String {
-    let mut lines = vec![["ID", "TIME (UTC)", "HANDLER", "WORKER", "START", "DURATION", "STATUS"].map(String::from)];
+    let mut lines =
+        vec![["ID", "TIME (UTC)", "HANDLER", "WORKER", "START", "DURATION", "STATUS"].map(String::from)];
     for row in rows {
         let duration = row["run_ms"].as_f64().map_or("-".into(), |ms| format!("{ms:.2} ms"));
         let status = match row["error_type"].as_str() {
@@ -97,7 +98,8 @@ fn table(rows: &[Value]) -> String {
     lines
         .iter()
         .map(|line| {
-            let cells: Vec<String> = line.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            let cells: Vec<String> =
+                line.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
             format!("{}\n", cells.join("  ").trim_end())
         })
         .collect()

@@ -34,7 +34,8 @@ fn no_recording(err: String) -> HttpResponse {
 
 async fn list(_: ClientPort, database: web::Data<Database>, params: web::Query<ListQuery>) -> HttpResponse {
     let failed = params.failed.as_deref().is_some_and(|f| !matches!(f, "0" | "false" | "no"));
-    let filter = Filter { handler: params.handler.clone(), failed, limit: params.limit.unwrap_or(DEFAULT_LIMIT) };
+    let filter =
+        Filter { handler: params.handler.clone(), failed, limit: params.limit.unwrap_or(DEFAULT_LIMIT) };
     let path = database.0.clone();
     match web::block(move || query::list(&path, &filter)).await {
         Ok(Ok(rows)) => HttpResponse::Ok().json(serde_json::json!({"invocations": rows})),

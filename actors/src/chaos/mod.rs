@@ -69,7 +69,8 @@ impl Injected {
 
     /// The `chaos` column: `{"seed", "faults": [...], "latency_ms"}`.
     pub fn to_json(&self) -> String {
-        serde_json::json!({"seed": self.seed, "faults": self.applied, "latency_ms": self.latency_ms}).to_string()
+        serde_json::json!({"seed": self.seed, "faults": self.applied, "latency_ms": self.latency_ms})
+            .to_string()
     }
 }
 
@@ -97,13 +98,24 @@ impl HandlerChaos {
     pub fn new(rates: &ChaosConfig, handler: &str) -> Option<Self> {
         let seed = rates.seed.filter(|_| rates.enabled)?;
         let rng = StdRng::seed_from_u64(seed ^ name_hash(handler));
-        Some(HandlerChaos { rates: *rates, seed, handler: handler.to_string(), rng, counts: ChaosCounts::default() })
+        Some(HandlerChaos {
+            rates: *rates,
+            seed,
+            handler: handler.to_string(),
+            rng,
+            counts: ChaosCounts::default(),
+        })
     }
 
     /// The next request's draws.
     pub fn draw(&mut self) -> Injected {
         let draws = [self.rng.random(), self.rng.random(), self.rng.random(), self.rng.random()];
-        Injected { seed: self.seed, drawn: decide(&self.rates, draws), applied: vec![], latency_ms: self.rates.latency_ms }
+        Injected {
+            seed: self.seed,
+            drawn: decide(&self.rates, draws),
+            applied: vec![],
+            latency_ms: self.rates.latency_ms,
+        }
     }
 
     /// Counts and logs a fault carried out on `injected`'s invocation.
@@ -128,9 +140,24 @@ impl HandlerChaos {
     }
 }
 
+/// The faults of a request dispatched to a slot (`warm`: its process is parked, idle): `kill_idle`
+/// and `cold_start` only mean something for a warm one; `kill_busy` for any.
+pub fn at_dispatch(chaos: &mut HandlerChaos, warm: bool, injected: &mut Injected) {
+    let drawn = injected.drawn;
+    if drawn.kill_idle && warm {
+        chaos.inject(injected, Fault::KillIdle);
+    } else if drawn.cold_start && warm {
+        chaos.inject(injected, Fault::ColdStart);
+    }
+    if drawn.kill_busy {
+        chaos.inject(injected, Fault::KillBusy);
+    }
+}
+
 /// FNV-1a of the handler's name: stable across runs and builds, unlike std's hasher.
 fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+    name.bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -138,7 +165,15 @@ mod tests {
     use super::*;
 
     fn rates(kill_idle: f64, kill_busy: f64, cold_start: f64, throttle: f64) -> ChaosConfig {
-        ChaosConfig { enabled: true, kill_idle, kill_busy, cold_start, throttle, latency_ms: 0, seed: Some(1) }
+        ChaosConfig {
+            enabled: true,
+            kill_idle,
+            kill_busy,
+            cold_start,
+            throttle,
+            latency_ms: 0,
+            seed: Some(1),
+        }
     }
 
     #[test]
@@ -175,19 +210,5 @@ mod tests {
         let mut chaos = HandlerChaos::new(&other, "orders").unwrap();
         assert_ne!((0..50).map(|_| chaos.draw().drawn).collect::<Vec<_>>(), run("orders"));
         assert!(HandlerChaos::new(&ChaosConfig { enabled: false, ..rates }, "orders").is_none(), "off");
-    }
-}
-
-/// The faults of a request dispatched to a slot (`warm`: its process is parked, idle): `kill_idle`
-/// and `cold_start` only mean something for a warm one; `kill_busy` for any.
-pub fn at_dispatch(chaos: &mut HandlerChaos, warm: bool, injected: &mut Injected) {
-    let drawn = injected.drawn;
-    if drawn.kill_idle && warm {
-        chaos.inject(injected, Fault::KillIdle);
-    } else if drawn.cold_start && warm {
-        chaos.inject(injected, Fault::ColdStart);
-    }
-    if drawn.kill_busy {
-        chaos.inject(injected, Fault::KillBusy);
     }
 }

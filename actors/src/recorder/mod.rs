@@ -28,7 +28,10 @@ const CHANNEL_CAPACITY: usize = 65_536;
 enum Message {
     Row(Box<Row>),
     /// A line the worker printed while serving request `id`.
-    Line { id: String, text: String },
+    Line {
+        id: String,
+        text: String,
+    },
     /// Answered once everything sent before it is committed.
     Flush(crossbeam_channel::Sender<()>),
 }

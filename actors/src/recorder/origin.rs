@@ -42,7 +42,7 @@ pub struct Origin {
     /// The HTTP request as JSON (`method`, `path`, `query`, `headers`, `body`), bodies already cut.
     pub http_request: Option<Arc<str>>,
     /// The faults chaos mode injected (set by the supervisor).
-    pub chaos: Option<crate::chaos::Injected>,
+    pub chaos: Option<Box<crate::chaos::Injected>>,
 }
 
 impl Origin {

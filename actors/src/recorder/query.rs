@@ -18,15 +18,20 @@ pub struct Filter {
 }
 
 /// The columns of a listed invocation.
-const SUMMARY: &str = "id, seq, started_at_ms, handler, worker, worker_name, pid, cold, tenant, source, init_ms, \
+const SUMMARY: &str =
+    "id, seq, started_at_ms, handler, worker, worker_name, pid, cold, tenant, source, init_ms, \
                        run_ms, status, error_type, error_message, chaos";
 
 fn open(path: &Path) -> Result<Connection, String> {
     if !path.exists() {
-        return Err(format!("no recording at {} (nothing was invoked yet, or `record = false`)", path.display()));
+        return Err(format!(
+            "no recording at {} (nothing was invoked yet, or `record = false`)",
+            path.display()
+        ));
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|err| format!("{}: {err}", path.display()))?;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|err| format!("{}: {err}", path.display()))?;
     conn.busy_timeout(std::time::Duration::from_secs(2)).map_err(|err| err.to_string())?;
     Ok(conn)
 }
@@ -49,7 +54,8 @@ pub fn list(path: &Path, filter: &Filter) -> Result<Vec<Value>, String> {
 /// Everything recorded of invocation `id`; None if there is no such record.
 pub fn show(path: &Path, id: &str) -> Result<Option<Value>, String> {
     let conn = open(path)?;
-    let mut statement = conn.prepare("SELECT * FROM invocations WHERE id = ?1").map_err(|err| err.to_string())?;
+    let mut statement =
+        conn.prepare("SELECT * FROM invocations WHERE id = ?1").map_err(|err| err.to_string())?;
     let mut rows = statement.query([id]).map_err(|err| err.to_string())?;
     match rows.next().map_err(|err| err.to_string())? {
         Some(row) => Ok(Some(to_json(row))),

@@ -107,7 +107,12 @@ impl Row {
 }
 
 /// The row of a request answered 429 before it reached a worker.
-pub fn throttled(id: String, handler: &str, invocation: &Invocation, rejection: &crate::invocation::Rejection) -> Row {
+pub fn throttled(
+    id: String,
+    handler: &str,
+    invocation: &Invocation,
+    rejection: &crate::invocation::Rejection,
+) -> Row {
     let mut row = Row::new(id, handler, invocation, crate::status::epoch_ms(std::time::SystemTime::now()));
     row.status = "throttled";
     row.error = Some(RowError {
@@ -135,7 +140,11 @@ pub fn outcome_fields(outcome: &Outcome) -> (&'static str, Option<Bytes>, Option
         }
         Outcome::Failed { error, message, .. } => {
             let status = if matches!(error, FailureKind::Timeout(_)) { "timeout" } else { "error" };
-            let error = RowError { error_type: error.error_type().to_string(), message: message.clone(), stack: None };
+            let error = RowError {
+                error_type: error.error_type().to_string(),
+                message: message.clone(),
+                stack: None,
+            };
             (status, None, Some(error))
         }
     }
@@ -152,7 +161,9 @@ mod tests {
         let ok = Outcome::Success { request_id: "r".into(), body: Bytes::from_static(b"{\"a\":1}") };
         let raised = Outcome::HandlerError {
             request_id: "r".into(),
-            body: Bytes::from_static(br#"{"errorType":"ValueError","errorMessage":"boom","stackTrace":["  File x"]}"#),
+            body: Bytes::from_static(
+                br#"{"errorType":"ValueError","errorMessage":"boom","stackTrace":["  File x"]}"#,
+            ),
         };
         let bare = Outcome::HandlerError { request_id: "r".into(), body: Bytes::from_static(b"oops") };
         let late = Outcome::Failed {
@@ -160,7 +171,8 @@ mod tests {
             error: FailureKind::Timeout(Duration::from_secs(1)),
             message: "Task timed out".into(),
         };
-        let died = Outcome::Failed { request_id: "r".into(), error: FailureKind::Exited, message: "exit".into() };
+        let died =
+            Outcome::Failed { request_id: "r".into(), error: FailureKind::Exited, message: "exit".into() };
         let error = |t: &str, m: &str, s: Option<&str>| {
             Some(RowError { error_type: t.into(), message: m.into(), stack: s.map(str::to_string) })
         };

@@ -39,7 +39,8 @@ CREATE INDEX IF NOT EXISTS invocations_handler ON invocations(handler, seq);
 /// Opens the database for writing, creating the file, its folder and the table as needed.
 pub fn open(path: &Path) -> Result<Connection, String> {
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
-        std::fs::create_dir_all(folder).map_err(|err| format!("cannot create {}: {err}", folder.display()))?;
+        std::fs::create_dir_all(folder)
+            .map_err(|err| format!("cannot create {}: {err}", folder.display()))?;
         // A folder smyth made holds only what smyth writes: keep it out of git.
         let _ = std::fs::write(folder.join(".gitignore"), "*\n");
     }

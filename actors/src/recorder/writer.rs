@@ -81,7 +81,11 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, batch: Vec<Message>, flushed: &mut Vec<crossbeam_channel::Sender<()>>) -> rusqlite::Result<()> {
+    fn write(
+        &mut self,
+        batch: Vec<Message>,
+        flushed: &mut Vec<crossbeam_channel::Sender<()>>,
+    ) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         let mut rows = 0;
         for message in batch {
@@ -206,12 +210,15 @@ mod tests {
         thread.join().unwrap();
         let conn = Connection::open(&path).unwrap();
         let count: i64 = conn.query_row("SELECT COUNT(*) FROM invocations", [], |r| r.get(0)).unwrap();
-        let (first, last): (i64, i64) =
-            conn.query_row("SELECT MIN(seq), MAX(seq) FROM invocations", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let (first, last): (i64, i64) = conn
+            .query_row("SELECT MIN(seq), MAX(seq) FROM invocations", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
         assert_eq!((count, first, last), (10_000, 51, 10_050));
-        let log: String = conn.query_row("SELECT log FROM invocations WHERE id = 'r10049'", [], |r| r.get(0)).unwrap();
+        let log: String =
+            conn.query_row("SELECT log FROM invocations WHERE id = 'r10049'", [], |r| r.get(0)).unwrap();
         assert_eq!(log, "late\n");
-        let gone: i64 = conn.query_row("SELECT COUNT(*) FROM invocations WHERE id = 'r0'", [], |r| r.get(0)).unwrap();
+        let gone: i64 =
+            conn.query_row("SELECT COUNT(*) FROM invocations WHERE id = 'r0'", [], |r| r.get(0)).unwrap();
         assert_eq!(gone, 0, "the oldest are deleted");
     }
 }

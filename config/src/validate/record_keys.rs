@@ -19,7 +19,8 @@ pub(super) fn record(check: &mut Check, g: &RawGlobal, root: &Path) -> RecordCon
         Some(p) => root.join(p.get_ref()),
         None => root.join(".smyth/invocations.db"),
     };
-    let keep = check.int(&g.record_keep, "record_keep", 1, MAX_RECORD_KEEP, DEFAULT_RECORD_KEEP as i64) as usize;
+    let keep =
+        check.int(&g.record_keep, "record_keep", 1, MAX_RECORD_KEEP, DEFAULT_RECORD_KEEP as i64) as usize;
     RecordConfig { enabled, path, keep }
 }
 
