@@ -104,10 +104,10 @@ impl Writer {
                 }
                 Message::Line { id, text } => {
                     if self.written_set.contains(&id) {
-                        tx.execute(
+                        tx.prepare_cached(
                             "UPDATE invocations SET log = log || ?2 || char(10) WHERE id = ?1 AND length(log) < ?3",
-                            params![id, text, CUT_AT as i64],
-                        )?;
+                        )?
+                        .execute(params![id, text, CUT_AT as i64])?;
                     } else if self.early_lines.len() < MAX_TRACKED || self.early_lines.contains_key(&id) {
                         let lines = self.early_lines.entry(id).or_default();
                         if lines.len() < CUT_AT {
@@ -120,10 +120,10 @@ impl Writer {
             }
         }
         if rows > 0 {
-            tx.execute(
+            tx.prepare_cached(
                 "DELETE FROM invocations WHERE seq <= (SELECT MAX(seq) FROM invocations) - ?1",
-                params![self.keep as i64],
-            )?;
+            )?
+            .execute(params![self.keep as i64])?;
         }
         tx.commit()
     }
@@ -137,13 +137,15 @@ fn answer(flushed: Vec<crossbeam_channel::Sender<()>>) {
 
 fn insert(tx: &rusqlite::Transaction, row: &Row, log: &str) -> rusqlite::Result<()> {
     let error = row.error.as_ref();
-    tx.execute(
+    // Prepared once per connection: the writer's hot path.
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO invocations (id, seq, handler, worker, pid, cold, tenant, source, started_at_ms,
             init_ms, run_ms, status, event, result, error_type, error_message, error_stack, log, http_request,
             chaos, worker_name, event_size, result_size)
          VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM invocations), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
             ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
-        params![
+    )?
+    .execute(params![
             row.id,
             row.handler,
             row.worker.map(|w| w as i64),
@@ -166,8 +168,7 @@ fn insert(tx: &rusqlite::Transaction, row: &Row, log: &str) -> rusqlite::Result<
             row.worker_name,
             row.event.len() as i64,
             row.result.as_ref().map(|r| r.len() as i64),
-        ],
-    )?;
+        ])?;
     Ok(())
 }
 
