@@ -122,9 +122,12 @@ fn a_route_invocation_is_recorded_with_every_field() {
     // A handler that raises: its error's type, message and stack.
     let failed = server.get("/fail");
     assert_eq!(failed.status, 502);
-    let rows = list(&server, "?handler=fail");
-    let row = rows.first().cloned().unwrap_or_default();
-    let row = record(&server, row["id"].as_str().unwrap_or("none"), Some("about to fail"));
+    let mut rows = Vec::new();
+    server.wait_for("the failed invocation's record", Duration::from_secs(10), || {
+        rows = list(&server, "?handler=fail");
+        !rows.is_empty()
+    });
+    let row = record(&server, rows[0]["id"].as_str().unwrap(), Some("about to fail"));
     assert_eq!(row["status"], "error");
     assert_eq!(row["error_type"], "ValueError");
     assert_eq!(row["error_message"], format!("nope {}", row["id"].as_str().unwrap()));
