@@ -378,3 +378,27 @@ fn rendered_dom(url: &str) -> Option<String> {
     assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
     Some(String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+#[test]
+fn timeouts_and_init_failures_are_recorded_with_their_errors() {
+    let app = "import time\n\ndef slow(event, context):\n    time.sleep(5)\n";
+    let handlers = "[tool.smyth.handlers.slow]\nhandler_path = \"app.slow\"\nurl_path = \"/slow\"\ntimeout = 1\n\n\
+                    [tool.smyth.handlers.broken]\nhandler_path = \"missing_module.handler\"\nurl_path = \"/broken\"\n";
+    let server = Server::start(&[("pyproject.toml", &pyproject(handlers)), ("app.py", app)]);
+    assert_eq!(server.get("/slow").status, 504);
+    assert_eq!(server.get("/broken").status, 502);
+    let mut rows = Vec::new();
+    server.wait_for("two records", Duration::from_secs(10), || {
+        rows = list(&server, "?failed=true");
+        rows.len() == 2
+    });
+    let by = |handler: &str| rows.iter().find(|r| r["handler"] == handler).cloned().unwrap();
+    let slow = by("slow");
+    assert_eq!((slow["status"].as_str(), slow["error_type"].as_str()), (Some("timeout"), Some("Sandbox.Timedout")));
+    assert!(slow["run_ms"].as_f64().unwrap() >= 1000.0, "{slow}");
+    let broken = by("broken");
+    assert_eq!(broken["status"], "error");
+    assert_eq!(broken["error_type"], "Runtime.ImportModuleError", "{broken}");
+    assert_eq!((broken["worker_name"].as_str(), broken["cold"].as_bool()), (Some("broken:0"), Some(true)));
+    assert_eq!(broken["run_ms"], 0.0, "it never ran");
+}
