@@ -394,7 +394,10 @@ fn timeouts_and_init_failures_are_recorded_with_their_errors() {
     });
     let by = |handler: &str| rows.iter().find(|r| r["handler"] == handler).cloned().unwrap();
     let slow = by("slow");
-    assert_eq!((slow["status"].as_str(), slow["error_type"].as_str()), (Some("timeout"), Some("Sandbox.Timedout")));
+    assert_eq!(
+        (slow["status"].as_str(), slow["error_type"].as_str()),
+        (Some("timeout"), Some("Sandbox.Timedout"))
+    );
     assert!(slow["run_ms"].as_f64().unwrap() >= 1000.0, "{slow}");
     let broken = by("broken");
     assert_eq!(broken["status"], "error");
