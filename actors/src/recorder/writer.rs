@@ -14,8 +14,9 @@ use rusqlite::{params, Connection};
 use super::row::{cut, cut_text, Row, CUT_AT};
 use super::Message;
 
-/// How long a batch waits for more messages after its first, so a burst shares one transaction.
-const GATHER: Duration = Duration::from_millis(5);
+/// How long a batch waits for more messages after its first, so that many invocations share one
+/// transaction: a commit costs far more than a row.
+const GATHER: Duration = Duration::from_millis(50);
 const MAX_BATCH: usize = 2_000;
 /// Requests whose lines are held or whose rows are remembered as written, at most.
 const MAX_TRACKED: usize = 4_096;
@@ -51,6 +52,11 @@ impl Writer {
             let until = Instant::now() + GATHER;
             while batch.len() < MAX_BATCH {
                 match receiver.recv_deadline(until) {
+                    // Someone waits for the disk: write now.
+                    Ok(message @ Message::Flush(_)) => {
+                        batch.push(message);
+                        break;
+                    }
                     Ok(message) => batch.push(message),
                     Err(_) => break,
                 }
