@@ -1,6 +1,8 @@
 //! The database file: created with its folder (and that folder's `.gitignore` of `*` when smyth
-//! made it), in WAL mode, with the `invocations` table. The columns named in the contract with the
-//! replay and state-leak features are fixed; the rest may grow.
+//! made it), in WAL mode, with the `invocations` table and one index beside its primary key (`seq`,
+//! for insert order and the cap): every index costs each write, and scanning at most `record_keep`
+//! rows for one handler's is quick. The columns named in the contract with the replay and
+//! state-leak features are fixed; the rest may grow.
 
 use std::path::Path;
 
@@ -33,7 +35,6 @@ CREATE TABLE IF NOT EXISTS invocations (
     result_size INTEGER NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS invocations_seq ON invocations(seq);
-CREATE INDEX IF NOT EXISTS invocations_handler ON invocations(handler, seq);
 ";
 
 /// Opens the database for writing, creating the file, its folder and the table as needed.
