@@ -20,6 +20,9 @@ use crate::status::{epoch_ms, HandlerStatus, WorkerStatus};
 use crate::strategy::{admit, pick, pool_size, resize, Admission, Limits, SlotView};
 use crate::worker::{Stop, WorkerActor};
 
+mod equip;
+pub use equip::Equip;
+
 /// The account-wide concurrency limit, shared by every supervisor.
 #[derive(Debug)]
 pub struct AccountLimit {
@@ -334,28 +337,13 @@ impl Actor for HandlerSupervisor {
 impl Handler<Invoke> for HandlerSupervisor {
     type Result = ();
 
-    fn handle(&mut self, Invoke { mut invocation, reply }: Invoke, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Invoke { invocation, reply }: Invoke, ctx: &mut Context<Self>) {
         if self.shutting_down {
             let _ = reply.send(Err(Rejection::Unavailable));
             return;
         }
-        if let Some(chaos) = self.chaos.as_mut().filter(|_| invocation.origin.chaos.is_none()) {
-            let mut injected = chaos.draw();
-            if injected.drawn.throttle {
-                chaos.inject(&mut injected, crate::chaos::Fault::Throttle);
-                invocation.origin.chaos = Some(Box::new(injected));
-                return self.throttle(invocation, reply, Rejection::ReservedConcurrency);
-            }
-            let latency = Duration::from_millis(injected.latency_ms);
-            if !latency.is_zero() {
-                chaos.inject(&mut injected, crate::chaos::Fault::Latency);
-                invocation.origin.chaos = Some(Box::new(injected));
-                // Admitted after the delay, with its faults already drawn.
-                ctx.notify_later(Invoke { invocation, reply }, latency);
-                return;
-            }
-            invocation.origin.chaos = Some(Box::new(injected));
-        }
+        // Chaos mode may throttle or delay it (then it is answered or comes back later).
+        let Some((invocation, reply)) = self.chaos_admission(invocation, reply, ctx) else { return };
         let decision = admit(
             self.handler.strategy,
             &self.views(),
@@ -369,37 +357,6 @@ impl Handler<Invoke> for HandlerSupervisor {
             Admission::Queue => self.queue.push_back((invocation, reply)),
             Admission::Throttle(rejection) => self.throttle(invocation, reply, rejection),
         }
-    }
-}
-
-impl HandlerSupervisor {
-    /// Answers 429: counted, logged and recorded.
-    fn throttle(&mut self, invocation: Invocation, reply: Reply, rejection: Rejection) {
-        self.metrics.throttled();
-        tracing::warn!(handler = %self.handler.name, "throttled: {rejection}");
-        if self.recorder.is_on() {
-            let id = uuid::Uuid::new_v4().to_string();
-            let row = crate::recorder::row::throttled(id, &self.handler.name, &invocation, &rejection);
-            self.recorder.record(row);
-        }
-        let _ = reply.send(Err(rejection));
-    }
-}
-
-/// Gives a supervisor what it needs beyond its handler: the recorder and chaos mode.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Equip {
-    pub recorder: crate::recorder::Recorder,
-    pub chaos: Option<crate::chaos::HandlerChaos>,
-}
-
-impl Handler<Equip> for HandlerSupervisor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Equip, _: &mut Context<Self>) {
-        self.recorder = msg.recorder;
-        self.chaos = msg.chaos;
     }
 }
 
