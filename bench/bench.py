@@ -668,6 +668,33 @@ def scenario_ten(key: str, R: dict) -> None:
         server.stop()
 
 
+def scenario_record(key: str, R: dict, rounds: int = 3) -> None:
+    """smyth only: no-op throughput (concurrency 1, 1 conn) with `record = true` (the default) and
+    `record = false`, interleaved on fresh servers, medians; recording may cost at most 5 %."""
+    if key != "smyth":
+        return
+
+    class Unrecorded(SmythRs):
+        def write_project(self, d: Path) -> None:
+            (d / "pyproject.toml").write_text(smyth_toml(self.handlers, self.port).replace(
+                "[tool.smyth]\n", "[tool.smyth]\nrecord = false\n", 1))
+
+    rps: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(rounds):
+        for mode, peer in (("on", SmythRs), ("off", Unrecorded)):
+            server = peer([Handler("noop", "noop", "/noop")])
+            server.start()
+            try:
+                server.wait_ready("/noop", b"ok")
+                run_wrk(server.port, "/noop", 1, 1)  # warm
+                rps[mode].append(run_wrk(server.port, "/noop", 1, DURATION)["rps_2xx"])
+            finally:
+                server.stop()
+    R["record.on_rps"], R["record.off_rps"] = (statistics.median(rps[m]) for m in ("on", "off"))
+    R["record.ratio"] = R["record.on_rps"] / R["record.off_rps"] if R["record.off_rps"] else None
+    log(f"{key} no-op req/s recording on {rps['on']}, off {rps['off']}")
+
+
 def describe_body(body: bytes) -> str:
     """A short description of an answer: the Lambda error type and message when it is one."""
     try:
@@ -765,6 +792,7 @@ def steps() -> list[tuple[str, object]]:
                 out.append((f"{part}, concurrency {conc}, {conns} conn",
                             lambda key, R, c=conc, n=conns, p=part: load_cell(key, c, n, p, R)))
     out += [("10 handlers", scenario_ten), ("recovery", scenario_recovery)]
+    out.append(("recording on vs off", scenario_record))
     return out
 
 
@@ -862,6 +890,10 @@ def rows(results: dict) -> list[tuple]:
     add("10 handlers, none invoked: worker processes", "lower", "int", ["ten.idle_workers"])
     add("10 handlers, each invoked once: total RSS (MB)", "lower", "mb", ["ten.used_kb"])
     add("10 handlers, each invoked once: worker processes", "lower", "int", ["ten.used_workers"])
+    add("no-op 2xx req/s, recording on (concurrency 1, 1 conn)", "higher", "rps", ["record.on_rps"])
+    add("no-op 2xx req/s, recording off (concurrency 1, 1 conn)", "higher", "rps", ["record.off_rps"])
+    add("recording on / off (no-op req/s, medians; at least 0.95)", "higher", "str", ["record.ratio"],
+        lambda v: f"{v:.3f}")
     add("recovery after SIGKILL of the worker (ms)", "lower", "ms", ["recovery", "seconds"], lambda v: v * 1000)
     add("recovery: first request after the kill failed (rounds)", "lower", "str", ["recovery", "first_failed"])
     add("first answer after the kill (a failed one, if any)", "", "str", ["recovery", "first"])

@@ -1,4 +1,4 @@
-//! The command line: `smyth run`, `smyth check`, `smyth invoke`, `smyth status`, `smyth replay`,
+//! The command line: `smyth run`, `smyth check`, `smyth invoke`, `smyth status`, `smyth invocations`, `smyth replay`,
 //! `smyth export sam`.
 
 use std::path::PathBuf;
@@ -26,6 +26,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Re-run a recorded invocation against the current code and show what changed.
     Replay(ReplayArgs),
+    /// List the recorded invocations, newest first (`show ID`: everything recorded of one).
+    Invocations(InvocationsArgs),
     /// Write the config as a deployment template for AWS.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -99,6 +101,41 @@ pub struct ReplayArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InvocationsArgs {
+    #[command(subcommand)]
+    pub show: Option<InvocationsCommand>,
+    /// Only this handler's invocations.
+    #[arg(long, value_name = "H")]
+    pub handler: Option<String>,
+    /// Only those that did not end `ok` (errors, timeouts, throttles).
+    #[arg(long)]
+    pub failed: bool,
+    /// How many, newest first.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvocationsCommand {
+    /// Everything recorded of one invocation, its log included.
+    Show {
+        /// The request id.
+        id: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -146,4 +183,8 @@ pub struct RunArgs {
     /// `check_state = true` on a throwaway environment, and warn when the results differ.
     #[arg(long)]
     pub check_state: bool,
+    /// Chaos mode: inject faults at the rates of `[tool.smyth.chaos]`, drawn from SEED (default: the
+    /// table's `seed`, else a random one, logged).
+    #[arg(long, value_name = "SEED", num_args = 0..=1, require_equals = true)]
+    pub chaos: Option<Option<u64>>,
 }

@@ -68,6 +68,7 @@ pub async fn invoke(
         received: Instant::now(),
         log: None,
         tenant,
+        origin: smyth_actors::recorder::Origin::new(smyth_actors::recorder::Source::Cli),
     };
     running.router().do_send(InvokeByName { name: name.to_string(), invocation, reply });
     let result = answer.await;

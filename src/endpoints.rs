@@ -14,10 +14,13 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     let prefix = prefix.trim_end_matches('/');
-    let page = DASHBOARD.replace("__STATUS_URL__", &format!("{prefix}/status"));
+    let page = DASHBOARD
+        .replace("__STATUS_URL__", &format!("{prefix}/status"))
+        .replace("__INVOCATIONS_URL__", &format!("{prefix}/invocations"));
     cfg.route(&format!("{prefix}/status"), web::get().to(status))
         .route(&format!("{prefix}/api/status"), web::get().to(status))
         .route(&format!("{prefix}/metrics"), web::get().to(prometheus))
+        .configure(|cfg| crate::recorder::endpoints::configure(cfg, prefix))
         .route(
             &format!("{prefix}/"),
             web::get().to(move |_: ClientPort| {

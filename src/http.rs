@@ -12,6 +12,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use percent_encoding::percent_decode_str;
 use smyth_actors::invocation::{Invocation, Rejection};
 use smyth_actors::messages::{RouteMatch, RouteRequest};
+use smyth_actors::recorder::Source;
 use smyth_actors::router::RouterActor;
 use smyth_actors::tenancy::check_tenant;
 use tokio::sync::oneshot;
@@ -100,6 +101,8 @@ pub fn on_runtime_port(req: &HttpRequest) -> bool {
 #[derive(Clone)]
 pub struct Edge {
     pub router: Addr<RouterActor>,
+    /// Invocations are recorded: keep the HTTP request each came from.
+    pub recording: bool,
 }
 
 /// smyth's own endpoints under `prefix`, and every other path to the handlers.
@@ -120,6 +123,10 @@ async fn dispatch(
     let body = read_limited(&req, payload).await.ok_or(GatewayError::PayloadTooLarge)?;
     let path = percent_decode_str(req.path()).decode_utf8_lossy().into_owned();
     let request = RequestSnapshot::capture(&req, body);
+    let origin = crate::recorder::origin(Source::Http, edge.recording, || {
+        let headers = request.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        crate::recorder::http_request(&request.method, &request.path, &request.query, headers, &request.body)
+    });
     // The matched format (or why the request cannot be an event of it), from the router's thread.
     let (matched_tx, matched) = oneshot::channel::<Result<EventFormat, String>>();
     let build = Box::new(move |route: &RouteMatch| {
@@ -133,6 +140,7 @@ async fn dispatch(
             received,
             log: None,
             tenant: tenant.ok()?,
+            origin,
         })
     });
     let (reply, answer) = oneshot::channel();

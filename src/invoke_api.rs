@@ -20,6 +20,8 @@ use smyth_actors::tenancy::check_tenant;
 use smyth_config::Config;
 use tokio::sync::oneshot;
 
+use smyth_actors::recorder::Source;
+
 use crate::http::ClientPort;
 use crate::lambda_api::LambdaApi;
 use crate::runtime_api::read_limited;
@@ -41,6 +43,8 @@ pub struct InvokeApi {
     isolated: Arc<HashSet<String>>,
     /// The rest of the Lambda API (reading functions, changing concurrency), on the same routes' root.
     lambda: LambdaApi,
+    /// Invocations are recorded: keep the HTTP request each came from.
+    recording: bool,
 }
 
 impl InvokeApi {
@@ -50,6 +54,7 @@ impl InvokeApi {
             config.handlers.iter().filter(|h| h.tenant_id_header.is_some()).map(|h| h.name.clone()).collect();
         let region = config.env.get("AWS_REGION").cloned().unwrap_or_else(|| "eu-central-1".into());
         let lambda = LambdaApi::new(config, region.clone(), router.clone(), events.clone());
+        let recording = config.record.enabled;
         Self {
             router,
             events,
@@ -58,6 +63,7 @@ impl InvokeApi {
             functions: Arc::new(functions),
             isolated: Arc::new(isolated),
             lambda,
+            recording,
         }
     }
 
@@ -240,7 +246,17 @@ async fn invoke(
     match kind.as_str() {
         "RequestResponse" => {
             let tail = header(&req, "X-Amz-Log-Type") == Some("Tail");
-            request_response(&api, name, body, meta, tail).await
+            let origin = crate::recorder::origin(Source::Invoke, api.recording, || {
+                let headers = req.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default()));
+                crate::recorder::http_request(
+                    req.method().as_str(),
+                    req.path(),
+                    req.query_string(),
+                    headers,
+                    &body,
+                )
+            });
+            request_response(&api, name, body, meta, tail, origin).await
         }
         "Event" => enqueue(&api, name, body, meta).await,
         "DryRun" => HttpResponse::NoContent().finish(),
@@ -264,12 +280,13 @@ async fn request_response(
     payload: web::Bytes,
     meta: Meta,
     tail: bool,
+    origin: smyth_actors::recorder::Origin,
 ) -> HttpResponse {
     let (log, mut logs) = tokio::sync::mpsc::unbounded_channel();
     let Meta { client_context, function_arn, tenant } = meta;
     let received = Instant::now();
     let log = tail.then_some(log);
-    let invocation = Invocation { payload, client_context, function_arn, received, log, tenant };
+    let invocation = Invocation { payload, client_context, function_arn, received, log, tenant, origin };
     match api.invoke(name, invocation).await {
         Ok(outcome) => {
             let mut response = outcome_response(outcome);

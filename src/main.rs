@@ -14,6 +14,7 @@ mod invoke_api;
 mod lambda_api;
 mod logging;
 mod metrics;
+mod recorder;
 mod replay;
 mod runtime_api;
 mod server;
@@ -23,7 +24,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{CheckArgs, Cli, Command, ExportCommand, InvokeArgs, ReplayArgs, RunArgs};
+use cli::{
+    CheckArgs, Cli, Command, ExportCommand, InvocationsArgs, InvocationsCommand, InvokeArgs, ReplayArgs,
+    RunArgs,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Replay(args) => replay(args),
+        Command::Invocations(args) => invocations(args),
         Command::Export(ExportCommand::Sam(args)) => match load(args.config.config.as_deref()) {
             Ok(config) => export::sam(&config, args.output.as_deref(), args.include_env_file),
             Err(code) => code,
@@ -92,6 +97,30 @@ fn check(args: CheckArgs) -> ExitCode {
     }
 }
 
+/// `smyth invocations [show ID]`: reads the recording database of the project's config.
+fn invocations(args: InvocationsArgs) -> ExitCode {
+    let explicit = match &args.show {
+        Some(InvocationsCommand::Show { config, .. }) => config.config.as_deref(),
+        None => args.config.config.as_deref(),
+    };
+    let config = match load(explicit) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let path = &config.record.path;
+    match args.show {
+        Some(InvocationsCommand::Show { id, json, .. }) => recorder::cli::show(path, &id, json),
+        None => {
+            let filter = smyth_actors::recorder::query::Filter {
+                handler: args.handler,
+                failed: args.failed,
+                limit: args.limit,
+            };
+            recorder::cli::list(path, &filter, args.json)
+        }
+    }
+}
+
 fn invoke(args: InvokeArgs) -> ExitCode {
     let config = match load(args.config.config.as_deref()) {
         Ok(config) => config,
@@ -112,6 +141,12 @@ fn invoke(args: InvokeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A seed for `--chaos` without one: from the clock, small enough to type back in.
+fn rand_seed() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::from(nanos.subsec_nanos()) % 1_000_000
 }
 
 fn run(args: RunArgs) -> ExitCode {
@@ -153,6 +188,21 @@ fn run(args: RunArgs) -> ExitCode {
     logging::init(&config.log_level, config.log_format);
     if config.check_state {
         announce_state_checks(&config);
+    }
+    if let Some(seed) = args.chaos {
+        config.chaos.enabled = true;
+        config.chaos.seed = Some(seed.or(config.chaos.seed).unwrap_or_else(rand_seed));
+        let chaos = &config.chaos;
+        tracing::info!(
+            seed = chaos.seed,
+            "chaos: on, seed {} (kill_idle {}, kill_busy {}, cold_start {}, throttle {}, latency_ms {})",
+            chaos.seed.unwrap_or_default(),
+            chaos.kill_idle,
+            chaos.kill_busy,
+            chaos.cold_start,
+            chaos.throttle,
+            chaos.latency_ms
+        );
     }
     let system = actix_rt::System::new();
     match system.block_on(server::run(config)) {

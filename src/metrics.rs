@@ -236,6 +236,7 @@ mod tests {
             state_checks: 0,
             state_leaks: 0,
             last_state_leak: None,
+            chaos: None,
             account_limit: 1000,
             managed: None,
         }];

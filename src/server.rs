@@ -50,6 +50,7 @@ struct World {
     router: Addr<RouterActor>,
     workers: Workers,
     invoke: InvokeApi,
+    recorder: smyth_actors::recorder::Recorder,
 }
 
 impl World {
@@ -60,6 +61,7 @@ impl World {
             invoke: InvokeApi::new(config, pools.router.clone(), pools.async_queue, pools.spool),
             router: pools.router,
             workers: Workers(Arc::new(pools.workers_by_port), Arc::new(pools.environments_by_port)),
+            recorder: pools.recorder,
         }
     }
 }
@@ -110,6 +112,8 @@ impl Running {
         let _ = self.world.router.send(Shutdown { grace }).await;
         wait_for_workers(&self.world.router, Duration::from_secs(5)).await;
         self.handle.stop(true).await;
+        // What was recorded reaches the disk before the process ends (`smyth invoke` ends at once).
+        self.world.recorder.flush(Duration::from_secs(2));
     }
 }
 
@@ -144,13 +148,15 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
         let world = factory_world.get_or_init(|| World::start(&blueprint)).clone();
         let prefix = prefix.clone();
         let replay = ReplayApi { router: world.router.clone(), database: database.clone() };
+        let record_path = blueprint.config.record.path.clone();
         App::new()
             .wrap(middleware::from_fn(edge::guard))
             // Outermost: every request takes its connection's next head, whatever answers it.
             .wrap(middleware::Condition::new(spell, middleware::from_fn(header_case::attach_spelling)))
             .app_data(rules.clone())
             .app_data(web::Data::new(world.workers))
-            .app_data(web::Data::new(Edge { router: world.router }))
+            .app_data(web::Data::new(Edge { router: world.router, recording: world.recorder.is_on() }))
+            .app_data(web::Data::new(crate::recorder::endpoints::Database(record_path.clone())))
             .configure(runtime_api::configure)
             .configure(|cfg| invoke_api::configure(cfg, world.invoke))
             .configure(|cfg| crate::replay::api::configure(cfg, &prefix, replay))

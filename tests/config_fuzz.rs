@@ -36,6 +36,10 @@ account_concurrency = 1000
 allowed_hosts = ["dev.localhost"]
 async_queue_size = 10000
 log_format = "json"
+record = true
+record_path = ".smyth/invocations.db"
+record_keep = 10000
+chaos = { kill_idle = 0.1, kill_busy = 0.1, cold_start = 0.1, throttle = 0.1, latency_ms = 5, seed = 7 }
 
 [tool.smyth.handlers.everything]
 handler_path = "app.handlers.order_handler"

@@ -23,6 +23,8 @@ pub struct Invocation {
     /// The tenant id (`X-Amz-Tenant-Id`, or the route's tenant header) of a function with tenant
     /// isolation: only a worker bound to this tenant runs it.
     pub tenant: Option<String>,
+    /// Where it came from, for its record (and the chaos faults injected into it).
+    pub origin: crate::recorder::Origin,
 }
 
 pub type LogSink = tokio::sync::mpsc::UnboundedSender<String>;

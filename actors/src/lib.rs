@@ -3,6 +3,7 @@
 
 pub mod async_queue;
 pub mod backoff;
+pub mod chaos;
 pub mod config_diff;
 pub mod containment;
 pub mod forkserver;
@@ -15,6 +16,7 @@ pub mod memory;
 pub mod messages;
 pub mod metrics;
 pub mod process;
+pub mod recorder;
 pub mod router;
 pub mod sampler;
 pub mod scratch;
@@ -50,6 +52,8 @@ pub struct Pools {
     pub workers_by_port: HashMap<u16, Addr<WorkerActor>>,
     /// Runtime API port → the managed-instances environment that owns it.
     pub environments_by_port: HashMap<u16, Addr<managed::EnvironmentActor>>,
+    /// Where every invocation is recorded.
+    pub recorder: recorder::Recorder,
 }
 
 /// Starts one supervisor per handler with its workers on the current arbiter. `ports[h][slot]` is the
@@ -65,6 +69,7 @@ pub fn start(
     let account = AccountLimit::new(config.account_concurrency);
     // One thread measures every worker process; it ends when the last worker is dropped.
     let sampler = sampler::Sampler::start();
+    let recorder = recorder::Recorder::start(&config.record);
     let mut workers_by_port = HashMap::new();
     let mut environments_by_port = HashMap::new();
     let mut routes = Vec::new();
@@ -93,11 +98,14 @@ pub fn start(
             context.push(format!("{}:{slot}", handler.name));
             WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
                 .with_template(template.clone())
+                .recording(recorder.clone())
         };
         let (supervisor, workers) = HandlerSupervisor::start(handler.clone(), account.clone(), make_worker);
         if let Some(template) = &template {
             supervisor.do_send(supervisor::RecycleOnReload(template.clone()));
         }
+        let chaos = chaos::HandlerChaos::new(&config.chaos, &handler.name);
+        supervisor.do_send(supervisor::Equip { recorder: recorder.clone(), chaos });
         workers_by_port.extend(ports.iter().copied().zip(workers));
         if let Some(&port) = ports.get(handler.concurrency) {
             let leaks = shadow::Leaks::default();
@@ -112,6 +120,7 @@ pub fn start(
             let shadow_worker = |sup| {
                 WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
                     .with_template(template.clone())
+                    .recording(recorder.clone())
                     .outside_pool()
             };
             let (runner, worker) =
@@ -135,5 +144,5 @@ pub fn start(
         supervisor.do_send(async_queue::WatchCapacity(async_queue.clone().recipient()));
     }
     let spool = async_queue::Spool::create();
-    Pools { router, async_queue, spool, workers_by_port, environments_by_port }
+    Pools { router, async_queue, spool, workers_by_port, environments_by_port, recorder }
 }

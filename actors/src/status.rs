@@ -86,6 +86,9 @@ pub struct HandlerStatus {
     pub state_checks: u64,
     pub state_leaks: u64,
     pub last_state_leak: Option<crate::shadow::StateLeak>,
+    /// Chaos mode's injected faults, a count per kind; absent when chaos mode is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<crate::chaos::ChaosCounts>,
     /// `account_concurrency`, for the account section.
     #[serde(skip)]
     pub account_limit: usize,
@@ -183,6 +186,7 @@ mod tests {
             state_checks: 0,
             state_leaks: 0,
             last_state_leak: None,
+            chaos: None,
             account_limit: 10,
             managed: None,
         }

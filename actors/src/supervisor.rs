@@ -23,6 +23,9 @@ use crate::strategy::{admit_picking, pick, pool_size, resize, Admission, Limits,
 use crate::tenancy::{must_reclaim, pick_for_tenant};
 use crate::worker::{Stop, WorkerActor};
 
+mod equip;
+pub use equip::Equip;
+
 /// The account-wide concurrency limit, shared by every supervisor.
 #[derive(Debug)]
 pub struct AccountLimit {
@@ -106,6 +109,10 @@ pub struct HandlerSupervisor {
     environments: Environments,
     /// SnapStart's template (bundled runtime), re-created on reload.
     template: Option<Arc<crate::forkserver::template::SnapTemplate>>,
+    /// Records throttled requests (workers record the rest).
+    recorder: crate::recorder::Recorder,
+    /// Chaos mode's draws and counts, when it is on.
+    chaos: Option<crate::chaos::HandlerChaos>,
 }
 
 impl HandlerSupervisor {
@@ -158,6 +165,8 @@ impl HandlerSupervisor {
                 shadow: None,
                 environments: Environments::default(),
                 template: None,
+                recorder: Default::default(),
+                chaos: None,
             }
         })
     }
@@ -208,7 +217,7 @@ impl HandlerSupervisor {
     }
 
     /// Hands the invocation to `slot`, or answers with the slot's init error while it backs off.
-    fn dispatch(&mut self, slot: usize, invocation: Invocation, reply: Reply) {
+    fn dispatch(&mut self, slot: usize, mut invocation: Invocation, reply: Reply) {
         if let Some((error, message)) = self.slots[slot].backing_off() {
             let outcome =
                 Outcome::Failed { request_id: String::new(), error: error.clone(), message: message.clone() };
@@ -218,6 +227,9 @@ impl HandlerSupervisor {
             return;
         }
         self.bind_tenant(slot, &invocation);
+        if let (Some(chaos), Some(injected)) = (&mut self.chaos, &mut invocation.origin.chaos) {
+            crate::chaos::at_dispatch(chaos, self.slots[slot].view.state == StateKind::Warm, injected);
+        }
         self.sequence += 1;
         self.account.acquire();
         let target = &mut self.slots[slot];
@@ -308,6 +320,7 @@ impl HandlerSupervisor {
             state_checks: leaks.checked,
             state_leaks: leaks.leaks,
             last_state_leak: leaks.last,
+            chaos: self.chaos.as_ref().map(|c| c.counts),
             account_limit: self.account.limit(),
             managed: self.environments.shown(&self.handler),
         }
@@ -402,22 +415,20 @@ impl Actor for HandlerSupervisor {
 impl Handler<Invoke> for HandlerSupervisor {
     type Result = ();
 
-    fn handle(&mut self, Invoke { invocation, reply }: Invoke, _: &mut Context<Self>) {
+    fn handle(&mut self, Invoke { invocation, reply }: Invoke, ctx: &mut Context<Self>) {
         if self.shutting_down {
             let _ = reply.send(Err(Rejection::Unavailable));
             return;
         }
+        // Chaos mode may throttle or delay it (then it is answered or comes back later).
+        let Some((invocation, reply)) = self.chaos_admission(invocation, reply, ctx) else { return };
         let (views, room) = (self.views(), self.account.has_room());
         let decision =
             admit_picking(&views, self.queue.len(), self.limits(), room, || self.choose(&invocation));
         match decision {
             Admission::Dispatch(slot) => self.dispatch(slot, invocation, reply),
             Admission::Queue => self.queue.push_back((invocation, reply)),
-            Admission::Throttle(rejection) => {
-                self.metrics.throttled();
-                tracing::warn!(handler = %self.handler.name, "throttled: {rejection}");
-                let _ = reply.send(Err(rejection));
-            }
+            Admission::Throttle(rejection) => self.throttle(invocation, reply, rejection),
         }
     }
 }

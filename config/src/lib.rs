@@ -13,6 +13,7 @@ mod model;
 mod parse;
 mod python;
 mod raw;
+mod recording;
 mod route;
 mod validate;
 
@@ -26,5 +27,6 @@ pub use error::{ConfigError, Problem};
 pub use model::{
     Config, EventFormat, FunctionLogging, HandlerConfig, LogFormat, ManagedInstances, Runtime, Strategy,
 };
+pub use recording::{ChaosConfig, RecordConfig, DEFAULT_RECORD_KEEP};
 pub use route::RoutePattern;
 pub use validate::{log_format, log_level, APPLICATION_LOG_LEVELS, LOG_LEVELS, SYSTEM_LOG_LEVELS};

@@ -20,6 +20,10 @@ pub const MAX_ACCOUNT_CONCURRENCY: i64 = 100_000;
 pub const MAX_CHECK_STATE_EVERY: i64 = 1_000_000;
 pub const MAX_QUEUE_SIZE: i64 = 1_000_000;
 pub const MAX_ASYNC_QUEUE_SIZE: i64 = 1_000_000;
+/// Invocations kept in the recording database.
+pub const MAX_RECORD_KEEP: i64 = 10_000_000;
+/// Chaos mode's delay before every dispatch: at most a minute.
+pub const MAX_CHAOS_LATENCY_MS: i64 = 60_000;
 /// AWS's MaximumEventAgeInSeconds range.
 pub const EVENT_AGE_SECS: (i64, i64) = (60, 21_600);
 

@@ -39,6 +39,10 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// Asynchronous (`Event`) invocations that may wait, across all handlers, before `Event` gets 429.
     pub async_queue_size: usize,
+    /// Where every invocation is recorded (`record`, `record_path`, `record_keep`).
+    pub record: crate::recording::RecordConfig,
+    /// `[tool.smyth.chaos]`, on under `smyth run --chaos`.
+    pub chaos: crate::recording::ChaosConfig,
     /// `smyth run --debug` (not a file key): see [`Config::for_debugging`].
     pub debug: bool,
     /// `smyth run --check-state` (not a file key): the state-leak detector checks the handlers that

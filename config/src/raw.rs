@@ -25,6 +25,22 @@ pub struct RawGlobal {
     pub allowed_hosts: Option<Spanned<Vec<String>>>,
     pub async_queue_size: Option<Spanned<i64>>,
     pub log_format: Option<Spanned<String>>,
+    pub record: Option<Spanned<bool>>,
+    pub record_path: Option<Spanned<String>>,
+    pub record_keep: Option<Spanned<i64>>,
+    pub chaos: Option<Spanned<RawChaos>>,
+}
+
+/// `[tool.smyth.chaos]`: probabilities from 0 to 1, a delay, and the seed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChaos {
+    pub kill_idle: Option<Spanned<f64>>,
+    pub kill_busy: Option<Spanned<f64>>,
+    pub cold_start: Option<Spanned<f64>>,
+    pub throttle: Option<Spanned<f64>>,
+    pub latency_ms: Option<Spanned<i64>>,
+    pub seed: Option<Spanned<i64>>,
 }
 
 impl RawGlobal {
@@ -43,6 +59,10 @@ impl RawGlobal {
         "allowed_hosts",
         "async_queue_size",
         "log_format",
+        "record",
+        "record_path",
+        "record_keep",
+        "chaos",
         "handlers",
     ];
 }

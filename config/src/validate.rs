@@ -19,6 +19,7 @@ use crate::route::RoutePattern;
 
 mod log_keys;
 mod managed;
+mod record_keys;
 mod snap_start;
 mod tenancy;
 pub use log_keys::{log_format, APPLICATION_LOG_LEVELS, SYSTEM_LOG_LEVELS};
@@ -192,6 +193,9 @@ pub fn resolve(
     let async_queue_size =
         check.int(&g.async_queue_size, "async_queue_size", 1, MAX_ASYNC_QUEUE_SIZE, 10_000) as usize;
 
+    let record = record_keys::record(&mut check, g, root);
+    let chaos = record_keys::chaos(&mut check, g);
+
     let mut handlers: Vec<HandlerConfig> = Vec::new();
     let mut routes: Vec<(String, usize)> = Vec::new();
     let mut slots = 0usize;
@@ -253,6 +257,8 @@ pub fn resolve(
         reload,
         debug: false,
         check_state: false,
+        record,
+        chaos,
         account_concurrency,
         allowed_hosts,
         async_queue_size,

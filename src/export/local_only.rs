@@ -97,5 +97,23 @@ pub(super) fn globals(config: &Config, options: &Options) -> Vec<String> {
     );
     differs("reload", config.reload.to_string(), "true", "local server only");
     differs("allowed_hosts", format!("{:?}", config.allowed_hosts), "[]", "local server only");
+    differs("record", config.record.enabled.to_string(), "true", "local server only");
+    let default_path = config.root.join(".smyth/invocations.db");
+    let path = if config.record.path == default_path {
+        String::new()
+    } else {
+        config.record.path.display().to_string()
+    };
+    differs("record_path", path, "", "local server only");
+    differs("record_keep", config.record.keep.to_string(), "10000", "local server only");
+    let chaos = config.chaos;
+    let rates = [chaos.kill_idle, chaos.kill_busy, chaos.cold_start, chaos.throttle];
+    let chaotic = rates.iter().any(|r| *r > 0.0) || chaos.latency_ms > 0;
+    differs(
+        "chaos",
+        if chaotic { "{ … }" } else { "" }.to_string(),
+        "",
+        "local server only: smyth run --chaos",
+    );
     out
 }

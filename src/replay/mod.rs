@@ -118,6 +118,7 @@ pub async fn run(router: &Addr<RouterActor>, plan: &Plan) -> Result<Report, Stri
         received: Instant::now(),
         log: None,
         tenant: r.tenant.clone(),
+        origin: smyth_actors::recorder::Origin::new(smyth_actors::recorder::Source::Replay),
     });
     let (reply, results) = oneshot::channel();
     let shadow = RunShadow { invocations: invocations.collect(), reply };

@@ -9,7 +9,7 @@ use smyth_config::Config;
 
 /// The record's file. (The recorder's `record_path` key moves it; until it is merged, the default.)
 pub fn database_path(config: &Config) -> PathBuf {
-    config.root.join(".smyth").join("invocations.db")
+    config.record.path.clone()
 }
 
 /// One recorded invocation: what a replay needs of it.

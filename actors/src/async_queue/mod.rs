@@ -205,9 +205,10 @@ impl AsyncQueue {
                 }
             };
             let (reply, answer) = oneshot::channel();
+            let origin = crate::recorder::Origin::new(crate::recorder::Source::Async);
             let received = Instant::now();
             let invocation =
-                Invocation { payload, client_context, function_arn, received, log: None, tenant };
+                Invocation { payload, client_context, function_arn, received, log: None, tenant, origin };
             router.do_send(InvokeByName { name, invocation, reply });
             classify(answer.await.unwrap_or(Err(Rejection::Unavailable)))
         };

@@ -28,6 +28,7 @@ fn job(id: &str) -> (Job, oneshot::Receiver<InvokeResult>) {
         received: Instant::now(),
         log: None,
         tenant: None,
+        origin: Default::default(),
     };
     (Job { request_id: id.into(), invocation, reply }, answer)
 }

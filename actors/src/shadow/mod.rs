@@ -157,5 +157,6 @@ pub fn clone_for_shadow(invocation: &Invocation) -> Invocation {
         received: std::time::Instant::now(),
         log: None,
         tenant: invocation.tenant.clone(),
+        origin: crate::recorder::Origin::new(crate::recorder::Source::Shadow),
     }
 }

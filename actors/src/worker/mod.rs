@@ -20,6 +20,7 @@ mod exit;
 pub mod machine;
 mod peer;
 mod record;
+mod recording;
 mod restore;
 mod runtime_api;
 pub use runtime_api::RestoreNext;
@@ -77,6 +78,8 @@ pub struct WorkerActor {
     template: Option<Arc<crate::forkserver::template::SnapTemplate>>,
     /// The pid of the fork just made for this slot, until the actor has taken it.
     restored_pid: Arc<std::sync::atomic::AtomicU32>,
+    /// Its invocations' rows for the recorder.
+    recording: recording::Recording,
 }
 
 impl WorkerActor {
@@ -118,6 +121,7 @@ impl WorkerActor {
             init_location: None,
             template: None,
             restored_pid: Arc::default(),
+            recording: recording::Recording::default(),
         }
     }
 
@@ -132,6 +136,12 @@ impl WorkerActor {
     /// SnapStart with the bundled runtime: this slot's processes are forks of `template`.
     pub fn with_template(mut self, template: Option<Arc<crate::forkserver::template::SnapTemplate>>) -> Self {
         self.template = template;
+        self
+    }
+
+    /// Records this worker's invocations with `recorder`.
+    pub fn recording(mut self, recorder: crate::recorder::Recorder) -> Self {
+        self.recording = recording::Recording::new(recorder);
         self
     }
 
@@ -217,6 +227,8 @@ impl WorkerActor {
             }
             Effect::Deliver { waiter, request_id, deadline, invocation } => {
                 self.log.serving(&request_id);
+                self.recording.delivered(&request_id, self.state.pid());
+                recording::chaos_after_deliver(&invocation, self.state.pid());
                 let event = NextEvent {
                     trace_id: trace_id(&request_id),
                     request_id: request_id.clone(),
@@ -344,6 +356,8 @@ impl WorkerActor {
         report: Option<ReportLine>,
     ) {
         self.record.answered(&outcome, report.as_ref().map(|line| line.duration));
+        let by = recording::Answering { slot: self.slot, worker: &self.name, pid: self.state.pid() };
+        self.recording.answered(&outcome, report.as_ref(), by);
         let report = report.map(|line| self.log_report(&line));
         match &outcome {
             // An init failure has its one ERROR line when the slot reports it.
@@ -493,7 +507,13 @@ impl Handler<Run> for WorkerActor {
             invocation: msg.invocation,
             reply: msg.reply,
         };
-        let doomed = self.parked_is_doomed();
+        let busy = matches!(self.state, machine::State::Busy { .. });
+        self.recording.assigned(&job.request_id, &self.handler.name, &job.invocation, busy);
+        let parked = match self.state {
+            machine::State::Warm { pid, .. } => Some(pid),
+            _ => None,
+        };
+        let doomed = recording::chaos_before_run(&job.invocation, parked) || self.parked_is_doomed();
         self.apply(ctx, Event::Run { job, doomed });
     }
 }

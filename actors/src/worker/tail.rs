@@ -88,6 +88,7 @@ impl Handler<OutputLine> for WorkerActor {
     type Result = ();
 
     fn handle(&mut self, OutputLine(line): OutputLine, _: &mut Context<Self>) {
+        self.recording.line(&line);
         let flight = match &mut self.state {
             super::machine::State::Busy { flight, .. } => flight.capture.as_mut(),
             _ => None,

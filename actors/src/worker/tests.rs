@@ -39,6 +39,7 @@ fn job(request_id: &str) -> (Job, oneshot::Receiver<InvokeResult>) {
         received: Instant::now(),
         log: None,
         tenant: None,
+        origin: Default::default(),
     };
     (Job { request_id: request_id.into(), invocation, reply }, answer)
 }

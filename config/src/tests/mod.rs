@@ -6,6 +6,7 @@ mod discovery;
 mod env;
 mod errors;
 mod readme;
+mod recording;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,0 +1,117 @@
+//! Records every invocation in SQLite (`.smyth/invocations.db`), off the request path: workers and
+//! supervisors hand finished invocations ([`Row`]) and their log lines to one writer thread over a
+//! channel; it batches them into transactions (WAL). A write that fails (full or read-only disk)
+//! logs one WARN and turns recording off; a request never waits on the disk, nor fails for it.
+//! `query` reads the database for `smyth invocations` and `/_smyth/invocations`.
+
+pub mod origin;
+pub mod query;
+pub mod row;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+use smyth_config::RecordConfig;
+
+pub use origin::{Origin, Source};
+pub use row::Row;
+
+/// Messages the writer waits for at most, beyond which new ones are dropped (the disk is too slow).
+const CHANNEL_CAPACITY: usize = 65_536;
+
+/// What the writer thread is told.
+enum Message {
+    Row(Box<Row>),
+    /// A line the worker printed while serving request `id`.
+    Line {
+        id: String,
+        text: String,
+    },
+    /// Answered once everything sent before it is committed.
+    Flush(crossbeam_channel::Sender<()>),
+}
+
+/// The handle every actor holds: cheap to clone; a no-op when recording is off.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    sender: Sender<Message>,
+    /// Cleared when a write fails: from then on nothing is sent.
+    on: Arc<AtomicBool>,
+    path: PathBuf,
+}
+
+impl Recorder {
+    /// Opens (or creates) the database and starts the writer; off when `record = false`, and off with
+    /// one WARN when the database cannot be opened.
+    pub fn start(config: &RecordConfig) -> Recorder {
+        if !config.enabled {
+            return Recorder::default();
+        }
+        let conn = match schema::open(&config.path) {
+            Ok(conn) => conn,
+            Err(err) => {
+                tracing::warn!(path = %config.path.display(), "recording is off: cannot open {}: {err}", config.path.display());
+                return Recorder::default();
+            }
+        };
+        let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
+        let on = Arc::new(AtomicBool::new(true));
+        let writer = writer::Writer::new(conn, config.path.clone(), config.keep, on.clone());
+        let spawned = std::thread::Builder::new().name("recorder".into()).spawn(move || writer.run(receiver));
+        if let Err(err) = spawned {
+            tracing::warn!("recording is off: cannot start its thread: {err}");
+            return Recorder::default();
+        }
+        Recorder { inner: Some(Arc::new(Inner { sender, on, path: config.path.clone() })) }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.inner.as_ref().is_some_and(|inner| inner.on.load(Ordering::Relaxed))
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.as_ref().map(|inner| inner.path.as_path())
+    }
+
+    pub fn record(&self, row: Row) {
+        self.send(Message::Row(Box::new(row)));
+    }
+
+    pub fn line(&self, id: &str, text: &str) {
+        if self.is_on() {
+            self.send(Message::Line { id: id.to_string(), text: text.to_string() });
+        }
+    }
+
+    /// Waits (at most `limit`) until what was sent so far is on disk: before a short-lived process
+    /// (`smyth invoke`) exits, and at shutdown.
+    pub fn flush(&self, limit: Duration) {
+        if !self.is_on() {
+            return;
+        }
+        let (done, wait) = crossbeam_channel::bounded(1);
+        self.send(Message::Flush(done));
+        let _ = wait.recv_timeout(limit);
+    }
+
+    fn send(&self, message: Message) {
+        let Some(inner) = self.inner.as_ref().filter(|inner| inner.on.load(Ordering::Relaxed)) else {
+            return;
+        };
+        match inner.sender.try_send(message) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::debug!("recorder: the writer is behind; an invocation or log line is not recorded")
+            }
+        }
+    }
+}

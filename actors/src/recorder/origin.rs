@@ -1,0 +1,52 @@
+//! Where an invocation came from, carried on the [`crate::invocation::Invocation`] for its record:
+//! the source (route, Invoke API, async, CLI, or another developer's shadow and replay runs), the
+//! HTTP request it was made from, and the chaos faults injected into it.
+
+use std::sync::Arc;
+
+/// The `source` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// A handler's `url_path` route.
+    Http,
+    /// The Lambda Invoke API, `RequestResponse`.
+    #[default]
+    Invoke,
+    /// The Invoke API's `Event` (the async queue).
+    Async,
+    /// `smyth invoke`.
+    Cli,
+    /// A throwaway environment's run (the state-leak detector).
+    Shadow,
+    /// `smyth replay`.
+    Replay,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Http => "http",
+            Source::Invoke => "invoke",
+            Source::Async => "async",
+            Source::Cli => "cli",
+            Source::Shadow => "shadow",
+            Source::Replay => "replay",
+        }
+    }
+}
+
+/// What the record needs to know of an invocation beside its event.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub source: Source,
+    /// The HTTP request as JSON (`method`, `path`, `query`, `headers`, `body`), bodies already cut.
+    pub http_request: Option<Arc<str>>,
+    /// The faults chaos mode injected (set by the supervisor).
+    pub chaos: Option<Box<crate::chaos::Injected>>,
+}
+
+impl Origin {
+    pub fn new(source: Source) -> Self {
+        Origin { source, ..Origin::default() }
+    }
+}

@@ -1,0 +1,232 @@
+//! The writer thread: takes rows and log lines off the channel, a batch at a time, and commits each
+//! batch in one transaction; keeps only the newest `record_keep` rows. A line may come before its
+//! row (held until the row comes) or after it (appended to the row already written).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use rusqlite::{params, Connection};
+
+use super::row::{cut, cut_text, Row, CUT_AT};
+use super::Message;
+
+/// How long a batch waits for more messages after its first, so that many invocations share one
+/// transaction: a commit costs far more than a row.
+const GATHER: Duration = Duration::from_millis(50);
+const MAX_BATCH: usize = 2_000;
+/// Requests whose lines are held or whose rows are remembered as written, at most.
+const MAX_TRACKED: usize = 4_096;
+
+pub struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    keep: usize,
+    on: Arc<AtomicBool>,
+    /// Lines of requests whose row has not come yet.
+    early_lines: HashMap<String, String>,
+    /// Rows written lately, for lines that come after them.
+    written: VecDeque<String>,
+    written_set: HashSet<String>,
+}
+
+impl Writer {
+    pub fn new(conn: Connection, path: PathBuf, keep: usize, on: Arc<AtomicBool>) -> Self {
+        Writer {
+            conn,
+            path,
+            keep,
+            on,
+            early_lines: HashMap::new(),
+            written: VecDeque::new(),
+            written_set: HashSet::new(),
+        }
+    }
+
+    pub fn run(mut self, receiver: Receiver<Message>) {
+        while let Ok(first) = receiver.recv() {
+            let mut batch = vec![first];
+            let until = Instant::now() + GATHER;
+            while batch.len() < MAX_BATCH {
+                match receiver.recv_deadline(until) {
+                    // Someone waits for the disk: write now.
+                    Ok(message @ Message::Flush(_)) => {
+                        batch.push(message);
+                        break;
+                    }
+                    Ok(message) => batch.push(message),
+                    Err(_) => break,
+                }
+            }
+            let mut flushed = Vec::new();
+            if let Err(err) = self.write(batch, &mut flushed) {
+                // One WARN, and no more writes: a full or read-only disk never fails a request.
+                self.on.store(false, Ordering::Relaxed);
+                tracing::warn!(
+                    path = %self.path.display(),
+                    "recording is off: cannot write {}: {err}",
+                    self.path.display()
+                );
+                answer(flushed);
+                // Answer later flushes at once, and drop the rest.
+                for message in receiver.iter() {
+                    if let Message::Flush(done) = message {
+                        let _ = done.send(());
+                    }
+                }
+                return;
+            }
+            if !flushed.is_empty() {
+                // A flush comes before the process ends: leave one self-contained file behind.
+                let _ = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+            }
+            answer(flushed);
+        }
+    }
+
+    fn write(
+        &mut self,
+        batch: Vec<Message>,
+        flushed: &mut Vec<crossbeam_channel::Sender<()>>,
+    ) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let mut rows = 0;
+        for message in batch {
+            match message {
+                Message::Row(row) => {
+                    let log = self.early_lines.remove(&row.id).unwrap_or_default();
+                    insert(&tx, &row, &log)?;
+                    rows += 1;
+                    if self.written_set.insert(row.id.clone()) {
+                        self.written.push_back(row.id);
+                    }
+                    while self.written.len() > MAX_TRACKED {
+                        let old = self.written.pop_front().expect("not empty");
+                        self.written_set.remove(&old);
+                    }
+                }
+                Message::Line { id, text } => {
+                    if self.written_set.contains(&id) {
+                        tx.prepare_cached(
+                            "UPDATE invocations SET log = log || ?2 || char(10) WHERE id = ?1 AND length(log) < ?3",
+                        )?
+                        .execute(params![id, text, CUT_AT as i64])?;
+                    } else if self.early_lines.len() < MAX_TRACKED || self.early_lines.contains_key(&id) {
+                        let lines = self.early_lines.entry(id).or_default();
+                        if lines.len() < CUT_AT {
+                            lines.push_str(&text);
+                            lines.push('\n');
+                        }
+                    }
+                }
+                Message::Flush(done) => flushed.push(done),
+            }
+        }
+        if rows > 0 {
+            tx.prepare_cached(
+                "DELETE FROM invocations WHERE seq <= (SELECT MAX(seq) FROM invocations) - ?1",
+            )?
+            .execute(params![self.keep as i64])?;
+        }
+        tx.commit()
+    }
+}
+
+fn answer(flushed: Vec<crossbeam_channel::Sender<()>>) {
+    for done in flushed {
+        let _ = done.send(());
+    }
+}
+
+fn insert(tx: &rusqlite::Transaction, row: &Row, log: &str) -> rusqlite::Result<()> {
+    let error = row.error.as_ref();
+    // Prepared once per connection: the writer's hot path.
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO invocations (id, seq, handler, worker, pid, cold, tenant, source, started_at_ms,
+            init_ms, run_ms, status, event, result, error_type, error_message, error_stack, log, http_request,
+            chaos, worker_name, event_size, result_size)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM invocations), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+            ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+    )?
+    .execute(params![
+            row.id,
+            row.handler,
+            row.worker.map(|w| w as i64),
+            row.pid,
+            row.cold,
+            row.tenant,
+            row.source.as_str(),
+            row.started_at_ms as i64,
+            row.init_ms,
+            row.run_ms,
+            row.status,
+            cut(&row.event).as_ref(),
+            row.result.as_ref().map(|r| cut(r).to_vec()),
+            error.map(|e| e.error_type.as_str()),
+            error.map(|e| cut_text(&e.message)),
+            error.and_then(|e| e.stack.as_deref().map(cut_text)),
+            cut_text(log),
+            row.http_request.as_deref(),
+            row.chaos,
+            row.worker_name,
+            row.event.len() as i64,
+            row.result.as_ref().map(|r| r.len() as i64),
+        ])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invocation::Invocation;
+
+    fn row(id: String) -> Row {
+        let invocation = Invocation {
+            payload: bytes::Bytes::from_static(b"{}"),
+            client_context: None,
+            function_arn: None,
+            received: Instant::now(),
+            log: None,
+            tenant: None,
+            origin: Default::default(),
+        };
+        Row::new(id, "h", &invocation, 0)
+    }
+
+    #[test]
+    fn the_default_keeps_the_newest_ten_thousand_and_lines_find_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invocations.db");
+        let conn = super::super::schema::open(&path).unwrap();
+        let on = Arc::new(AtomicBool::new(true));
+        let writer = Writer::new(conn, path.clone(), smyth_config::DEFAULT_RECORD_KEEP, on);
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let thread = std::thread::spawn(move || writer.run(receiver));
+        // A line before its row, and one after it.
+        sender.send(Message::Line { id: "r0".into(), text: "early".into() }).unwrap();
+        for i in 0..10_050 {
+            sender.send(Message::Row(Box::new(row(format!("r{i}"))))).unwrap();
+        }
+        sender.send(Message::Line { id: "r10049".into(), text: "late".into() }).unwrap();
+        let (done, flushed) = crossbeam_channel::bounded(1);
+        sender.send(Message::Flush(done)).unwrap();
+        flushed.recv_timeout(Duration::from_secs(60)).unwrap();
+        drop(sender);
+        thread.join().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let count: i64 = conn.query_row("SELECT COUNT(*) FROM invocations", [], |r| r.get(0)).unwrap();
+        let (first, last): (i64, i64) = conn
+            .query_row("SELECT MIN(seq), MAX(seq) FROM invocations", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((count, first, last), (10_000, 51, 10_050));
+        let log: String =
+            conn.query_row("SELECT log FROM invocations WHERE id = 'r10049'", [], |r| r.get(0)).unwrap();
+        assert_eq!(log, "late\n");
+        let gone: i64 =
+            conn.query_row("SELECT COUNT(*) FROM invocations WHERE id = 'r0'", [], |r| r.get(0)).unwrap();
+        assert_eq!(gone, 0, "the oldest are deleted");
+    }
+}
