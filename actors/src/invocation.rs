@@ -27,6 +27,22 @@ pub struct Invocation {
     pub origin: crate::recorder::Origin,
 }
 
+impl Invocation {
+    /// An invocation of `payload` with no context, tenant or log, arriving now (an Invoke API call
+    /// in its plainest form: what table tests start from).
+    pub fn of(payload: bytes::Bytes) -> Self {
+        Invocation {
+            payload,
+            client_context: None,
+            function_arn: None,
+            received: Instant::now(),
+            log: None,
+            tenant: None,
+            origin: Default::default(),
+        }
+    }
+}
+
 pub type LogSink = tokio::sync::mpsc::UnboundedSender<String>;
 
 /// How an invocation ended.

@@ -21,15 +21,7 @@ fn facts() -> Facts {
 
 fn job(id: &str) -> (Job, oneshot::Receiver<InvokeResult>) {
     let (reply, answer) = oneshot::channel();
-    let invocation = Invocation {
-        payload: bytes::Bytes::from_static(b"{}"),
-        client_context: None,
-        function_arn: None,
-        received: Instant::now(),
-        log: None,
-        tenant: None,
-        origin: Default::default(),
-    };
+    let invocation = Invocation::of(bytes::Bytes::from_static(b"{}"));
     (Job { request_id: id.into(), invocation, reply }, answer)
 }
 

@@ -184,15 +184,7 @@ mod tests {
     use crate::invocation::Invocation;
 
     fn row(id: String) -> Row {
-        let invocation = Invocation {
-            payload: bytes::Bytes::from_static(b"{}"),
-            client_context: None,
-            function_arn: None,
-            received: Instant::now(),
-            log: None,
-            tenant: None,
-            origin: Default::default(),
-        };
+        let invocation = Invocation::of(bytes::Bytes::from_static(b"{}"));
         Row::new(id, "h", &invocation, 0)
     }
 

@@ -32,15 +32,7 @@ fn facts(now: Instant) -> Facts {
 
 fn job(request_id: &str) -> (Job, oneshot::Receiver<InvokeResult>) {
     let (reply, answer) = oneshot::channel();
-    let invocation = Invocation {
-        payload: Bytes::from_static(b"{}"),
-        client_context: None,
-        function_arn: None,
-        received: Instant::now(),
-        log: None,
-        tenant: None,
-        origin: Default::default(),
-    };
+    let invocation = Invocation::of(Bytes::from_static(b"{}"));
     (Job { request_id: request_id.into(), invocation, reply }, answer)
 }
 
