@@ -15,6 +15,7 @@ mod lambda_api;
 mod logging;
 mod metrics;
 mod runtime_api;
+mod runtime_listener;
 mod server;
 mod spool;
 

@@ -1,8 +1,5 @@
-//! The Lambda Runtime API (`/2018-06-01/runtime/...`) that worker processes long-poll. One listener per
-//! worker slot: the local port a request arrived on names the worker.
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! The Lambda Runtime API (`/2018-06-01/runtime/...`) that worker processes long-poll. One endpoint
+//! per worker slot (`src/runtime_listener.rs`): the connection a request arrived on names the worker.
 
 use actix::Addr;
 use actix_web::http::StatusCode;
@@ -17,9 +14,13 @@ use tokio::sync::oneshot;
 
 use crate::http::ClientSocket;
 
-/// Runtime API port → worker.
+/// The worker whose endpoint a connection was accepted on (connection data).
 #[derive(Clone)]
-pub struct Workers(pub Arc<HashMap<u16, Addr<WorkerActor>>>);
+pub struct RuntimeWorker(pub Addr<WorkerActor>);
+
+/// The caller's pid on a Unix socket connection, from SO_PEERCRED (connection data).
+#[derive(Clone, Copy)]
+pub struct UnixCaller(pub Option<u32>);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -31,14 +32,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The worker whose listener the request arrived on.
-fn worker<'a>(req: &HttpRequest, workers: &'a Workers) -> Option<&'a Addr<WorkerActor>> {
-    workers.0.get(&req.app_config().local_addr().port())
+/// The worker whose endpoint the request arrived on.
+fn worker(req: &HttpRequest) -> Option<Addr<WorkerActor>> {
+    req.conn_data::<RuntimeWorker>().map(|worker| worker.0.clone())
 }
 
 /// The connection a call came on, for the worker's check that its caller is its own process.
 fn peer(req: &HttpRequest) -> Peer {
-    Peer {
+    if let Some(UnixCaller(pid)) = req.conn_data::<UnixCaller>() {
+        return Peer::Unix { pid: *pid };
+    }
+    Peer::Tcp {
         connection: ClientSocket::of(req).map_or(u64::MAX, |(_, id)| id),
         port: req.peer_addr().map_or(0, |a| a.port()),
         local_port: req.app_config().local_addr().port(),
@@ -46,7 +50,7 @@ fn peer(req: &HttpRequest) -> Peer {
 }
 
 fn unknown_worker() -> HttpResponse {
-    api_error(StatusCode::NOT_FOUND, "UnknownWorker", "no worker on this port")
+    api_error(StatusCode::NOT_FOUND, "UnknownWorker", "no worker on this endpoint")
 }
 
 fn api_error(status: StatusCode, error_type: &str, message: &str) -> HttpResponse {
@@ -68,8 +72,8 @@ fn answer(result: Result<Result<(), RuntimeApiError>, actix::MailboxError>) -> H
     }
 }
 
-async fn next(req: HttpRequest, workers: web::Data<Workers>) -> HttpResponse {
-    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
+async fn next(req: HttpRequest) -> HttpResponse {
+    let Some(worker) = worker(&req) else { return unknown_worker() };
     let (reply, event) = oneshot::channel();
     match worker.send(NextInvocation { peer: peer(&req), reply }).await {
         Ok(Ok(())) => {}
@@ -122,13 +126,8 @@ fn too_large() -> HttpResponse {
     api_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", &message)
 }
 
-async fn post_result(
-    req: HttpRequest,
-    payload: web::Payload,
-    workers: web::Data<Workers>,
-    is_error: bool,
-) -> HttpResponse {
-    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
+async fn post_result(req: HttpRequest, payload: web::Payload, is_error: bool) -> HttpResponse {
+    let Some(worker) = worker(&req) else { return unknown_worker() };
     let request_id = req.match_info().get("id").unwrap_or_default().to_string();
     let peer = peer(&req);
     let Some(body) = read_limited(&req, payload).await else {
@@ -140,16 +139,16 @@ async fn post_result(
     answer(worker.send(PostResult { peer, request_id, body, is_error }).await)
 }
 
-async fn response(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
-    post_result(req, payload, workers, false).await
+async fn response(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    post_result(req, payload, false).await
 }
 
-async fn error(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
-    post_result(req, payload, workers, true).await
+async fn error(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    post_result(req, payload, true).await
 }
 
-async fn init_error(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
-    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
+async fn init_error(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let Some(worker) = worker(&req) else { return unknown_worker() };
     let error_type = req
         .headers()
         .get("Lambda-Runtime-Function-Error-Type")

@@ -30,23 +30,32 @@ class RuntimeApiClosed(ConnectionError):
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection to the Runtime API, spoken by hand."""
+    """One keep-alive HTTP/1.1 connection to the Runtime API, spoken by hand: over the worker's Unix
+    socket when the server gave one (`SMYTH_RUNTIME_API_SOCKET`: no loopback TCP stack, and the
+    kernel tells the server who is calling), else over TCP to `AWS_LAMBDA_RUNTIME_API`."""
 
-    __slots__ = ("host", "port", "sock", "buf", "host_header")
+    __slots__ = ("host", "port", "unix_path", "sock", "buf", "host_header")
 
-    def __init__(self, address):
+    def __init__(self, address, unix_path=None):
         host, _, port = address.rpartition(":")
         self.host = host or "127.0.0.1"
         self.port = int(port)
+        self.unix_path = unix_path
         self.sock = None
         self.buf = b""
         self.host_header = ("Host: %s\r\n" % address).encode("latin-1")
 
     def connect(self):
-        sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        if self.unix_path:
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        else:
+            sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
         try:
-            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-            sock.connect((self.host, self.port))
+            if self.unix_path:
+                sock.connect(self.unix_path)
+            else:
+                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+                sock.connect((self.host, self.port))
         except BaseException:
             sock.close()
             raise
@@ -773,7 +782,7 @@ def main():
     if not address:
         print("smyth bootstrap: AWS_LAMBDA_RUNTIME_API is not set", file=sys.stderr)
         return 1
-    conn = Connection(address)
+    conn = Connection(address, environ.get("SMYTH_RUNTIME_API_SOCKET"))
     worker = Worker(environ)
     configure_context(environ, worker)
 

@@ -47,12 +47,12 @@ pub fn resolve_interpreter(python: &str, env: &BTreeMap<String, String>) -> Resu
     }
 }
 
-/// The spawn spec of one worker slot, whose Runtime API listens on `port`.
+/// The spawn spec of one worker slot. The Runtime API's address is added when its process starts
+/// (`crate::endpoint`: a slot's listener is opened then).
 pub fn spawn_spec(
     config: &Config,
     handler: &HandlerConfig,
     slot: usize,
-    port: u16,
     inherited: &BTreeMap<String, String>,
     bootstrap: &Path,
 ) -> SpawnSpec {
@@ -71,7 +71,6 @@ pub fn spawn_spec(
             env.insert(key.into(), value);
         }
     }
-    env.insert("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}"));
     env.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream_name(slot));
     apply_logging(&mut env, handler);
     env.insert("SMYTH_WORKER".into(), format!("{}:{slot}", handler.name));

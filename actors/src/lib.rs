@@ -5,6 +5,8 @@ pub mod async_queue;
 pub mod backoff;
 pub mod config_diff;
 pub mod containment;
+pub mod endpoint;
+pub mod fd_limit;
 pub mod invocation;
 pub mod launch;
 pub mod lines;
@@ -23,7 +25,7 @@ pub mod supervisor;
 pub mod watcher;
 pub mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::Addr;
@@ -42,34 +44,30 @@ pub struct Pools {
     /// Where accepted asynchronous events wait, and where their payloads are spooled.
     pub async_queue: Addr<async_queue::AsyncQueue>,
     pub spool: async_queue::Spool,
-    /// Runtime API port → the worker slot that owns it.
-    pub workers_by_port: HashMap<u16, Addr<WorkerActor>>,
 }
 
-/// Starts one supervisor per handler with its workers on the current arbiter. `ports[h][slot]` is the
-/// Runtime API port bound for slot `slot` of handler `h`; `inherited` is the server's environment.
-/// `bootstrap` is the bundled runtime's file (see [`launch::BootstrapFile`]).
+/// Starts one supervisor per handler with its workers on the current arbiter. A worker opens its
+/// Runtime API through `endpoints` when its first process starts; `inherited` is the server's
+/// environment. `bootstrap` is the bundled runtime's file (see [`launch::BootstrapFile`]).
 pub fn start(
     config: &Config,
-    ports: &[Vec<u16>],
+    endpoints: std::rc::Rc<dyn endpoint::RuntimeEndpoints>,
     inherited: &BTreeMap<String, String>,
     bootstrap: &std::path::Path,
 ) -> Pools {
     let account = AccountLimit::new(config.account_concurrency);
     // One thread measures every worker process; it ends when the last worker is dropped.
     let sampler = sampler::Sampler::start();
-    let mut workers_by_port = HashMap::new();
     let mut routes = Vec::new();
     let mut supervisors = Vec::new();
-    for (handler, ports) in config.handlers.iter().zip(ports) {
+    for handler in &config.handlers {
         let handler = Arc::new(handler.clone());
-        let (supervisor, workers) =
+        let (supervisor, _workers) =
             HandlerSupervisor::start(handler.clone(), account.clone(), |slot, sup| {
-                let spec = launch::spawn_spec(config, &handler, slot, ports[slot], inherited, bootstrap);
+                let spec = launch::spawn_spec(config, &handler, slot, inherited, bootstrap);
                 let arn = launch::function_arn(&handler, &spec.env);
-                WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
+                WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone(), endpoints.clone())
             });
-        workers_by_port.extend(ports.iter().copied().zip(workers));
         supervisors.push(supervisor.clone());
         routes.push(Route::new(&handler, supervisor));
     }
@@ -78,5 +76,5 @@ pub fn start(
     for supervisor in supervisors {
         supervisor.do_send(async_queue::WatchCapacity(async_queue.clone().recipient()));
     }
-    Pools { router, async_queue, spool: async_queue::Spool::create(), workers_by_port }
+    Pools { router, async_queue, spool: async_queue::Spool::create() }
 }

@@ -17,6 +17,7 @@ use crate::state::allowed;
 use crate::status::{epoch_ms, Rss, WorkerStatus};
 
 mod exit;
+mod listen;
 pub mod machine;
 mod peer;
 mod record;
@@ -53,6 +54,9 @@ pub struct WorkerActor {
     shutting_down: bool,
     /// Runtime API connections known to come from this process's tree.
     trusted: peer::Trusted,
+    /// Where this slot's Runtime API comes from, and the endpoint once its first process started.
+    endpoints: std::rc::Rc<dyn crate::endpoint::RuntimeEndpoints>,
+    endpoint: Option<crate::endpoint::Endpoint>,
     invocations: u64,
     cold_starts: u64,
     restarts: u64,
@@ -80,6 +84,7 @@ impl WorkerActor {
         function_arn: String,
         supervisor: Recipient<WorkerChanged>,
         sampler: Sampler,
+        endpoints: std::rc::Rc<dyn crate::endpoint::RuntimeEndpoints>,
     ) -> Self {
         let name = format!("{}:{slot}", handler.name);
         let log = crate::logs::WorkerLog::new(&handler.name, &name);
@@ -98,6 +103,8 @@ impl WorkerActor {
             exit_watch: None,
             shutting_down: false,
             trusted: peer::Trusted::default(),
+            endpoints,
+            endpoint: None,
             invocations: 0,
             cold_starts: 0,
             restarts: 0,
@@ -270,6 +277,11 @@ impl WorkerActor {
         let mut spec = self.spec.clone();
         spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into());
         self.init_ahead = init_type == "provisioned-concurrency";
+        if let Err(message) = self.runtime_env(ctx, &mut spec.env) {
+            tracing::error!(worker = %self.name, "{message}");
+            ctx.address().do_send(SpawnResult(Event::SpawnFailed { message }));
+            return;
+        }
         let (lines, exits) = (ctx.address(), ctx.address());
         self.log = crate::logs::WorkerLog::new(&self.handler.name, &self.name);
         self.init_location = None;
