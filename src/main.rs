@@ -157,6 +157,11 @@ fn run(args: RunArgs) -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(2)
         }
+        // So is an open-file limit too low for the workers started at start-up.
+        Err(err) if err.get_ref().is_some_and(|e| e.is::<smyth_actors::fd_limit::OpenFileLimit>()) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             tracing::error!("{err}");
             ExitCode::FAILURE

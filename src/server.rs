@@ -104,7 +104,8 @@ impl Running {
 pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Result<Running> {
     let containment = smyth_actors::containment::contain();
     let open_files = fd_limit::raise_open_file_limit();
-    fd_limit::check_start_up(&config, open_files).map_err(io::Error::other)?;
+    fd_limit::check_start_up(&config, open_files)
+        .map_err(|limit| io::Error::other(fd_limit::OpenFileLimit(limit)))?;
     let inherited: BTreeMap<String, String> = std::env::vars().collect();
     if config.handlers.iter().any(|h| !matches!(h.runtime, Runtime::Command(_))) {
         match launch::resolve_interpreter(&config.python, &inherited) {

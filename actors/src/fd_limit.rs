@@ -13,6 +13,11 @@ pub const PER_RUNNING_WORKER: u64 = 7;
 /// client connections): kept free of the budget.
 pub const RESERVED: u64 = 128;
 
+/// A limit that stops the server from starting: `smyth run` prints it as an `error:` line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OpenFileLimit(pub String);
+
 /// (soft, hard) open-file limits of this process.
 pub fn open_file_limit() -> (u64, u64) {
     getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((0, 0))
