@@ -21,9 +21,9 @@ use actix_web::dev::{AppConfig, Extensions};
 use actix_web::http::KeepAlive;
 use actix_web::rt::net::TcpStream;
 use actix_web::{middleware, web, App};
-use smyth_actors::{fd_limit, launch};
 use smyth_actors::messages::{GetStatus, Shutdown};
 use smyth_actors::router::RouterActor;
+use smyth_actors::{fd_limit, launch};
 use smyth_config::{Config, EventFormat, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -145,8 +145,16 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
             .wrap(middleware::Condition::new(spell, middleware::from_fn(header_case::attach_spelling)))
             .app_data(rules.clone())
             .app_data(web::Data::new(Edge { router: world.router }))
+            // The status endpoints read the async queue through it.
+            .app_data(web::Data::new(world.invoke.clone()))
             .configure(runtime_api::configure)
-            .configure(|cfg| invoke_api::configure(cfg, world.invoke))
+            // The Lambda API's routes have segments, each a regex match: a handler's request skips
+            // them all on one look at its path (an unmatched path still falls through to the handlers).
+            .service(
+                web::scope("")
+                    .guard(actix_web::guard::fn_guard(|ctx| ctx.head().uri.path().starts_with("/20")))
+                    .configure(|cfg| invoke_api::configure(cfg, world.invoke)),
+            )
             .configure(move |cfg| http::configure(cfg, &prefix))
     };
     // The client's listener, plain when no header names need their spelling. With no client

@@ -151,7 +151,8 @@ fn provisioned_workers_beyond_the_open_file_limit_fail_with_an_error_line() {
     assert_eq!(server.port(), None, "it started:\n{}", server.log());
     assert_eq!(server.exit_code(), Some(2), "{}", server.log());
     let log = server.log();
-    let line = log.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line:\n{log}"));
+    let line =
+        log.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line:\n{log}"));
     for part in ["RLIMIT_NOFILE = 1024", "`a` (100)", "`b` (100)", "`provisioned_concurrency`"] {
         assert!(line.contains(part), "{part}: {line}");
     }

@@ -71,7 +71,8 @@ fn the_bundled_runtime_speaks_over_its_unix_socket_and_refuses_outsiders_there()
     let server = Server::start(&[("pyproject.toml", &config), ("app.py", APP)]);
     let first = server.get("/whoami").json();
     let pid = first["pid"].as_u64().unwrap();
-    let socket = first["socket"].as_str().unwrap_or_else(|| panic!("no socket variable: {first}")).to_string();
+    let socket =
+        first["socket"].as_str().unwrap_or_else(|| panic!("no socket variable: {first}")).to_string();
     assert!(first["api"].as_str().is_some_and(|api| api.starts_with("127.0.0.1:")), "{first}");
     let (unix, tcp) = sockets_of(pid);
     assert!(unix >= 1 && tcp == 0, "the worker holds {unix} Unix and {tcp} TCP sockets");

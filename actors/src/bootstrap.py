@@ -1,8 +1,10 @@
 """smyth's bundled Python runtime: a Lambda Runtime API client, standard library only.
 
-The server runs it as a file (`smyth-bootstrap-<pid>-*/smyth_bootstrap.py` in the temp dir, written
-at start-up by `launch::BootstrapFile`) with the project root as working directory and
-`AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT`. It imports `_HANDLER` during init (a failure goes to
+The server writes it as `smyth-bootstrap-<pid>-*/smyth_bootstrap.py` in the temp dir at start-up
+(`launch::BootstrapFile`) and starts `smyth_runtime.py` beside it, which imports this module and calls
+`run()`: imported, it is compiled once into `__pycache__` and loaded from there by every later cold
+start of the same interpreter. The project root is the working directory; the Runtime API is
+`SMYTH_RUNTIME_API_SOCKET` (a Unix socket) when set, else `AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT`. It imports `_HANDLER` during init (a failure goes to
 `/init/error` and the process exits 1), then loops: GET `/invocation/next` -> handler(event, context)
 -> POST `/invocation/{id}/response` or `/error`.
 
@@ -902,7 +904,8 @@ def marshal_error(error, request_id):
     return error_body(error_type, message, [], request_id)
 
 
-if __name__ == "__main__":
+def run():
+    """The process's entry point: `smyth_runtime.py` calls it."""
     try:
         sys.exit(main())
     except KeyboardInterrupt:
@@ -910,3 +913,7 @@ if __name__ == "__main__":
     except ConnectionError as lost:  # the server went away: nothing left to serve
         print("smyth bootstrap: lost the Runtime API: %s" % lost, file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

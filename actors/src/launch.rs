@@ -12,11 +12,23 @@ use crate::process::SpawnSpec;
 /// The bundled Python runtime: a Lambda Runtime API client, standard library only.
 pub const BOOTSTRAP: &str = include_str!("bootstrap.py");
 
+/// What a worker runs: a two-line script that imports the bundled runtime as a module, so that the
+/// runtime is compiled once per interpreter into `__pycache__` rather than on every cold start
+/// (compiling it costs about as much as the interpreter's own start-up on a busy machine).
+pub const ENTRY: &str = r#""""Starts smyth's bundled runtime (smyth_bootstrap.py, compiled once into __pycache__)."""
+import sys
+sys.path.insert(0, __file__.rpartition("/")[0])  # found even under -P / PYTHONSAFEPATH
+import smyth_bootstrap
+del sys.path[0]
+smyth_bootstrap.run()
+"#;
+
 /// The bundled runtime written into a private temp dir for the server's lifetime, so `ps` and
 /// tracebacks show a file rather than a page of source. Removed when dropped; the dir
 /// (`smyth-bootstrap-<pid>-<random>`) of a killed server is removed by the next one.
 pub struct BootstrapFile {
     _dir: tempfile::TempDir,
+    /// The runtime module, `smyth_bootstrap.py`.
     pub path: PathBuf,
 }
 
@@ -25,8 +37,14 @@ impl BootstrapFile {
         let dir = crate::scratch::private_dir("bootstrap")?;
         let path = dir.path().join("smyth_bootstrap.py");
         std::fs::write(&path, BOOTSTRAP)?;
+        std::fs::write(entry_point(&path), ENTRY)?;
         Ok(Self { _dir: dir, path })
     }
+}
+
+/// The script a worker runs, beside the runtime module `bootstrap`.
+pub fn entry_point(bootstrap: &Path) -> PathBuf {
+    bootstrap.with_file_name("smyth_runtime.py")
 }
 
 /// The real executable behind `python` (which may be a shim, as pyenv's are: they add ~40 ms to
@@ -57,7 +75,7 @@ pub fn spawn_spec(
     bootstrap: &Path,
 ) -> SpawnSpec {
     let argv = match &handler.runtime {
-        Runtime::Python => vec![config.python.clone(), bootstrap.to_string_lossy().into_owned()],
+        Runtime::Python => vec![config.python.clone(), entry_point(bootstrap).to_string_lossy().into_owned()],
         Runtime::Awslambdaric => {
             vec![config.python.clone(), "-m".into(), "awslambdaric".into(), handler.handler_path.clone()]
         }
@@ -155,6 +173,7 @@ mod tests {
     fn bootstrap_file_holds_the_runtime_and_goes_away() {
         let file = BootstrapFile::write().unwrap();
         assert!(std::fs::read_to_string(&file.path).unwrap().contains("AWS_LAMBDA_RUNTIME_API"));
+        assert!(std::fs::read_to_string(entry_point(&file.path)).unwrap().contains("import smyth_bootstrap"));
         let path = file.path.clone();
         drop(file);
         assert!(!path.exists());

@@ -20,9 +20,10 @@ impl WorkerActor {
     ) -> Result<(), String> {
         if self.endpoint.is_none() {
             let transport = crate::endpoint::transport_for(&self.handler.runtime);
-            let endpoint = self.endpoints.open(ctx.address(), transport).map_err(|err| {
-                open_failure(&self.handler.name, &self.name, transport, &err)
-            })?;
+            let endpoint = self
+                .endpoints
+                .open(ctx.address(), transport)
+                .map_err(|err| open_failure(&self.handler.name, &self.name, transport, &err))?;
             self.endpoint = Some(endpoint);
         }
         let Endpoint { env: vars, .. } = self.endpoint.as_ref().expect("opened above");
