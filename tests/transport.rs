@@ -95,13 +95,18 @@ fn awslambdaric_and_command_runtimes_keep_the_tcp_runtime_api() {
     let Some(python) = common::tools::python() else { return };
     // A command runtime: a bare Runtime API client over TCP, nothing of ours.
     let client = r#"
-import json, os, urllib.request
-base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+import http.client, json, os
+host, _, port = os.environ["AWS_LAMBDA_RUNTIME_API"].rpartition(":")
+conn = http.client.HTTPConnection(host, int(port))  # one keep-alive connection, as runtimes keep
+base = "/2018-06-01/runtime/invocation/"
 while True:
-    with urllib.request.urlopen(base + "next") as r:
-        request_id = r.headers["Lambda-Runtime-Aws-Request-Id"]
-    body = json.dumps({"pid": os.getpid(), "socket": os.environ.get("SMYTH_RUNTIME_API_SOCKET")}).encode()
-    urllib.request.urlopen(urllib.request.Request(base + request_id + "/response", data=body, method="POST")).read()
+    conn.request("GET", base + "next")
+    reply = conn.getresponse()
+    reply.read()
+    request_id = reply.headers["Lambda-Runtime-Aws-Request-Id"]
+    body = json.dumps({"pid": os.getpid(), "socket": os.environ.get("SMYTH_RUNTIME_API_SOCKET")})
+    conn.request("POST", base + request_id + "/response", body=body)
+    conn.getresponse().read()
 "#;
     let config = format!(
         "[tool.smyth]\nport = 0\npython = \"{python}\"\n\n\

@@ -16,6 +16,7 @@ use crate::sampler::{self, Sample, Sampler};
 use crate::state::allowed;
 use crate::status::{epoch_ms, Rss, WorkerStatus};
 
+mod deliver;
 mod exit;
 mod listen;
 pub mod machine;
@@ -198,20 +199,16 @@ impl WorkerActor {
                 process::kill_group(pid, if force { Signal::SIGKILL } else { Signal::SIGTERM })
             }
             Effect::Deliver { waiter, request_id, deadline, invocation } => {
-                self.log.serving(&request_id);
                 let event = NextEvent {
                     trace_id: trace_id(&request_id),
-                    request_id: request_id.clone(),
+                    request_id,
                     deadline_ms: epoch_ms(deadline),
                     function_arn: invocation.function_arn.unwrap_or_else(|| self.function_arn.clone()),
                     client_context: invocation.client_context,
                     payload: invocation.payload,
                 };
                 self.last_used = Some(SystemTime::now());
-                if waiter.send(event).is_err() {
-                    // The runtime hung up while parked: the invocation waits for a new `/next` or process.
-                    ctx.address().do_send(Undelivered { request_id });
-                }
+                self.deliver_when_drained(ctx, waiter, event, 0);
             }
             Effect::Answer { reply, outcome, capture, report } => {
                 self.answer(ctx, reply, outcome, capture, report)
