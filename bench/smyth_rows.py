@@ -149,11 +149,11 @@ def reload_latency(binary: str, python: str, env: dict, R: dict) -> None:
     try:
         times = []
         for n in range(1, 4):
-            source.write_text(f"def handler(event, context):\n    return {{'body': 'v{n - 1}'}}\n")
+            source.write_text(f"def handler(event, context):\n    return 'v{n - 1}'\n")
             time.sleep(0.3)  # the previous save's reload has settled
             project.wait("/version")
             t0 = time.perf_counter()
-            source.write_text(f"def handler(event, context):\n    return {{'body': 'v{n}'}}\n")
+            source.write_text(f"def handler(event, context):\n    return 'v{n}'\n")
             deadline = t0 + 10
             while time.perf_counter() < deadline and get(project.port, "/version") != f"v{n}".encode():
                 time.sleep(0.002)

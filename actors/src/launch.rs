@@ -18,8 +18,11 @@ pub const BOOTSTRAP: &str = include_str!("bootstrap.py");
 pub const ENTRY: &str = r#""""Starts smyth's bundled runtime (smyth_bootstrap.py, compiled once into __pycache__)."""
 import sys
 sys.path.insert(0, __file__.rpartition("/")[0])  # found even under -P / PYTHONSAFEPATH
+# Our own module, in our own dir: cached even when the project says PYTHONDONTWRITEBYTECODE.
+dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, False
 import smyth_bootstrap
-del sys.path[0]
+sys.dont_write_bytecode = dont_write
+del sys.path[0], dont_write
 smyth_bootstrap.run()
 "#;
 
