@@ -42,6 +42,9 @@ pub struct Flight {
 }
 
 /// A worker's state; each variant carries what is true only in it.
+// One per worker, and `Busy` is the state of every invocation: boxing its flight would allocate on
+// the hot path to save a few hundred bytes per worker.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum State {
     /// No live process. `job` waits for the process being spawned; `suppress`: its init is the retry
