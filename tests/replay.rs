@@ -1,6 +1,6 @@
 //! `smyth replay`: a recorded invocation's event re-run against the current code, fresh or warm,
-//! through a running server's API or alone, and `--failed` after a fix. Until the recorder is
-//! merged, the record is written here, with the recorder's schema, from real invocations' results.
+//! through a running server's API or alone, and `--failed` after a fix. The invocations are
+//! recorded by the server itself; one old failure is added to its record by hand.
 
 mod common;
 
@@ -51,45 +51,40 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-/// Writes `rows` into `.smyth/invocations.db` under `project`, as the recorder would.
-fn record(project: &Path, rows: &[Row]) {
-    std::fs::create_dir_all(project.join(".smyth")).unwrap();
+/// Adds `row` to the record of the stopped server in `project`, as the recorder would have.
+fn record_by_hand(project: &Path, row: &Row) {
     let db = rusqlite::Connection::open(project.join(".smyth/invocations.db")).unwrap();
-    db.execute_batch(
-        "CREATE TABLE IF NOT EXISTS invocations (id TEXT PRIMARY KEY, seq INTEGER, handler TEXT, worker INTEGER,
-         pid INTEGER, cold INTEGER, tenant TEXT NULL, source TEXT, started_at_ms INTEGER, init_ms REAL NULL,
-         run_ms REAL, status TEXT, event BLOB, result BLOB NULL, error_type TEXT NULL, error_message TEXT NULL,
-         error_stack TEXT NULL, log TEXT, http_request TEXT NULL, chaos TEXT NULL)",
+    db.execute(
+        "INSERT INTO invocations (id, seq, handler, worker, pid, cold, source, started_at_ms, run_ms, status,
+         event, error_type, error_message, log) VALUES (?1, ?2, ?3, 0, ?4, 0, 'invoke', ?5, 1.0, ?6, ?7, ?8, ?9, '')",
+        rusqlite::params![
+            row.id,
+            row.seq,
+            row.handler,
+            row.pid as i64,
+            row.started_at_ms,
+            row.status,
+            row.event.as_bytes(),
+            row.answer["errorType"].as_str(),
+            row.answer["errorMessage"].as_str()
+        ],
     )
     .unwrap();
-    for row in rows {
-        let ok = row.status == "ok";
-        let result = ok.then(|| row.answer.to_string().into_bytes());
-        let error_type = (!ok).then(|| row.answer["errorType"].as_str().unwrap().to_string());
-        let error_message = (!ok).then(|| row.answer["errorMessage"].as_str().unwrap().to_string());
-        db.execute(
-            "INSERT INTO invocations (id, seq, handler, worker, pid, cold, source, started_at_ms, run_ms, status,
-             event, result, error_type, error_message, log) VALUES (?1, ?2, ?3, 0, ?4, ?5, 'invoke', ?6, 1.0, ?7,
-             ?8, ?9, ?10, ?11, '')",
-            rusqlite::params![
-                row.id,
-                row.seq,
-                row.handler,
-                row.pid as i64,
-                i64::from(row.seq == 1),
-                row.started_at_ms,
-                row.status,
-                row.event.as_bytes(),
-                result,
-                error_type,
-                error_message
-            ],
-        )
-        .unwrap();
+}
+
+/// Waits (bounded) until the server's record has the invocation `id`.
+fn wait_recorded(server: &Server, id: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if server.request("GET", &format!("/_smyth/invocations/{id}"), &[], None).status == 200 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} was never recorded\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// Invokes `name` with `event` through the Invoke API: the record row of it (seq `seq`).
+/// Invokes `name` with `event` through the Invoke API, once it is recorded: what the record has of it.
 fn invoke_and_record(server: &Server, name: &str, event: &str, seq: i64) -> Row {
     let reply = server.request(
         "POST",
@@ -99,8 +94,10 @@ fn invoke_and_record(server: &Server, name: &str, event: &str, seq: i64) -> Row 
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
     let pid = server.workers(name)[0]["pid"].as_u64().expect("a live worker");
+    let id = reply.header("x-amzn-RequestId").unwrap().to_string();
+    wait_recorded(server, &id);
     Row {
-        id: reply.header("x-amzn-RequestId").unwrap().to_string(),
+        id,
         seq,
         handler: name.into(),
         pid,
@@ -145,7 +142,6 @@ fn counted() -> (Server, Vec<Row>) {
     let server = Server::start(&[("pyproject.toml", &pyproject(&table("count"))), ("app.py", COUNT)]);
     let rows: Vec<Row> = (1..=3).map(|seq| invoke_and_record(&server, "count", "{}", seq)).collect();
     assert_eq!(rows[2].answer, serde_json::json!({"count": 3}));
-    record(server.path(), &rows);
     (server, rows)
 }
 
@@ -230,10 +226,10 @@ fn failed_invocations_pass_once_the_code_is_fixed() {
         event: "{}".into(),
         answer: serde_json::json!({"errorType": "KeyError", "errorMessage": "old"}),
     });
-    record(server.path(), &rows);
     let project = server.path().to_path_buf();
     let mut server = server;
     stop(&mut server);
+    record_by_hand(&project, &rows[2]);
 
     let before = replay(&project, &["--failed", "--since", "10m"]);
     let (out, err) = text(&before);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use smyth_config::Config;
 
-/// The record's file. (The recorder's `record_path` key moves it; until it is merged, the default.)
+/// The record's file (`record_path`, default `.smyth/invocations.db` under the project root).
 pub fn database_path(config: &Config) -> PathBuf {
     config.record.path.clone()
 }
@@ -49,6 +49,9 @@ impl Recorded {
 
 const COLUMNS: &str =
     "id, seq, handler, pid, started_at_ms, status, event, result, error_type, error_message, tenant";
+
+/// Invocations clients made: not the shadow runs of the state-leak detector, nor earlier replays.
+const ORIGINAL: &str = "source NOT IN ('shadow', 'replay')";
 
 fn recorded(row: &Row<'_>) -> rusqlite::Result<Recorded> {
     Ok(Recorded {
@@ -92,7 +95,7 @@ impl Source {
         let Some(pid) = record.pid else { return Ok(Vec::new()) };
         self.query(
             &format!(
-                "SELECT {COLUMNS} FROM invocations WHERE handler = ?1 AND pid = ?2 AND seq < ?3 ORDER BY seq"
+                "SELECT {COLUMNS} FROM invocations WHERE handler = ?1 AND pid = ?2 AND seq < ?3 AND {ORIGINAL} ORDER BY seq"
             ),
             rusqlite::params![record.handler, pid, record.seq],
         )
@@ -102,7 +105,7 @@ impl Source {
     pub fn failed_since(&self, since_ms: i64) -> Result<Vec<Recorded>, String> {
         self.query(
             &format!(
-                "SELECT {COLUMNS} FROM invocations WHERE status != 'ok' AND started_at_ms >= ?1 ORDER BY seq"
+                "SELECT {COLUMNS} FROM invocations WHERE status != 'ok' AND started_at_ms >= ?1 AND {ORIGINAL} ORDER BY seq"
             ),
             rusqlite::params![since_ms],
         )
