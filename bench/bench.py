@@ -40,6 +40,8 @@ import time
 import uuid
 from pathlib import Path
 
+import smyth_rows
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / ".work"
@@ -590,12 +592,32 @@ def load_wrk(key: str, server: Server, conc: int, conns: int, R: dict) -> None:
         R["mem.server_procs"] = mem["server_procs"]
         R["mem.worker_kb"] = statistics.mean(mem["workers_kb"]) if mem["workers_kb"] else None
     run_wrk(server.port, "/noop", conc, 1)  # warm the pool, within its size
+    cpu_before = rust_cpu(key, server)
     res = run_wrk(server.port, "/noop", conns, DURATION)
     R[f"wrk.c{conc}.n{conns}"] = res
+    note_rust_cpu(key, server, cpu_before, res, f"rust_us.c{conc}.n{conns}", R)
     log(f"{key} concurrency={conc} conns={conns}: {res['rps_2xx']:.0f} 2xx req/s, "
         f"p50 {res['p50']} ms, non-2xx {res['non2xx']}, socket errors {res['socket_errors']}")
     if conc == 1 and conns == CONNECTIONS[-1]:
         R["mem.server_kb_after_load"] = server.memory()["server_kb"]
+
+
+def rust_cpu(key: str, server: Server) -> float | None:
+    """smyth's own CPU seconds so far (its workers are other processes); None for the peers."""
+    return smyth_rows.cpu_seconds(server.proc.pid) if key == "smyth" else None
+
+
+def note_rust_cpu(key: str, server: Server, before: float | None, res: dict, name: str, R: dict) -> None:
+    """Rust-side CPU µs per request of the wrk run `res`, from the CPU read before it."""
+    if before is not None and res.get("total"):
+        R[name] = (smyth_rows.cpu_seconds(server.proc.pid) - before) * 1e6 / res["total"]
+
+
+def scenario_smyth_rows(key: str, R: dict) -> None:
+    """smyth-only rows (bench/smyth_rows.py): cold start vs bare import, reload, scale, memory."""
+    if key == "smyth":
+        env = SmythRs([]).base_env()
+        smyth_rows.measure(str(SMYTH_BIN), str(VENV / "bin" / "python"), env, R, log)
 
 
 def scenario_cold(key: str, R: dict) -> None:
@@ -793,6 +815,7 @@ def steps() -> list[tuple[str, object]]:
                             lambda key, R, c=conc, n=conns, p=part: load_cell(key, c, n, p, R)))
     out += [("10 handlers", scenario_ten), ("recovery", scenario_recovery)]
     out.append(("recording on vs off", scenario_record))
+    out.append(("smyth only: issue 13 rows", scenario_smyth_rows))
     return out
 
 
@@ -897,6 +920,8 @@ def rows(results: dict) -> list[tuple]:
     add("recovery after SIGKILL of the worker (ms)", "lower", "ms", ["recovery", "seconds"], lambda v: v * 1000)
     add("recovery: first request after the kill failed (rounds)", "lower", "str", ["recovery", "first_failed"])
     add("first answer after the kill (a failed one, if any)", "", "str", ["recovery", "first"])
+    for figure, better, kind, value in smyth_rows.rows(results.get("smyth") or {}):
+        out.append((figure, better, kind, {"smyth": value, "smyth-py": None, "sls": None}))
     return out
 
 

@@ -22,7 +22,7 @@ use smyth_config::EventFormat;
 use crate::apigw;
 use crate::apigw::request::RequestSnapshot;
 use crate::apigw::response::{self, GatewayError};
-use crate::runtime_api::{read_limited, Workers};
+use crate::runtime_api::read_limited;
 
 /// The client connection's socket, recorded at connect time so a waiting request can notice that its
 /// client went away (actix-web does not cancel a handler when that happens), and a number that names
@@ -40,6 +40,12 @@ impl ClientSocket {
         let _ = stream.set_nodelay(true);
         let id = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         data.insert(ClientSocket(stream.as_raw_fd(), id));
+    }
+
+    /// The same for a Unix socket connection (the bundled runtime's Runtime API).
+    pub fn record_unix(fd: RawFd, data: &mut Extensions) {
+        let id = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        data.insert(ClientSocket(fd, id));
     }
 
     /// Whether the peer of `req`'s connection has closed it. The connection, and so its socket, lives
@@ -93,8 +99,7 @@ impl FromRequest for ClientPort {
 
 /// Whether `req` arrived on a worker's Runtime API port rather than the client port.
 pub fn on_runtime_port(req: &HttpRequest) -> bool {
-    let port = req.app_config().local_addr().port();
-    req.app_data::<web::Data<Workers>>().is_some_and(|workers| workers.0.contains_key(&port))
+    req.conn_data::<crate::runtime_api::RuntimeWorker>().is_some()
 }
 
 /// What every client route needs.

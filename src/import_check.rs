@@ -82,7 +82,8 @@ async fn import_one(
     let server_handle = server.handle();
     actix_rt::spawn(server);
 
-    let mut spec = launch::spawn_spec(config, handler, 0, port, inherited, bootstrap);
+    let mut spec = launch::spawn_spec(config, handler, 0, inherited, bootstrap);
+    spec.env.insert("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}"));
     spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into());
     let started = Instant::now();
     let spawned = Command::new(&spec.argv[0])

@@ -17,6 +17,7 @@ mod metrics;
 mod recorder;
 mod replay;
 mod runtime_api;
+mod runtime_listener;
 mod server;
 mod spool;
 
@@ -209,6 +210,11 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // A taken port is a setting to change, like a config error.
         Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+        // So is an open-file limit too low for the workers started at start-up.
+        Err(err) if err.get_ref().is_some_and(|e| e.is::<smyth_actors::fd_limit::OpenFileLimit>()) => {
             eprintln!("error: {err}");
             ExitCode::from(2)
         }

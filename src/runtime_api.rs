@@ -1,13 +1,11 @@
-//! The Lambda Runtime API (`/2018-06-01/runtime/...`) that worker processes long-poll. One listener per
-//! worker slot: the local port a request arrived on names the worker.
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! The Lambda Runtime API (`/2018-06-01/runtime/...`) that worker processes long-poll. One endpoint
+//! per worker slot (`src/runtime_listener.rs`): the connection a request arrived on names the worker.
 
 use actix::Addr;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use smyth_actors::endpoint::RuntimeTarget;
 use smyth_actors::invocation::MAX_PAYLOAD;
 use smyth_actors::managed::EnvironmentActor;
 use smyth_actors::messages::{
@@ -18,11 +16,16 @@ use tokio::sync::oneshot;
 
 use crate::http::ClientSocket;
 
-/// Runtime API port → worker, or → managed-instances environment.
+/// Who answers the endpoint a connection was accepted on: a worker, or a managed-instances
+/// environment (connection data, set by `src/runtime_listener.rs`).
 #[derive(Clone)]
-pub struct Workers(pub Arc<HashMap<u16, Addr<WorkerActor>>>, pub Arc<HashMap<u16, Addr<EnvironmentActor>>>);
+pub struct RuntimeWorker(pub RuntimeTarget);
 
-/// Who answers a Runtime API port: a worker, or a managed-instances environment (`managed.rs`).
+/// The caller's pid on a Unix socket connection, from SO_PEERCRED (connection data).
+#[derive(Clone, Copy)]
+pub struct UnixCaller(pub Option<u32>);
+
+/// Who answers a Runtime API call: a worker, or a managed-instances environment (`managed.rs`).
 enum Target<'a> {
     Worker(&'a Addr<WorkerActor>),
     Environment(&'a Addr<EnvironmentActor>),
@@ -32,25 +35,53 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/2018-06-01/runtime")
             .route("/invocation/next", web::get().to(next))
-            .route("/invocation/{id}/response", web::post().to(response))
-            .route("/invocation/{id}/error", web::post().to(error))
             .route("/init/error", web::post().to(init_error))
             .route("/restore/next", web::get().to(restore_next))
-            .route("/restore/error", web::post().to(restore_error)),
+            .route("/restore/error", web::post().to(restore_error))
+            // `/invocation/{id}/response` and `/error`, matched by hand: a route with a segment is
+            // a regex match per request, a tenth of the server's CPU on a no-op invocation.
+            .default_service(web::to(by_request_id)),
     );
 }
 
-/// The worker (or environment) whose listener the request arrived on.
-fn worker<'a>(req: &HttpRequest, workers: &'a Workers) -> Option<Target<'a>> {
-    let port = req.app_config().local_addr().port();
-    workers.0.get(&port).map(Target::Worker).or_else(|| workers.1.get(&port).map(Target::Environment))
+/// Which result a path `/invocation/{id}/response` or `/invocation/{id}/error` posts, and its id.
+fn result_path(path: &str) -> Option<(&str, bool)> {
+    let rest = path.strip_prefix("/2018-06-01/runtime/invocation/")?;
+    let (id, kind) = rest.split_once('/')?;
+    let is_error = match kind {
+        "response" => false,
+        "error" => true,
+        _ => return None,
+    };
+    (!id.is_empty()).then_some((id, is_error))
+}
+
+async fn by_request_id(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    match result_path(req.path()) {
+        Some((_, is_error)) if req.method() == actix_web::http::Method::POST => {
+            post_result(req, payload, is_error).await
+        }
+        Some(_) => HttpResponse::MethodNotAllowed().finish(),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// The worker (or environment) whose endpoint the request arrived on.
+fn worker(req: &HttpRequest) -> Option<Target<'_>> {
+    req.conn_data::<RuntimeWorker>().map(|target| match &target.0 {
+        RuntimeTarget::Worker(addr) => Target::Worker(addr),
+        RuntimeTarget::Environment(addr) => Target::Environment(addr),
+    })
 }
 
 mod managed;
 
 /// The connection a call came on, for the worker's check that its caller is its own process.
 fn peer(req: &HttpRequest) -> Peer {
-    Peer {
+    if let Some(UnixCaller(pid)) = req.conn_data::<UnixCaller>() {
+        return Peer::Unix { pid: *pid };
+    }
+    Peer::Tcp {
         connection: ClientSocket::of(req).map_or(u64::MAX, |(_, id)| id),
         port: req.peer_addr().map_or(0, |a| a.port()),
         local_port: req.app_config().local_addr().port(),
@@ -58,7 +89,7 @@ fn peer(req: &HttpRequest) -> Peer {
 }
 
 fn unknown_worker() -> HttpResponse {
-    api_error(StatusCode::NOT_FOUND, "UnknownWorker", "no worker on this port")
+    api_error(StatusCode::NOT_FOUND, "UnknownWorker", "no worker on this endpoint")
 }
 
 fn api_error(status: StatusCode, error_type: &str, message: &str) -> HttpResponse {
@@ -80,8 +111,8 @@ fn answer(result: Result<Result<(), RuntimeApiError>, actix::MailboxError>) -> H
     }
 }
 
-async fn next(req: HttpRequest, workers: web::Data<Workers>) -> HttpResponse {
-    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
+async fn next(req: HttpRequest) -> HttpResponse {
+    let Some(worker) = worker(&req) else { return unknown_worker() };
     let (reply, event) = oneshot::channel();
     match worker.send(NextInvocation { peer: peer(&req), reply }).await {
         Ok(Ok(())) => {}
@@ -137,14 +168,9 @@ fn too_large() -> HttpResponse {
     api_error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", &message)
 }
 
-async fn post_result(
-    req: HttpRequest,
-    payload: web::Payload,
-    workers: web::Data<Workers>,
-    is_error: bool,
-) -> HttpResponse {
-    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
-    let request_id = req.match_info().get("id").unwrap_or_default().to_string();
+async fn post_result(req: HttpRequest, payload: web::Payload, is_error: bool) -> HttpResponse {
+    let Some(worker) = worker(&req) else { return unknown_worker() };
+    let request_id = result_path(req.path()).map_or("", |(id, _)| id).to_string();
     let peer = peer(&req);
     let Some(body) = read_limited(&req, payload).await else {
         return match worker.send(ResponseTooLarge { peer, request_id }).await {
@@ -155,27 +181,19 @@ async fn post_result(
     answer(worker.send(PostResult { peer, request_id, body, is_error }).await)
 }
 
-async fn response(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
-    post_result(req, payload, workers, false).await
-}
-
-async fn error(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
-    post_result(req, payload, workers, true).await
-}
-
-async fn init_error(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
-    report_init_error(req, payload, workers, "Runtime.Unknown").await
+async fn init_error(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    report_init_error(req, payload, "Runtime.Unknown").await
 }
 
 /// SnapStart: an after-restore hook failed (the runtime exits 65 next).
-async fn restore_error(req: HttpRequest, payload: web::Payload, workers: web::Data<Workers>) -> HttpResponse {
-    report_init_error(req, payload, workers, "Runtime.AfterRestoreError").await
+async fn restore_error(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    report_init_error(req, payload, "Runtime.AfterRestoreError").await
 }
 
 /// SnapStart: init and the before-snapshot hooks are done; 200 once the environment is restored
 /// (at once: the process is already the environment that an invocation waits for).
-async fn restore_next(req: HttpRequest, workers: web::Data<Workers>) -> HttpResponse {
-    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
+async fn restore_next(req: HttpRequest) -> HttpResponse {
+    let Some(worker) = worker(&req) else { return unknown_worker() };
     let Target::Worker(worker) = worker else {
         // Managed instances have no SnapStart (a config error), so no environment restores.
         return api_error(StatusCode::FORBIDDEN, "InvalidStateTransition", "not a SnapStart environment");
@@ -186,13 +204,8 @@ async fn restore_next(req: HttpRequest, workers: web::Data<Workers>) -> HttpResp
     }
 }
 
-async fn report_init_error(
-    req: HttpRequest,
-    payload: web::Payload,
-    workers: web::Data<Workers>,
-    default_type: &str,
-) -> HttpResponse {
-    let Some(worker) = worker(&req, &workers) else { return unknown_worker() };
+async fn report_init_error(req: HttpRequest, payload: web::Payload, default_type: &str) -> HttpResponse {
+    let Some(worker) = worker(&req) else { return unknown_worker() };
     let error_type = req
         .headers()
         .get("Lambda-Runtime-Function-Error-Type")
@@ -203,4 +216,25 @@ async fn report_init_error(
         return too_large();
     };
     answer(worker.send(PostInitError { peer: peer(&req), error_type, body }).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::result_path;
+
+    #[test]
+    fn result_paths_name_the_request_and_the_kind() {
+        let cases = [
+            ("/2018-06-01/runtime/invocation/abc-1/response", Some(("abc-1", false))),
+            ("/2018-06-01/runtime/invocation/abc-1/error", Some(("abc-1", true))),
+            ("/2018-06-01/runtime/invocation//response", None),
+            ("/2018-06-01/runtime/invocation/abc/other", None),
+            ("/2018-06-01/runtime/invocation/abc/response/more", None),
+            ("/2018-06-01/runtime/invocation/abc", None),
+            ("/2018-06-01/runtime/init/error", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(result_path(path), expected, "{path}");
+        }
+    }
 }

@@ -1,13 +1,15 @@
 //! `smyth run`: binds every port, starts the actor world and the HTTP server, and shuts down cleanly.
 //!
-//! One HTTP server with one worker thread serves the client port and every worker's Runtime API port,
-//! and the actors are started on that same thread: a request goes from client to Python worker and
-//! back without waking another thread, which is most of what a no-op invocation costs.
+//! One HTTP server with one worker thread serves the client port, and the actors are started on that
+//! same thread, where each worker's Runtime API listeners are opened when its process first starts
+//! (`runtime_listener`): a request goes from client to Python worker and back without waking another
+//! thread, which is most of what a no-op invocation costs.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -19,9 +21,9 @@ use actix_web::dev::{AppConfig, Extensions};
 use actix_web::http::KeepAlive;
 use actix_web::rt::net::TcpStream;
 use actix_web::{middleware, web, App};
-use smyth_actors::launch;
 use smyth_actors::messages::{GetStatus, Shutdown};
 use smyth_actors::router::RouterActor;
+use smyth_actors::{fd_limit, launch};
 use smyth_config::{Config, EventFormat, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -31,7 +33,8 @@ use crate::header_case::{self, SpelledStream};
 use crate::http::{self, Edge};
 use crate::invoke_api::{self, InvokeApi};
 use crate::replay::api::ReplayApi;
-use crate::runtime_api::{self, Workers};
+use crate::runtime_api;
+use crate::runtime_listener::RuntimeListeners;
 
 /// How long in-flight invocations may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -39,48 +42,33 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// What the actor world is built from.
 struct Blueprint {
     config: Config,
-    ports: Vec<Vec<u16>>,
     inherited: BTreeMap<String, String>,
     bootstrap: PathBuf,
+    keep_alive: KeepAlive,
+    shutdown: GracefulShutdownSignal,
 }
 
 /// The running actor world, and what the routes need of it.
 #[derive(Clone)]
 struct World {
     router: Addr<RouterActor>,
-    workers: Workers,
     invoke: InvokeApi,
     recorder: smyth_actors::recorder::Recorder,
 }
 
 impl World {
+    /// Starts the actors on the calling thread (the server's one worker thread).
     fn start(blueprint: &Blueprint) -> World {
-        let Blueprint { config, ports, inherited, bootstrap } = blueprint;
-        let pools = smyth_actors::start(config, ports, inherited, bootstrap);
+        let Blueprint { config, inherited, bootstrap, keep_alive, shutdown } = blueprint;
+        let socket_dir = bootstrap.parent().unwrap_or(bootstrap).to_path_buf();
+        let listeners = RuntimeListeners::new(socket_dir, *keep_alive, shutdown.clone());
+        let pools = smyth_actors::start(config, Rc::new(listeners), inherited, bootstrap);
         World {
             invoke: InvokeApi::new(config, pools.router.clone(), pools.async_queue, pools.spool),
             router: pools.router,
-            workers: Workers(Arc::new(pools.workers_by_port), Arc::new(pools.environments_by_port)),
             recorder: pools.recorder,
         }
     }
-}
-
-/// One loopback listener per worker slot, and one for the handler's shadow environment (state-leak
-/// checks and replays: `smyth_actors::shadow`), bound before any worker exists.
-fn bind_runtime_listeners(config: &Config) -> io::Result<(Vec<Vec<u16>>, Vec<TcpListener>)> {
-    let mut ports = Vec::new();
-    let mut listeners = Vec::new();
-    for handler in &config.handlers {
-        let mut handler_ports = Vec::new();
-        for _ in 0..handler.concurrency + 1 {
-            let listener = TcpListener::bind(("127.0.0.1", 0))?;
-            handler_ports.push(listener.local_addr()?.port());
-            listeners.push(listener);
-        }
-        ports.push(handler_ports);
-    }
-    Ok((ports, listeners))
 }
 
 /// A Runtime API connection idles while its handler runs: keep connections at least that long.
@@ -120,7 +108,9 @@ impl Running {
 /// Starts the actor world and the HTTP server on one thread.
 pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Result<Running> {
     let containment = smyth_actors::containment::contain();
-    let (ports, runtime_listeners) = bind_runtime_listeners(&config)?;
+    let open_files = fd_limit::raise_open_file_limit();
+    fd_limit::check_start_up(&config, open_files)
+        .map_err(|limit| io::Error::other(fd_limit::OpenFileLimit(limit)))?;
     let inherited: BTreeMap<String, String> = std::env::vars().collect();
     if config.handlers.iter().any(|h| !matches!(h.runtime, Runtime::Command(_))) {
         match launch::resolve_interpreter(&config.python, &inherited) {
@@ -138,7 +128,15 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
     });
     // Only REST API events spell header names as sent: other projects skip the scan (header_case).
     let spell = config.handlers.iter().any(|h| h.event_format == EventFormat::ApiGwV1);
-    let blueprint = Arc::new(Blueprint { config, ports, inherited, bootstrap: bootstrap.path.clone() });
+    let mut server = actix_server::Server::build().workers(1).disable_signals().shutdown_timeout(1);
+    let shutdown = server.graceful_shutdown_signal();
+    let blueprint = Arc::new(Blueprint {
+        config,
+        inherited,
+        bootstrap: bootstrap.path.clone(),
+        keep_alive,
+        shutdown: shutdown.clone(),
+    });
     let world: Arc<OnceLock<World>> = Arc::default();
 
     let factory_world = world.clone();
@@ -154,19 +152,26 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
             // Outermost: every request takes its connection's next head, whatever answers it.
             .wrap(middleware::Condition::new(spell, middleware::from_fn(header_case::attach_spelling)))
             .app_data(rules.clone())
-            .app_data(web::Data::new(world.workers))
             .app_data(web::Data::new(Edge { router: world.router, recording: world.recorder.is_on() }))
             .app_data(web::Data::new(crate::recorder::endpoints::Database(record_path.clone())))
+            // The status endpoints read the async queue through it.
+            .app_data(web::Data::new(world.invoke.clone()))
             .configure(runtime_api::configure)
-            .configure(|cfg| invoke_api::configure(cfg, world.invoke))
+            // The Lambda API's routes have segments, each a regex match: a handler's request skips
+            // them all on one look at its path (an unmatched path still falls through to the handlers).
+            .service(
+                web::scope("")
+                    .guard(actix_web::guard::fn_guard(|ctx| ctx.head().uri.path().starts_with("/20")))
+                    .configure(|cfg| invoke_api::configure(cfg, world.invoke)),
+            )
             .configure(|cfg| crate::replay::api::configure(cfg, &prefix, replay))
             .configure(move |cfg| http::configure(cfg, &prefix))
     };
-    let mut server = actix_server::Server::build().workers(1).disable_signals().shutdown_timeout(1);
-    let shutdown = server.graceful_shutdown_signal();
-    // Runtime API listeners, and the client's when no header names need their spelling.
+    // The client's listener, plain when no header names need their spelling. With no client
+    // listener (`smyth invoke`), the server still runs: its thread starts the actors.
     let (spelled, plain_client) = if spell { (client, None) } else { (None, client) };
-    for listener in runtime_listeners.into_iter().chain(plain_client) {
+    let bare = spelled.is_none() && plain_client.is_none();
+    for listener in plain_client.into_iter().chain(bare.then(unused_listener).transpose()?) {
         let addr = listener.local_addr()?;
         let (make_app, shutdown) = (make_app.clone(), shutdown.clone());
         server = server.listen(format!("plain-{addr}"), listener, move || {
@@ -205,7 +210,7 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
 /// The HTTP/1 service for one listener, set up as actix-web's `HttpServer` sets up its own (which
 /// cannot wrap a connection's stream): the app, its `AppConfig`, the timeouts and keep-alive, the
 /// graceful shutdown, and `on_connect` for the connection data.
-fn h1_service<T, S, B, I>(
+pub(crate) fn h1_service<T, S, B, I>(
     app: I,
     addr: SocketAddr,
     keep_alive: KeepAlive,
@@ -315,6 +320,12 @@ fn exposure(host: &str) -> Option<&'static str> {
         Some(ip) if ip.is_unspecified() => Some("every interface"),
         _ => Some("the network"),
     }
+}
+
+/// A loopback listener nobody is told of: it starts the server's thread (and so the actors) when
+/// there is no client listener.
+fn unused_listener() -> io::Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", 0))
 }
 
 /// Waits (bounded) for the server's worker thread to have started the actors.

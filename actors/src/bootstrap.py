@@ -1,8 +1,10 @@
 """smyth's bundled Python runtime: a Lambda Runtime API client, standard library only.
 
-The server runs it as a file (`smyth-bootstrap-<pid>-*/smyth_bootstrap.py` in the temp dir, written
-at start-up by `launch::BootstrapFile`) with the project root as working directory and
-`AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT`. It imports `_HANDLER` during init (a failure goes to
+The server writes it as `smyth-bootstrap-<pid>-*/smyth_bootstrap.py` in the temp dir at start-up
+(`launch::BootstrapFile`) and starts `smyth_runtime.py` beside it, which imports this module and calls
+`run()`: imported, it is compiled once into `__pycache__` and loaded from there by every later cold
+start of the same interpreter. The project root is the working directory; the Runtime API is
+`SMYTH_RUNTIME_API_SOCKET` (a Unix socket) when set, else `AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT`. It imports `_HANDLER` during init (a failure goes to
 `/init/error` and the process exits 1), then loops: GET `/invocation/next` -> handler(event, context)
 -> POST `/invocation/{id}/response` or `/error`.
 
@@ -30,23 +32,32 @@ class RuntimeApiClosed(ConnectionError):
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection to the Runtime API, spoken by hand."""
+    """One keep-alive HTTP/1.1 connection to the Runtime API, spoken by hand: over the worker's Unix
+    socket when the server gave one (`SMYTH_RUNTIME_API_SOCKET`: no loopback TCP stack, and the
+    kernel tells the server who is calling), else over TCP to `AWS_LAMBDA_RUNTIME_API`."""
 
-    __slots__ = ("host", "port", "sock", "buf", "host_header")
+    __slots__ = ("host", "port", "unix_path", "sock", "buf", "host_header")
 
-    def __init__(self, address):
+    def __init__(self, address, unix_path=None):
         host, _, port = address.rpartition(":")
         self.host = host or "127.0.0.1"
         self.port = int(port)
+        self.unix_path = unix_path
         self.sock = None
         self.buf = b""
         self.host_header = ("Host: %s\r\n" % address).encode("latin-1")
 
     def connect(self):
-        sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        if self.unix_path:
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        else:
+            sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
         try:
-            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-            sock.connect((self.host, self.port))
+            if self.unix_path:
+                sock.connect(self.unix_path)
+            else:
+                sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+                sock.connect((self.host, self.port))
         except BaseException:
             sock.close()
             raise
@@ -839,7 +850,7 @@ def main():
     if not address:
         print("smyth bootstrap: AWS_LAMBDA_RUNTIME_API is not set", file=sys.stderr)
         return 1
-    conn = Connection(address)
+    conn = Connection(address, environ.get("SMYTH_RUNTIME_API_SOCKET"))
     worker = Worker(environ)
     configure_context(environ, worker)
 
@@ -993,7 +1004,8 @@ def marshal_error(error, request_id):
     return error_body(error_type, message, [], request_id)
 
 
-if __name__ == "__main__":
+def run():
+    """The process's entry point: `smyth_runtime.py` calls it."""
     try:
         sys.exit(main())
     except KeyboardInterrupt:
@@ -1001,3 +1013,7 @@ if __name__ == "__main__":
     except ConnectionError as lost:  # the server went away: nothing left to serve
         print("smyth bootstrap: lost the Runtime API: %s" % lost, file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

@@ -14,11 +14,26 @@ use crate::process::SpawnSpec;
 /// The bundled Python runtime: a Lambda Runtime API client, standard library only.
 pub const BOOTSTRAP: &str = include_str!("bootstrap.py");
 
+/// What a worker runs: a two-line script that imports the bundled runtime as a module, so that the
+/// runtime is compiled once per interpreter into `__pycache__` rather than on every cold start
+/// (compiling it costs about as much as the interpreter's own start-up on a busy machine).
+pub const ENTRY: &str = r#""""Starts smyth's bundled runtime (smyth_bootstrap.py, compiled once into __pycache__)."""
+import sys
+sys.path.insert(0, __file__.rpartition("/")[0])  # found even under -P / PYTHONSAFEPATH
+# Our own module, in our own dir: cached even when the project says PYTHONDONTWRITEBYTECODE.
+dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, False
+import smyth_bootstrap
+sys.dont_write_bytecode = dont_write
+del sys.path[0], dont_write
+smyth_bootstrap.run()
+"#;
+
 /// The bundled runtime written into a private temp dir for the server's lifetime, so `ps` and
 /// tracebacks show a file rather than a page of source. Removed when dropped; the dir
 /// (`smyth-bootstrap-<pid>-<random>`) of a killed server is removed by the next one.
 pub struct BootstrapFile {
     _dir: tempfile::TempDir,
+    /// The runtime module, `smyth_bootstrap.py`.
     pub path: PathBuf,
 }
 
@@ -27,10 +42,16 @@ impl BootstrapFile {
         let dir = crate::scratch::private_dir("bootstrap")?;
         let path = dir.path().join("smyth_bootstrap.py");
         std::fs::write(&path, BOOTSTRAP)?;
+        std::fs::write(entry_point(&path), ENTRY)?;
         // SnapStart's template imports the fork server from the runtime's folder.
         std::fs::write(dir.path().join(crate::forkserver::MODULE_FILE), crate::forkserver::SOURCE)?;
         Ok(Self { _dir: dir, path })
     }
+}
+
+/// The script a worker runs, beside the runtime module `bootstrap`.
+pub fn entry_point(bootstrap: &Path) -> PathBuf {
+    bootstrap.with_file_name("smyth_runtime.py")
 }
 
 /// The real executable behind `python` (which may be a shim, as pyenv's are: they add ~40 ms to
@@ -51,17 +72,17 @@ pub fn resolve_interpreter(python: &str, env: &BTreeMap<String, String>) -> Resu
     }
 }
 
-/// The spawn spec of one worker slot, whose Runtime API listens on `port`.
+/// The spawn spec of one worker slot. The Runtime API's address is added when its process starts
+/// (`crate::endpoint`: a slot's listener is opened then).
 pub fn spawn_spec(
     config: &Config,
     handler: &HandlerConfig,
     slot: usize,
-    port: u16,
     inherited: &BTreeMap<String, String>,
     bootstrap: &Path,
 ) -> SpawnSpec {
     let argv = match &handler.runtime {
-        Runtime::Python => vec![config.python.clone(), bootstrap.to_string_lossy().into_owned()],
+        Runtime::Python => vec![config.python.clone(), entry_point(bootstrap).to_string_lossy().into_owned()],
         Runtime::Awslambdaric => {
             vec![config.python.clone(), "-m".into(), "awslambdaric".into(), handler.handler_path.clone()]
         }
@@ -75,7 +96,6 @@ pub fn spawn_spec(
             env.insert(key.into(), value);
         }
     }
-    env.insert("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}"));
     env.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream_name(slot));
     if handler.snap_start {
         // AWS does not set these under SnapStart.
@@ -176,6 +196,7 @@ mod tests {
     fn bootstrap_file_holds_the_runtime_and_goes_away() {
         let file = BootstrapFile::write().unwrap();
         assert!(std::fs::read_to_string(&file.path).unwrap().contains("AWS_LAMBDA_RUNTIME_API"));
+        assert!(std::fs::read_to_string(entry_point(&file.path)).unwrap().contains("import smyth_bootstrap"));
         let path = file.path.clone();
         drop(file);
         assert!(!path.exists());

@@ -6,6 +6,8 @@ pub mod backoff;
 pub mod chaos;
 pub mod config_diff;
 pub mod containment;
+pub mod endpoint;
+pub mod fd_limit;
 pub mod forkserver;
 pub mod invocation;
 pub mod launch;
@@ -29,7 +31,7 @@ pub mod tenancy;
 pub mod watcher;
 pub mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::Addr;
@@ -48,21 +50,17 @@ pub struct Pools {
     /// Where accepted asynchronous events wait, and where their payloads are spooled.
     pub async_queue: Addr<async_queue::AsyncQueue>,
     pub spool: async_queue::Spool,
-    /// Runtime API port → the worker slot that owns it.
-    pub workers_by_port: HashMap<u16, Addr<WorkerActor>>,
-    /// Runtime API port → the managed-instances environment that owns it.
-    pub environments_by_port: HashMap<u16, Addr<managed::EnvironmentActor>>,
     /// Where every invocation is recorded.
     pub recorder: recorder::Recorder,
 }
 
-/// Starts one supervisor per handler with its workers on the current arbiter. `ports[h][slot]` is the
-/// Runtime API port bound for slot `slot` of handler `h`, and the one after the pool's is its shadow
-/// environment's (`shadow/`); `inherited` is the server's environment.
-/// `bootstrap` is the bundled runtime's file (see [`launch::BootstrapFile`]).
+/// Starts one supervisor per handler with its workers (and each handler's shadow environment,
+/// `shadow/`) on the current arbiter. A worker, shadow or managed-instances environment opens its
+/// Runtime API through `endpoints` when its first process starts; `inherited` is the server's
+/// environment. `bootstrap` is the bundled runtime's file (see [`launch::BootstrapFile`]).
 pub fn start(
     config: &Config,
-    ports: &[Vec<u16>],
+    endpoints: std::rc::Rc<dyn endpoint::RuntimeEndpoints>,
     inherited: &BTreeMap<String, String>,
     bootstrap: &std::path::Path,
 ) -> Pools {
@@ -70,72 +68,59 @@ pub fn start(
     // One thread measures every worker process; it ends when the last worker is dropped.
     let sampler = sampler::Sampler::start();
     let recorder = recorder::Recorder::start(&config.record);
-    let mut workers_by_port = HashMap::new();
-    let mut environments_by_port = HashMap::new();
     let mut routes = Vec::new();
     let mut supervisors = Vec::new();
-    for (handler, ports) in config.handlers.iter().zip(ports) {
+    for handler in &config.handlers {
         let handler = Arc::new(handler.clone());
         if handler.managed_instances.is_some() {
-            // One environment per `concurrency`; the shadow's port stays unused (no shadow here).
-            let ports = &ports[..handler.concurrency.min(ports.len())];
-            let (supervisor, environments) =
-                managed::start(config, handler.clone(), account.clone(), ports, inherited, bootstrap);
-            environments_by_port.extend(ports.iter().copied().zip(environments));
+            // One environment per `concurrency`, and no shadow.
+            let (supervisor, _environments) =
+                managed::start(config, handler.clone(), account.clone(), &endpoints, inherited, bootstrap);
             supervisors.push(supervisor.clone());
             routes.push(Route::new(&handler, supervisor));
             continue;
         }
-        let template_spec = launch::spawn_spec(config, &handler, 0, 0, inherited, bootstrap);
+        let template_spec = launch::spawn_spec(config, &handler, 0, inherited, bootstrap);
         let template = launch::snap_template(&handler, &template_spec);
         // Worker names and log streams differ between environments by design (state-leak check).
         let context = std::sync::Mutex::new(Vec::new());
         let make_worker = |slot: usize, sup| {
-            let spec = launch::spawn_spec(config, &handler, slot, ports[slot], inherited, bootstrap);
+            let spec = launch::spawn_spec(config, &handler, slot, inherited, bootstrap);
             let arn = launch::function_arn(&handler, &spec.env);
             let mut context = context.lock().unwrap_or_else(|e| e.into_inner());
             context.extend(spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME").cloned());
             context.push(format!("{}:{slot}", handler.name));
-            WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
+            WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone(), endpoints.clone())
                 .with_template(template.clone())
                 .recording(recorder.clone())
         };
-        let (supervisor, workers) = HandlerSupervisor::start(handler.clone(), account.clone(), make_worker);
+        let (supervisor, _workers) = HandlerSupervisor::start(handler.clone(), account.clone(), make_worker);
         if let Some(template) = &template {
             supervisor.do_send(supervisor::RecycleOnReload(template.clone()));
         }
         let chaos = chaos::HandlerChaos::new(&config.chaos, &handler.name);
         supervisor.do_send(supervisor::Equip { recorder: recorder.clone(), chaos });
-        workers_by_port.extend(ports.iter().copied().zip(workers));
-        if let Some(&port) = ports.get(handler.concurrency) {
-            let leaks = shadow::Leaks::default();
-            let slot = handler.concurrency;
-            let mut spec = launch::spawn_spec(config, &handler, slot, port, inherited, bootstrap);
-            let name = format!("{}:shadow", handler.name);
-            spec.env.insert("SMYTH_WORKER".into(), name.clone());
-            let mut context = context.into_inner().unwrap_or_else(|e| e.into_inner());
-            context.extend(spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME").cloned());
-            context.push(name);
-            let arn = launch::function_arn(&handler, &spec.env);
-            let shadow_worker = |sup| {
-                WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone())
-                    .with_template(template.clone())
-                    .recording(recorder.clone())
-                    .outside_pool()
-            };
-            let (runner, worker) =
-                shadow::ShadowRunner::start(handler.name.clone(), context, leaks.clone(), shadow_worker);
-            workers_by_port.insert(port, worker);
-            let check = (config.check_state && handler.check_state).then_some(handler.check_state_every);
-            supervisor.do_send(supervisor::AttachShadow(shadow::ShadowHook::new(
-                runner.clone(),
-                leaks,
-                check,
-            )));
-            routes.push(Route::new(&handler, supervisor.clone()).with_shadow(runner));
-        } else {
-            routes.push(Route::new(&handler, supervisor.clone()));
-        }
+        // Every handler has one shadow environment (`shadow/`), outside its pool.
+        let leaks = shadow::Leaks::default();
+        let slot = handler.concurrency;
+        let mut spec = launch::spawn_spec(config, &handler, slot, inherited, bootstrap);
+        let name = format!("{}:shadow", handler.name);
+        spec.env.insert("SMYTH_WORKER".into(), name.clone());
+        let mut context = context.into_inner().unwrap_or_else(|e| e.into_inner());
+        context.extend(spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME").cloned());
+        context.push(name);
+        let arn = launch::function_arn(&handler, &spec.env);
+        let shadow_worker = |sup| {
+            WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone(), endpoints.clone())
+                .with_template(template.clone())
+                .recording(recorder.clone())
+                .outside_pool()
+        };
+        let (runner, _worker) =
+            shadow::ShadowRunner::start(handler.name.clone(), context, leaks.clone(), shadow_worker);
+        let check = (config.check_state && handler.check_state).then_some(handler.check_state_every);
+        supervisor.do_send(supervisor::AttachShadow(shadow::ShadowHook::new(runner.clone(), leaks, check)));
+        routes.push(Route::new(&handler, supervisor.clone()).with_shadow(runner));
         supervisors.push(supervisor);
     }
     let router = actix::Actor::start(RouterActor::new(routes));
@@ -144,5 +129,5 @@ pub fn start(
         supervisor.do_send(async_queue::WatchCapacity(async_queue.clone().recipient()));
     }
     let spool = async_queue::Spool::create();
-    Pools { router, async_queue, spool, workers_by_port, environments_by_port, recorder }
+    Pools { router, async_queue, spool, recorder }
 }

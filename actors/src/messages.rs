@@ -153,16 +153,20 @@ pub struct NextEvent {
     pub payload: Bytes,
 }
 
-/// Which connection a Runtime API call came on: its number (unique while the server runs) and the
-/// two loopback ports, from which the worker finds the process at the other end. Only the worker's
-/// own process tree may use its port.
+/// Who made a Runtime API call. Only the worker's own process tree may use its endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peer {
-    pub connection: u64,
-    /// The caller's port.
-    pub port: u16,
-    /// The worker's Runtime API port the call arrived on.
-    pub local_port: u16,
+pub enum Peer {
+    /// A loopback TCP connection: its number (unique while the server runs) and the two ports, from
+    /// which the worker finds the process at the other end.
+    Tcp {
+        connection: u64,
+        /// The caller's port.
+        port: u16,
+        /// The worker's Runtime API port the call arrived on.
+        local_port: u16,
+    },
+    /// The bundled runtime's Unix socket: the pid the kernel gave for the caller (SO_PEERCRED).
+    Unix { pid: Option<u32> },
 }
 
 /// `GET /next`: answered on `reply` when an invocation arrives.

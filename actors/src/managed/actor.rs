@@ -49,6 +49,9 @@ pub struct EnvironmentActor {
     status_to: Recipient<EnvironmentChanged>,
     pub(super) env: Environment,
     shutting_down: bool,
+    /// Where the environment's Runtime API comes from, and the endpoint once its first process started.
+    endpoints: std::rc::Rc<dyn crate::endpoint::RuntimeEndpoints>,
+    endpoint: Option<crate::endpoint::Endpoint>,
     /// Runtime API connections already traced to a process of the tree: connection → pid.
     pub(super) callers: HashMap<u64, u32>,
     /// The scratch folder (`TMPDIR`) of the current process tree, removed with it.
@@ -72,6 +75,7 @@ impl EnvironmentActor {
         function_arn: String,
         supervisor: Recipient<WorkerChanged>,
         status_to: Recipient<EnvironmentChanged>,
+        endpoints: std::rc::Rc<dyn crate::endpoint::RuntimeEndpoints>,
     ) -> Self {
         let name = format!("{}:{index}", handler.name);
         let max_concurrency = handler.managed_instances.map_or(1, |m| m.max_concurrency);
@@ -86,6 +90,8 @@ impl EnvironmentActor {
             status_to,
             env: Environment::new(max_concurrency),
             shutting_down: false,
+            endpoints,
+            endpoint: None,
             callers: HashMap::new(),
             scratch: None,
             timers: HashMap::new(),
@@ -239,6 +245,11 @@ impl EnvironmentActor {
     fn spawn(&mut self, ctx: &mut Context<Self>) {
         let mut spec = self.spec.clone();
         spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "lambda-managed-instances".into());
+        if let Err(message) = self.runtime_env(ctx, &mut spec.env) {
+            tracing::error!(worker = %self.name, "{message}");
+            ctx.address().do_send(SpawnResult(Event::SpawnFailed { message }));
+            return;
+        }
         // One scratch folder per process tree, shared by its processes as Lambda's `/tmp` is.
         self.scratch = crate::scratch::private_dir("lmi").ok();
         if let Some(dir) = &self.scratch {
@@ -264,6 +275,25 @@ impl EnvironmentActor {
             }
         };
         ctx.address().do_send(SpawnResult(event));
+    }
+
+    /// Puts the Runtime API's address into `env`, opening the environment's endpoint first if it has
+    /// none (as a worker slot does, `crate::worker::listen`); it lives as long as the environment.
+    fn runtime_env(
+        &mut self,
+        ctx: &mut Context<Self>,
+        env: &mut std::collections::BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        if self.endpoint.is_none() {
+            let transport = crate::endpoint::transport_for(&self.handler.runtime);
+            let target = crate::endpoint::RuntimeTarget::Environment(ctx.address());
+            let endpoint = self.endpoints.open(target, transport).map_err(|err| {
+                crate::worker::open_failure(&self.handler.name, &self.name, transport, &err)
+            })?;
+            self.endpoint = Some(endpoint);
+        }
+        env.extend(self.endpoint.iter().flat_map(|e| e.env.iter().cloned()));
+        Ok(())
     }
 
     /// Checks the processes holding invocations every `WATCH_EVERY` while there are any: one that died

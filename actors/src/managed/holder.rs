@@ -1,8 +1,8 @@
 //! Which process of an environment made a Runtime API call. An environment has N processes on one
 //! port, so the environment must know which of them holds an invocation (to fail it when that process
 //! dies) and must refuse callers outside its process tree. The caller's socket is found in
-//! `/proc/net/tcp` by its two ports, then among the descriptors of the tree's processes.
-//! (Loopback TCP only: a Unix-socket transport would read the peer's pid with SO_PEERCRED here.)
+//! `/proc/net/tcp` by its two ports, then among the descriptors of the tree's processes. On the bundled
+//! runtime's Unix socket the kernel names the caller (SO_PEERCRED): it must be of the tree.
 
 use std::path::Path;
 
@@ -10,8 +10,12 @@ use crate::messages::Peer;
 
 /// The pid in `root`'s process tree that holds the caller's end of `peer`, if any.
 pub fn holder(root: u32, peer: Peer) -> Option<u32> {
+    let (port, local_port) = match peer {
+        Peer::Unix { pid } => return pid.filter(|pid| descends(root, *pid)),
+        Peer::Tcp { port, local_port, .. } => (port, local_port),
+    };
     let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let inode = find_inode(&table, peer.port, peer.local_port)?;
+    let inode = find_inode(&table, port, local_port)?;
     let link = format!("socket:[{inode}]");
     let entries = std::fs::read_dir("/proc").ok()?;
     let mut holders = entries
@@ -67,10 +71,23 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let local_port = listener.local_addr().unwrap().port();
         let client = TcpStream::connect(("127.0.0.1", local_port)).unwrap();
-        let peer = Peer { connection: 1, port: client.local_addr().unwrap().port(), local_port };
+        let port = client.local_addr().unwrap().port();
+        let peer = Peer::Tcp { connection: 1, port, local_port };
         let me = std::process::id();
         assert_eq!(holder(me, peer), Some(me));
         assert_eq!(holder(1, peer).filter(|p| *p != me), None, "pid 1's tree does not count us");
-        assert_eq!(holder(me, Peer { port: 1, ..peer }), None, "nobody holds that port");
+        assert_eq!(
+            holder(me, Peer::Tcp { connection: 1, port: 1, local_port }),
+            None,
+            "nobody holds that port"
+        );
+    }
+
+    #[test]
+    fn a_unix_caller_is_its_own_pid_when_of_the_tree() {
+        let me = std::process::id();
+        assert_eq!(holder(me, Peer::Unix { pid: Some(me) }), Some(me));
+        assert_eq!(holder(1, Peer::Unix { pid: Some(me) }).filter(|p| *p != me), None);
+        assert_eq!(holder(me, Peer::Unix { pid: None }), None);
     }
 }

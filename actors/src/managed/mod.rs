@@ -1,7 +1,7 @@
 //! Lambda Managed Instances (`managed_instances = true`, `max_concurrency = N`): one execution
 //! environment serves up to N invocations at once. Its runtime learns N from
 //! `AWS_LAMBDA_MAX_CONCURRENCY` and starts N processes that each long-poll `/next` on the
-//! environment's one Runtime API port (awslambdaric 4.x does this; so does the bundled runtime), all
+//! environment's one Runtime API endpoint (awslambdaric 4.x does this; so does the bundled runtime), all
 //! sharing the environment's scratch folder (`TMPDIR`). The supervisor keeps `concurrency × N` slots
 //! and sends slot k of environment e to `EnvironmentActor` e (`SlotAddr`), so admission, the 429 when
 //! every slot is busy, and the status work as for workers.
@@ -18,6 +18,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::{Actor, Addr, AsyncContext};
@@ -26,18 +27,19 @@ use smyth_config::{Config, HandlerConfig};
 pub use actor::{EnvironmentActor, EnvironmentChanged};
 pub use slot_addr::SlotAddr;
 
+use crate::endpoint::RuntimeEndpoints;
 use crate::supervisor::{AccountLimit, HandlerSupervisor};
 
 /// AWS's oldest Python for managed instances; older interpreters work here, with one INFO.
 const AWS_MINIMUM_PYTHON: (u32, u32) = (3, 13);
 
-/// Starts a managed-instances handler's supervisor and its environments, one per Runtime API port
-/// in `ports` (one per `concurrency`).
+/// Starts a managed-instances handler's supervisor and its environments, one per `concurrency`; each
+/// opens its Runtime API through `endpoints` when its process first starts.
 pub fn start(
     config: &Config,
     handler: Arc<HandlerConfig>,
     account: Arc<AccountLimit>,
-    ports: &[u16],
+    endpoints: &Rc<dyn RuntimeEndpoints>,
     inherited: &BTreeMap<String, String>,
     bootstrap: &Path,
 ) -> (Addr<HandlerSupervisor>, Vec<Addr<EnvironmentActor>>) {
@@ -46,8 +48,8 @@ pub fn start(
     let mut environments = Vec::new();
     let supervisor = HandlerSupervisor::start_with(handler.clone(), account, |ctx| {
         let mut slots = Vec::new();
-        for (index, port) in ports.iter().enumerate() {
-            let mut spec = crate::launch::spawn_spec(config, &handler, index, *port, inherited, bootstrap);
+        for index in 0..handler.concurrency {
+            let mut spec = crate::launch::spawn_spec(config, &handler, index, inherited, bootstrap);
             environment_variables(&mut spec.env, max_concurrency);
             let arn = crate::launch::function_arn(&handler, &spec.env);
             let address = ctx.address();
@@ -58,6 +60,7 @@ pub fn start(
                 arn,
                 address.clone().recipient(),
                 address.recipient(),
+                endpoints.clone(),
             );
             let statuses: Vec<_> = (0..max_concurrency).map(|slot| actor.slot_status(slot)).collect();
             let addr = actor.start();

@@ -11,15 +11,22 @@ use crate::messages::*;
 impl EnvironmentActor {
     /// The process of the tree that made the call, or a refusal for an outsider.
     fn caller(&mut self, peer: Peer) -> Result<u32, RuntimeApiError> {
-        if let Some(pid) = self.callers.get(&peer.connection) {
+        // A TCP connection is traced once; a Unix socket's caller comes with its pid (SO_PEERCRED).
+        let connection = match peer {
+            Peer::Tcp { connection, .. } => Some(connection),
+            Peer::Unix { .. } => None,
+        };
+        if let Some(pid) = connection.and_then(|c| self.callers.get(&c)) {
             return Ok(*pid);
         }
         let found = self.env.phase.pid().and_then(|root| holder(root, peer));
         let Some(pid) = found else {
-            tracing::warn!(worker = %self.name, caller_port = peer.port, "refused a Runtime API call from outside the environment's process tree");
+            tracing::warn!(worker = %self.name, caller = ?peer, "refused a Runtime API call from outside the environment's process tree");
             return Err(RuntimeApiError::Forbidden("the caller is not a process of this environment".into()));
         };
-        self.callers.insert(peer.connection, pid);
+        if let Some(connection) = connection {
+            self.callers.insert(connection, pid);
+        }
         Ok(pid)
     }
 

@@ -16,13 +16,16 @@ use crate::sampler::{self, Sample, Sampler};
 use crate::state::allowed;
 use crate::status::{epoch_ms, Rss, WorkerStatus};
 
+mod deliver;
 mod exit;
+mod listen;
 pub mod machine;
 mod peer;
 mod record;
 mod recording;
 mod restore;
 mod runtime_api;
+pub use listen::open_failure;
 pub use runtime_api::RestoreNext;
 pub mod snapstart;
 mod tail;
@@ -57,6 +60,9 @@ pub struct WorkerActor {
     shutting_down: bool,
     /// Runtime API connections known to come from this process's tree.
     trusted: peer::Trusted,
+    /// Where this slot's Runtime API comes from, and the endpoint once its first process started.
+    endpoints: std::rc::Rc<dyn crate::endpoint::RuntimeEndpoints>,
+    endpoint: Option<crate::endpoint::Endpoint>,
     invocations: u64,
     cold_starts: u64,
     restarts: u64,
@@ -90,6 +96,7 @@ impl WorkerActor {
         function_arn: String,
         supervisor: Recipient<WorkerChanged>,
         sampler: Sampler,
+        endpoints: std::rc::Rc<dyn crate::endpoint::RuntimeEndpoints>,
     ) -> Self {
         let name = format!("{}:{slot}", handler.name);
         let log = crate::logs::WorkerLog::new(&handler.name, &name);
@@ -108,6 +115,8 @@ impl WorkerActor {
             exit_watch: None,
             shutting_down: false,
             trusted: peer::Trusted::default(),
+            endpoints,
+            endpoint: None,
             invocations: 0,
             cold_starts: 0,
             restarts: 0,
@@ -226,12 +235,10 @@ impl WorkerActor {
                 process::kill_group(pid, if force { Signal::SIGKILL } else { Signal::SIGTERM })
             }
             Effect::Deliver { waiter, request_id, deadline, invocation } => {
-                self.log.serving(&request_id);
-                self.recording.delivered(&request_id, self.state.pid());
                 recording::chaos_after_deliver(&invocation, self.state.pid());
                 let event = NextEvent {
                     trace_id: trace_id(&request_id),
-                    request_id: request_id.clone(),
+                    request_id,
                     deadline_ms: epoch_ms(deadline),
                     function_arn: invocation.function_arn.unwrap_or_else(|| self.function_arn.clone()),
                     client_context: invocation.client_context,
@@ -239,10 +246,7 @@ impl WorkerActor {
                     payload: invocation.payload,
                 };
                 self.last_used = Some(SystemTime::now());
-                if waiter.send(event).is_err() {
-                    // The runtime hung up while parked: the invocation waits for a new `/next` or process.
-                    ctx.address().do_send(Undelivered { request_id });
-                }
+                self.deliver_when_drained(ctx, waiter, event, 0);
             }
             Effect::Answer { reply, outcome, capture, report } => {
                 self.answer(ctx, reply, outcome, capture, report)
@@ -314,6 +318,11 @@ impl WorkerActor {
         let mut spec = self.spec.clone();
         spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into());
         self.init_ahead = init_type == "provisioned-concurrency";
+        if let Err(message) = self.runtime_env(ctx, &mut spec.env) {
+            tracing::error!(worker = %self.name, "{message}");
+            ctx.address().do_send(SpawnResult(Event::SpawnFailed { message }));
+            return;
+        }
         let (lines, exits) = (ctx.address(), ctx.address());
         self.log = crate::logs::WorkerLog::new(&self.handler.name, &self.name);
         self.init_location = None;

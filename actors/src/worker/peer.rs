@@ -1,7 +1,8 @@
-//! Who may use a worker's Runtime API port: only its own process and that process's descendants. For
-//! each new connection the worker finds the socket's other end in `/proc/net/tcp`, and looks for it
-//! among the descriptors of its own process tree; anything else is an outsider. Once per connection:
-//! the bootstrap keeps one connection open.
+//! Who may use a worker's Runtime API: only its own process and that process's descendants. On the
+//! bundled runtime's Unix socket the kernel names the caller (SO_PEERCRED): its pid must be in the
+//! tree. On TCP, for each new connection the worker finds the socket's other end in `/proc/net/tcp`,
+//! and looks for it among the descriptors of its own process tree; anything else is an outsider. Once
+//! per connection: a runtime keeps one connection open.
 
 use std::path::Path;
 
@@ -25,17 +26,23 @@ impl Trusted {
 
     /// Whether `peer` may speak for the worker whose process is `worker`.
     pub fn admits(&mut self, worker: u32, peer: Peer) -> bool {
-        if self.connections.contains(&peer.connection) {
+        let (connection, port, local_port) = match peer {
+            // The bootstrap itself: no /proc read on the hot path.
+            Peer::Unix { pid: Some(pid) } => return pid == worker || in_tree(worker, pid, &proc_parent),
+            Peer::Unix { pid: None } => return false,
+            Peer::Tcp { connection, port, local_port } => (connection, port, local_port),
+        };
+        if self.connections.contains(&connection) {
             return true;
         }
-        let Some(inode) = socket_inode(peer.port, peer.local_port) else { return false };
+        let Some(inode) = socket_inode(port, local_port) else { return false };
         if !held_in_tree(worker, inode) {
             return false;
         }
         if self.connections.len() == REMEMBERED {
             self.connections.remove(0);
         }
-        self.connections.push(peer.connection);
+        self.connections.push(connection);
         true
     }
 }
@@ -147,13 +154,23 @@ mod tests {
         let port = client.local_addr().unwrap().port();
         let me = std::process::id();
         let mut trusted = Trusted::default();
-        assert!(trusted.admits(me, Peer { connection: 1, port, local_port }));
+        assert!(trusted.admits(me, Peer::Tcp { connection: 1, port, local_port }));
         // Another process's tree does not hold it (pid 1 is init, never our ancestor's child).
-        assert!(!Trusted::default().admits(1, Peer { connection: 1, port, local_port }));
+        assert!(!Trusted::default().admits(1, Peer::Tcp { connection: 1, port, local_port }));
         // A port nobody holds.
-        assert!(!trusted.admits(me, Peer { connection: 2, port: 1, local_port }));
+        assert!(!trusted.admits(me, Peer::Tcp { connection: 2, port: 1, local_port }));
         drop(client);
         // Known connection: admitted without a second look.
-        assert!(trusted.admits(me, Peer { connection: 1, port, local_port }));
+        assert!(trusted.admits(me, Peer::Tcp { connection: 1, port, local_port }));
+    }
+
+    #[test]
+    fn unix_callers_are_judged_by_their_pid() {
+        let me = std::process::id();
+        let mut trusted = Trusted::default();
+        assert!(trusted.admits(me, Peer::Unix { pid: Some(me) }));
+        // Our own process is not in pid 1's tree, and a caller without credentials is nobody's.
+        assert!(!trusted.admits(1, Peer::Unix { pid: Some(me) }));
+        assert!(!trusted.admits(me, Peer::Unix { pid: None }));
     }
 }

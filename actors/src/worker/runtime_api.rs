@@ -20,7 +20,7 @@ impl WorkerActor {
         self.catch_up_restore(ctx);
         let own = self.state.pid().is_some_and(|pid| self.trusted.admits(pid, peer));
         if !own {
-            tracing::warn!(worker = %self.name, caller_port = peer.port, "refused a Runtime API call from outside the worker's process tree");
+            tracing::warn!(worker = %self.name, caller = ?peer, "refused a Runtime API call from outside the worker's process tree");
         }
         let event = match event {
             _ if !own => Event::Outsider,

@@ -1,0 +1,235 @@
+"""smyth-only rows of `make bench` (issue 13): figures the peers have no counterpart for.
+
+- Rust-side CPU µs per no-op invocation (bench.py's wrk runs, read from /proc/<server>/stat);
+- cold start under `always_cold`, next to `python -c "import module"` with the same interpreter and
+  environment, for the stdlib-only (noop) and the heavy-import handler;
+- reload latency: a handler file saved → its new code served;
+- 100 handlers configured, 20 used: start-up time and total RSS;
+- 40 warm workers: total RSS.
+
+Standard library only. bench.py calls `measure(binary, python, env, R)` once, with smyth's key, and
+`rows(R)` for the table.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TICKS = os.sysconf("SC_CLK_TCK")
+COLD_REPEAT = int(os.environ.get("BENCH_COLD_REPEAT", "3")) * 4
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (its threads included, its children not)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def tree_rss_kb(root: int) -> int:
+    """VmRSS of `root` and every descendant, in kB."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+            except (OSError, ValueError):
+                pass
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port: int, path: str, timeout: float = 30) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as reply:
+        return reply.read()
+
+
+class Project:
+    """A smyth server on a generated project: `handlers` are (name, module, extra toml lines)."""
+
+    def __init__(self, binary: str, python: str, env: dict, handlers: list[tuple[str, str, str]],
+                 reload: bool = False):
+        self.dir = Path(tempfile.mkdtemp(prefix="smyth-bench-rows-"))
+        self.port = free_port()
+        for src in HERE.glob("handlers/*.py"):
+            shutil.copy(src, self.dir / src.name)
+        lines = [f'host = "127.0.0.1"', f"port = {self.port}", f'python = "{python}"',
+                 f"reload = {'true' if reload else 'false'}"]
+        for name, module, extra in handlers:
+            lines += [f"[handlers.{name}]", f'handler_path = "{module}.handler"', f'url_path = "/{name}"', extra]
+        (self.dir / "smyth.toml").write_text("\n".join(lines) + "\n")
+        self.env = dict(env, PYTHONPATH=str(self.dir))
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen([binary, "run"], cwd=self.dir, env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def wait(self, path: str, limit: float = 60) -> float:
+        """Seconds from launch until `path` answers 200."""
+        deadline = time.perf_counter() + limit
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"smyth exited with {self.proc.returncode}")
+            try:
+                get(self.port, path, timeout=5)
+                return time.perf_counter() - self.started
+            except OSError:
+                time.sleep(0.005)
+        raise RuntimeError(f"{path} did not answer within {limit} s")
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def bare_import_ms(python: str, env: dict, cwd: Path, module: str) -> float:
+    """`python -c "import module"`: the interpreter's own floor for a cold start, median."""
+    times = []
+    for _ in range(COLD_REPEAT):
+        t0 = time.perf_counter()
+        subprocess.run([python, "-c", f"import {module}"], cwd=cwd, env=env, check=True)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def cold_starts(binary: str, python: str, env: dict, R: dict) -> None:
+    project = Project(binary, python, env, [(m, m, 'strategy = "always_cold"') for m in ("noop", "heavy")])
+    try:
+        for module in ("noop", "heavy"):
+            project.wait(f"/{module}")  # a first start: the bytecode caches are written
+            times = []
+            for _ in range(COLD_REPEAT):
+                t0 = time.perf_counter()
+                get(project.port, f"/{module}")
+                times.append((time.perf_counter() - t0) * 1000)
+            R[f"cold.{module}.smyth_ms"] = statistics.median(times)
+            R[f"cold.{module}.import_ms"] = bare_import_ms(python, project.env, project.dir, module)
+    finally:
+        project.stop()
+
+
+def reload_latency(binary: str, python: str, env: dict, R: dict) -> None:
+    """Save a new version of a handler file; time until a request gets the new code."""
+    project = Project(binary, python, env, [("version", "version", "")], reload=True)
+    source = project.dir / "version.py"
+    try:
+        times = []
+        for n in range(1, 4):
+            source.write_text(f"def handler(event, context):\n    return 'v{n - 1}'\n")
+            time.sleep(0.3)  # the previous save's reload has settled
+            project.wait("/version")
+            t0 = time.perf_counter()
+            source.write_text(f"def handler(event, context):\n    return 'v{n}'\n")
+            deadline = t0 + 10
+            while time.perf_counter() < deadline and get(project.port, "/version") != f"v{n}".encode():
+                time.sleep(0.002)
+            times.append((time.perf_counter() - t0) * 1000)
+        R["reload_ms"] = statistics.median(times)
+    finally:
+        project.stop()
+
+
+def many_handlers(binary: str, python: str, env: dict, R: dict) -> None:
+    """100 handlers configured, 20 of them used once: start-up time and total RSS."""
+    project = Project(binary, python, env, [(f"h{i}", "noop", "") for i in range(100)])
+    try:
+        R["hundred.startup_ms"] = project.wait("/_smyth/status") * 1000
+        R["hundred.idle_kb"] = tree_rss_kb(project.proc.pid)
+        for i in range(0, 100, 5):
+            get(project.port, f"/h{i}")
+        time.sleep(0.5)
+        R["hundred.used_kb"] = tree_rss_kb(project.proc.pid)
+    finally:
+        project.stop()
+
+
+def warm_workers(binary: str, python: str, env: dict, R: dict) -> None:
+    """40 provisioned workers, all warm: total RSS of the server and its workers."""
+    project = Project(binary, python, env, [("noop", "noop", "concurrency = 40\nprovisioned_concurrency = 40")])
+    try:
+        project.wait("/noop")
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            status = get(project.port, "/_smyth/status").decode()
+            if status.count('"state":"warm"') >= 40:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        R["forty.total_kb"] = tree_rss_kb(project.proc.pid)
+    finally:
+        project.stop()
+
+
+def measure(binary: str, python: str, env: dict, R: dict, log=print) -> None:
+    for name, step in [("cold start vs bare import", cold_starts), ("reload latency", reload_latency),
+                       ("100 handlers, 20 used", many_handlers), ("40 warm workers", warm_workers)]:
+        try:
+            step(binary, python, env, R)
+        except Exception as error:  # noqa: BLE001 - one failed row must not sink the run
+            log(f"smyth {name} failed: {error}")
+            R.setdefault("failures", []).append(f"{name}: {str(error)[:300]}")
+
+
+def rows(R: dict) -> list[tuple[str, str, str, object]]:
+    """(figure, better, kind, smyth's value) for bench.py's table; kinds as bench.py's `fmt`."""
+    out = []
+    for conc, conns in ((1, 1), (2, 2)):
+        out.append((f"Rust-side CPU µs per no-op invocation (concurrency {conc}, {conns} conn)", "lower",
+                    "ms", R.get(f"rust_us.c{conc}.n{conns}")))
+    for module, label in (("noop", "stdlib-only"), ("heavy", "heavy-import")):
+        out.append((f"cold start under always_cold, {label} handler (ms)", "lower", "ms",
+                    R.get(f"cold.{module}.smyth_ms")))
+        out.append((f"python -c \"import {module}\", same interpreter and env (ms)", "lower", "ms",
+                    R.get(f"cold.{module}.import_ms")))
+    out += [
+        ("reload: save → new code served (ms)", "lower", "ms", R.get("reload_ms")),
+        ("100 handlers configured: start-up → status answers (ms)", "lower", "ms", R.get("hundred.startup_ms")),
+        ("100 handlers configured, none used: total RSS (MB)", "lower", "mb", R.get("hundred.idle_kb")),
+        ("100 handlers configured, 20 used once: total RSS (MB)", "lower", "mb", R.get("hundred.used_kb")),
+        ("40 warm workers: total RSS (MB)", "lower", "mb", R.get("forty.total_kb")),
+    ]
+    return out
+
+
+if __name__ == "__main__":
+    # Standalone: python bench/smyth_rows.py BINARY PYTHON — prints the rows' figures.
+    import json
+    import sys
+
+    results: dict = {}
+    measure(sys.argv[1], sys.argv[2], dict(os.environ), results)
+    print(json.dumps(results, indent=1))
