@@ -306,3 +306,29 @@ fn an_init_failure_in_the_environments_processes_fails_the_invocation_once() {
         environments(&server)[0]["pid"].is_null()
     });
 }
+
+#[test]
+fn managed_invocations_are_recorded_with_their_environment() {
+    let config = project(None, "python", "max_concurrency = 2\n");
+    let server = Server::start(&[("pyproject.toml", &config), ("app.py", APP)]);
+    let first = invoke(&server, &serde_json::json!({}));
+    let second = invoke(&server, &serde_json::json!({}));
+    assert_eq!((first.status, second.status), (200, 200));
+    let ids: Vec<String> =
+        [&first, &second].iter().map(|r| r.header("x-amzn-RequestId").unwrap().to_string()).collect();
+    let recorded = |id: &str| server.request("GET", &format!("/_smyth/invocations/{id}"), &[], None);
+    server.wait_for("both invocations recorded", Duration::from_secs(10), || {
+        ids.iter().all(|id| recorded(id).status == 200)
+    });
+    let rows: Vec<Value> = ids.iter().map(|id| recorded(id).json()).collect();
+    let pid = environments(&server)[0]["pid"].clone();
+    for row in &rows {
+        assert_eq!(row["handler"], "lmi", "{row}");
+        assert_eq!(row["worker_name"], "lmi:0", "{row}");
+        assert_eq!(row["status"], "ok", "{row}");
+        assert_eq!(row["source"], "invoke", "{row}");
+        assert_eq!(row["pid"], pid, "the environment's process: {row}");
+    }
+    assert_eq!((rows[0]["cold"].clone(), rows[1]["cold"].clone()), (Value::Bool(true), Value::Bool(false)));
+    assert!(rows[0]["init_ms"].is_number(), "{}", rows[0]);
+}

@@ -74,8 +74,17 @@ pub fn start(
         let handler = Arc::new(handler.clone());
         if handler.managed_instances.is_some() {
             // One environment per `concurrency`, and no shadow.
-            let (supervisor, _environments) =
-                managed::start(config, handler.clone(), account.clone(), &endpoints, inherited, bootstrap);
+            let (supervisor, _environments) = managed::start(
+                config,
+                handler.clone(),
+                account.clone(),
+                &endpoints,
+                inherited,
+                bootstrap,
+                &recorder,
+            );
+            // Throttles are recorded; chaos's faults act on single-invocation workers, not here.
+            supervisor.do_send(supervisor::Equip { recorder: recorder.clone(), chaos: None });
             supervisors.push(supervisor.clone());
             routes.push(Route::new(&handler, supervisor));
             continue;

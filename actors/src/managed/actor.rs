@@ -65,6 +65,8 @@ pub struct EnvironmentActor {
     /// Ended invocations and a finished init, for the supervisor's metrics with the next report.
     ended: Vec<Ended>,
     init_done: Option<Duration>,
+    /// Its invocations' rows for the recorder.
+    recording: super::recording::EnvironmentRecording,
 }
 
 impl EnvironmentActor {
@@ -101,7 +103,14 @@ impl EnvironmentActor {
             last_used: None,
             ended: Vec::new(),
             init_done: None,
+            recording: super::recording::EnvironmentRecording::default(),
         }
+    }
+
+    /// Records this environment's invocations with `recorder`.
+    pub fn recording(mut self, recorder: crate::recorder::Recorder) -> Self {
+        self.recording = super::recording::EnvironmentRecording::new(recorder);
+        self
     }
 
     fn facts(&self) -> Facts {
@@ -205,6 +214,7 @@ impl EnvironmentActor {
                 let ms = duration.as_secs_f64() * 1000.0;
                 tracing::debug!(worker = %self.name, "environment initialised in {ms:.2} ms");
                 self.init_done = Some(duration);
+                self.recording.init_done(duration);
             }
             Effect::SlotChanged { .. } | Effect::Api(_) => {} // taken by `apply`
         }
@@ -219,6 +229,9 @@ impl EnvironmentActor {
         };
         // Its deadline timer may still fire: it then finds no such request and does nothing.
         self.timers.remove(&request_id);
+        let by =
+            super::recording::Answering { index: self.index, name: &self.name, pid: self.env.phase.pid() };
+        self.recording.answered(&request_id, &outcome, duration, by);
         if let Outcome::Failed { error, message, .. } = &outcome {
             tracing::error!(handler = %self.handler.name, worker = %self.name, request_id = %request_id, error_type = error.error_type(), "{message}");
         }
@@ -352,6 +365,7 @@ impl Handler<RunInSlot> for EnvironmentActor {
             invocation: msg.run.invocation,
             reply: msg.run.reply,
         };
+        self.recording.assigned(&job.request_id, &self.handler.name, &job.invocation);
         self.apply(ctx, Event::Run { slot: msg.slot, job });
     }
 }

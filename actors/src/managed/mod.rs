@@ -10,6 +10,7 @@ pub mod actor;
 pub mod environment;
 pub mod holder;
 pub mod machine;
+mod recording;
 mod runtime_api;
 pub mod slot_addr;
 pub mod status;
@@ -42,6 +43,7 @@ pub fn start(
     endpoints: &Rc<dyn RuntimeEndpoints>,
     inherited: &BTreeMap<String, String>,
     bootstrap: &Path,
+    recorder: &crate::recorder::Recorder,
 ) -> (Addr<HandlerSupervisor>, Vec<Addr<EnvironmentActor>>) {
     let max_concurrency = handler.managed_instances.map_or(1, |m| m.max_concurrency);
     note_python_version(config, &handler);
@@ -61,7 +63,8 @@ pub fn start(
                 address.clone().recipient(),
                 address.recipient(),
                 endpoints.clone(),
-            );
+            )
+            .recording(recorder.clone());
             let statuses: Vec<_> = (0..max_concurrency).map(|slot| actor.slot_status(slot)).collect();
             let addr = actor.start();
             environments.push(addr.clone());
