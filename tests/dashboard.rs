@@ -17,31 +17,6 @@ fn serve() -> Server {
     Server::start(&[("pyproject.toml", &config), ("app.py", APP)])
 }
 
-/// The page's DOM after its scripts ran, as headless Chromium renders it.
-fn rendered_dom(url: &str) -> Option<String> {
-    let browser = common::tools::browser()?;
-    let profile = tempfile::tempdir().unwrap();
-    let output = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=3000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .output()
-        .expect("run chromium");
-    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
-    Some(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
 #[test]
 fn the_dashboard_shows_live_workers_in_a_browser() {
     let server = serve();
@@ -49,7 +24,7 @@ fn the_dashboard_shows_live_workers_in_a_browser() {
     server.wait_for("the warm worker's first memory sample", Duration::from_secs(5), || {
         server.workers("dash")[0]["rss_mb"].is_number()
     });
-    let Some(dom) = rendered_dom(&server.url("/_smyth/")) else { return };
+    let Some(dom) = common::tools::rendered_dom(&server.url("/_smyth/")) else { return };
     assert!(dom.contains("data-worker=\"dash:0\""), "{dom}");
     assert!(dom.contains("data-worker=\"dash:1\""), "{dom}");
     assert!(dom.contains("class=\"state warm\">warm<"), "{dom}");
@@ -122,7 +97,7 @@ fn the_dashboard_shows_failures_and_backoff() {
     let server = Server::start(&[("pyproject.toml", &config), ("app.py", FAILING)]);
     assert_eq!(server.get("/boom").status, 502);
     assert_eq!(server.get("/broken").status, 502);
-    let Some(dom) = rendered_dom(&server.url("/_smyth/")) else { return };
+    let Some(dom) = common::tools::rendered_dom(&server.url("/_smyth/")) else { return };
     let boom = row(&dom, "boom:0");
     assert!(boom.contains("<span class=\"error-type\">ValueError</span>"), "{boom}");
     // The message is text, never markup: its `<img>` is escaped, not an element.
@@ -154,7 +129,7 @@ fn the_dashboard_lists_fifty_handlers_in_config_order() {
         .collect();
     let server = Server::start(&[("pyproject.toml", &pyproject(&handlers)), ("app.py", APP)]);
     assert_eq!(server.get("/fn07").status, 200);
-    let Some(dom) = rendered_dom(&server.url("/_smyth/")) else { return };
+    let Some(dom) = common::tools::rendered_dom(&server.url("/_smyth/")) else { return };
     let sections: Vec<usize> = names
         .iter()
         .map(|n| {

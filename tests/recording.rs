@@ -344,39 +344,13 @@ fn the_dashboard_lists_recent_invocations_failed_first_in_a_browser() {
     record(&server, &again, None);
     server.wait_for("three records", Duration::from_secs(10), || list(&server, "").len() == 3);
     let failed = list(&server, "?failed=1")[0]["id"].as_str().unwrap().to_string();
-    let Some(dom) = rendered_dom(&server.url("/_smyth/")) else { return };
+    let Some(dom) = common::tools::rendered_dom(&server.url("/_smyth/")) else { return };
     let rows: Vec<&str> = dom.split("data-invocation=\"").skip(1).collect();
     let order: Vec<&str> = rows.iter().map(|r| r.split('"').next().unwrap()).collect();
     assert_eq!(order, [failed.as_str(), again.as_str(), ok.as_str()], "{dom}");
     assert!(rows[0].contains("ValueError") && rows[0].contains("error"), "{}", rows[0]);
     assert!(dom.contains(&format!("href=\"/_smyth/invocations/{failed}\"")), "{dom}");
     assert!(rows[2].contains("cold") && rows[1].contains("warm"), "{dom}");
-}
-
-/// The page's DOM after its scripts ran, as headless Chromium renders it.
-fn rendered_dom(url: &str) -> Option<String> {
-    let browser = common::tools::browser()?;
-    let profile = tempfile::tempdir().unwrap();
-    let output = common::tools::run_bounded(
-        Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=3000",
-                "--dump-dom",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(url),
-        Duration::from_secs(60),
-    );
-    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
-    Some(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 #[test]

@@ -130,7 +130,7 @@ fn the_count_handler_leaks_state_and_is_reported() {
         assert!(warning.contains(needle), "`{needle}` missing from: {warning}");
     }
     assert_eq!(log.matches("state leak").count(), 1, "one WARN per leak:\n{log}");
-    if let Some(dom) = rendered_dom(&server.url("/_smyth/")) {
+    if let Some(dom) = common::tools::rendered_dom(&server.url("/_smyth/")) {
         assert!(dom.contains("class=\"leak\"") && dom.contains("⚠ 1 state leak"), "{dom}");
         assert!(dom.contains(&warm_id), "the marker names the leak's request ids: {dom}");
     }
@@ -223,21 +223,4 @@ fn without_check_state_nothing_is_checked_and_a_flag_with_no_opt_in_warns() {
     let log = server.log();
     assert!(log.contains("WARN") && log.contains("no handler sets `check_state = true`"), "{log}");
     assert_eq!(handler_status(&server, "count")["state_checks"], 0);
-}
-
-/// The dashboard's DOM after its scripts ran, as headless Chromium renders it.
-fn rendered_dom(url: &str) -> Option<String> {
-    let browser = common::tools::browser()?;
-    let profile = tempfile::tempdir().unwrap();
-    let output = common::tools::run_bounded(
-        std::process::Command::new(browser)
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
-            .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
-            .args(["--virtual-time-budget=3000", "--dump-dom"])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(url),
-        Duration::from_secs(60),
-    );
-    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
-    Some(String::from_utf8_lossy(&output.stdout).into_owned())
 }

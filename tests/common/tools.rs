@@ -104,3 +104,21 @@ pub fn run_bounded(command: &mut Command, limit: std::time::Duration) -> std::pr
     };
     std::process::Output { status, stdout: read(out), stderr: read(err) }
 }
+
+/// The page at `url` as headless Chromium renders it once its scripts ran (its DOM), or None where
+/// the browser may be missing (see [`browser`]). Bounded: a hung browser is killed.
+pub fn rendered_dom(url: &str) -> Option<String> {
+    let browser = browser()?;
+    let profile = tempfile::tempdir().unwrap();
+    let output = run_bounded(
+        Command::new(browser)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+            .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            .args(["--virtual-time-budget=3000", "--dump-dom"])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(url),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}

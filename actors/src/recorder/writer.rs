@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use rusqlite::{params, Connection};
@@ -14,8 +14,8 @@ use rusqlite::{params, Connection};
 use super::row::{cut, cut_text, Row, CUT_AT};
 use super::Message;
 
-/// How long a batch waits for more messages after its first, so that many invocations share one
-/// transaction: a commit costs far more than a row.
+/// How long a batch gathers messages after its first, so that many invocations share one
+/// transaction: a commit costs far more than a row. (A flush that comes first is written at once.)
 const GATHER: Duration = Duration::from_millis(50);
 const MAX_BATCH: usize = 2_000;
 /// Requests whose lines are held or whose rows are remembered as written, at most.
@@ -48,19 +48,13 @@ impl Writer {
 
     pub fn run(mut self, receiver: Receiver<Message>) {
         while let Ok(first) = receiver.recv() {
-            let mut batch = vec![first];
-            let until = Instant::now() + GATHER;
-            while batch.len() < MAX_BATCH {
-                match receiver.recv_deadline(until) {
-                    // Someone waits for the disk: write now.
-                    Ok(message @ Message::Flush(_)) => {
-                        batch.push(message);
-                        break;
-                    }
-                    Ok(message) => batch.push(message),
-                    Err(_) => break,
-                }
+            // Sleep through the gathering instead of waking for each message: a wake-up per
+            // invocation would cost the writer, and the request's thread, more than its row.
+            if !matches!(first, Message::Flush(_)) {
+                std::thread::sleep(GATHER);
             }
+            let mut batch = vec![first];
+            batch.extend(receiver.try_iter().take(MAX_BATCH));
             let mut flushed = Vec::new();
             if let Err(err) = self.write(batch, &mut flushed) {
                 // One WARN, and no more writes: a full or read-only disk never fails a request.
