@@ -130,7 +130,11 @@ fn json_lines(log: &str) -> Vec<Value> {
 fn assert_json_log(server: &Server) {
     let reply = server.get("/orders");
     assert_eq!(reply.status, 200, "{reply:?}");
-    server.wait_for("the REPORT line", Duration::from_secs(20), || server.log().contains("REPORT RequestId"));
+    // The handler's line comes through the output pump's thread, so it may follow the REPORT line.
+    server.wait_for("the REPORT line and the handler's line", Duration::from_secs(20), || {
+        let log = server.log();
+        log.contains("REPORT RequestId") && log.contains("hello from orders")
+    });
     let lines = json_lines(&server.log());
     let worker = |needle: &str| {
         lines
