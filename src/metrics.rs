@@ -201,21 +201,11 @@ mod tests {
     fn worker(id: &str, state: StateKind, invocations: u64) -> WorkerStatus {
         let live = state != StateKind::Cold;
         WorkerStatus {
-            id: id.into(),
-            state,
-            pid: live.then_some(4242),
             invocations,
             cold_starts: 1,
-            restarts: 0,
-            last_used: None,
             rss: Rss(live.then_some(9_437_184)),
             cpu_percent: live.then_some(0.5),
-            uptime_ms: None,
-            last_duration_ms: None,
-            last_init_ms: None,
-            last_error: None,
-            retry_at: None,
-            tenant: None,
+            ..WorkerStatus::new(id.into(), state, live.then_some(4242))
         }
     }
 

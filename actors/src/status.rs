@@ -38,6 +38,30 @@ pub struct WorkerStatus {
     pub tenant: Option<String>,
 }
 
+impl WorkerStatus {
+    /// A slot's status with no counts, samples, timings, failure or tenant yet: each caller sets
+    /// what it knows over this.
+    pub fn new(id: String, state: StateKind, pid: Option<u32>) -> Self {
+        WorkerStatus {
+            id,
+            state,
+            pid,
+            invocations: 0,
+            cold_starts: 0,
+            restarts: 0,
+            last_used: None,
+            rss: Rss(None),
+            cpu_percent: None,
+            uptime_ms: None,
+            last_duration_ms: None,
+            last_init_ms: None,
+            last_error: None,
+            retry_at: None,
+            tenant: None,
+        }
+    }
+}
+
 /// Resident memory in bytes, shown as `rss_bytes` and as `rss_mb` (MB to one decimal); both null
 /// while there is no process or no sample yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -130,21 +154,10 @@ mod tests {
 
     fn worker(rss_bytes: Option<u64>, cpu_percent: Option<f32>) -> serde_json::Value {
         let status = WorkerStatus {
-            id: "noop:0".into(),
-            state: StateKind::Warm,
-            pid: Some(7),
-            invocations: 0,
             cold_starts: 1,
-            restarts: 0,
-            last_used: None,
             rss: Rss(rss_bytes),
             cpu_percent,
-            uptime_ms: None,
-            last_duration_ms: None,
-            last_init_ms: None,
-            last_error: None,
-            retry_at: None,
-            tenant: None,
+            ..WorkerStatus::new("noop:0".into(), StateKind::Warm, Some(7))
         };
         serde_json::to_value(status).unwrap()
     }

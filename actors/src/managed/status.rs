@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::actor::EnvironmentActor;
 use super::machine::{Phase, Slot};
 use crate::state::StateKind;
-use crate::status::{epoch_ms, Rss, WorkerStatus};
+use crate::status::{epoch_ms, WorkerStatus};
 
 /// One environment as its actor reports it.
 #[derive(Debug, Clone, Serialize)]
@@ -98,22 +98,11 @@ impl EnvironmentActor {
             kind => kind,
         };
         WorkerStatus {
-            id: format!("{}.{slot}", self.name),
-            state,
-            pid: self.env.phase.pid(),
             invocations: if slot == 0 { self.invocations } else { 0 },
             // Counted once per environment, so the handler's sum is the environment's.
             cold_starts: if slot == 0 { self.cold_starts } else { 0 },
-            restarts: 0,
             last_used: self.last_used.map(epoch_ms),
-            rss: Rss(None),
-            cpu_percent: None,
-            uptime_ms: None,
-            last_duration_ms: None,
-            last_init_ms: None,
-            last_error: None,
-            retry_at: None,
-            tenant: None,
+            ..WorkerStatus::new(format!("{}.{slot}", self.name), state, self.env.phase.pid())
         }
     }
 

@@ -20,7 +20,7 @@ mod deliver;
 mod exit;
 mod listen;
 pub mod machine;
-mod peer;
+pub(crate) mod peer;
 mod record;
 mod recording;
 mod restore;
@@ -156,21 +156,13 @@ impl WorkerActor {
 
     pub fn status(&self) -> WorkerStatus {
         let mut status = WorkerStatus {
-            id: self.name.clone(),
-            state: self.state.kind(),
-            pid: self.state.pid(),
             invocations: self.invocations,
             cold_starts: self.cold_starts,
             restarts: self.restarts,
             last_used: self.last_used.map(epoch_ms),
             rss: Rss(self.usage.map(|u| u.rss_bytes)),
             cpu_percent: self.usage.map(|u| u.cpu_percent),
-            uptime_ms: None,
-            last_duration_ms: None,
-            last_init_ms: None,
-            last_error: None,
-            retry_at: None,
-            tenant: None,
+            ..WorkerStatus::new(self.name.clone(), self.state.kind(), self.state.pid())
         };
         self.record.show(&mut status, self.state.pid().is_some());
         status

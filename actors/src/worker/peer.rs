@@ -28,7 +28,7 @@ impl Trusted {
     pub fn admits(&mut self, worker: u32, peer: Peer) -> bool {
         let (connection, port, local_port) = match peer {
             // The bootstrap itself: no /proc read on the hot path.
-            Peer::Unix { pid: Some(pid) } => return pid == worker || in_tree(worker, pid, &proc_parent),
+            Peer::Unix { pid: Some(pid) } => return pid == worker || in_process_tree(worker, pid),
             Peer::Unix { pid: None } => return false,
             Peer::Tcp { connection, port, local_port } => (connection, port, local_port),
         };
@@ -36,7 +36,7 @@ impl Trusted {
             return true;
         }
         let Some(inode) = socket_inode(port, local_port) else { return false };
-        if !held_in_tree(worker, inode) {
+        if socket_holder(worker, inode).is_none() {
             return false;
         }
         if self.connections.len() == REMEMBERED {
@@ -49,7 +49,7 @@ impl Trusted {
 
 /// The inode of the caller's socket: the `/proc/net/tcp` line whose local port is the caller's and
 /// whose remote port is the worker's.
-fn socket_inode(port: u16, local_port: u16) -> Option<u64> {
+pub(crate) fn socket_inode(port: u16, local_port: u16) -> Option<u64> {
     let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
     find_inode(&table, port, local_port)
 }
@@ -65,17 +65,22 @@ fn find_inode(table: &str, port: u16, remote_port: u16) -> Option<u64> {
     })
 }
 
-/// Whether the worker's process, or one in its tree, holds the socket `inode`.
-fn held_in_tree(worker: u32, inode: u64) -> bool {
+/// The process of `root`'s tree (`root` itself first) that holds the socket `inode`, if any.
+pub(crate) fn socket_holder(root: u32, inode: u64) -> Option<u32> {
     let link = format!("socket:[{inode}]");
-    if holds(worker, &link) {
-        return true;
+    if holds(root, &link) {
+        return Some(root);
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    let entries = std::fs::read_dir("/proc").ok()?;
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| *pid != worker && in_tree(worker, *pid, &proc_parent))
-        .any(|pid| holds(pid, &link))
+        .filter(|pid| *pid != root && in_process_tree(root, *pid))
+        .find(|pid| holds(*pid, &link))
+}
+
+/// Whether `pid` is `root` or of its tree, as `/proc` tells it now.
+pub(crate) fn in_process_tree(root: u32, pid: u32) -> bool {
+    in_tree(root, pid, &proc_parent)
 }
 
 /// Whether process `pid` has a descriptor that links to `link`.
