@@ -216,7 +216,10 @@ class Server:
         self.copy_handlers(self.dir)
         self.write_project(self.dir)
         argv, env = self.command()
-        self.log_path = self.dir / "server.log"
+        # Outside the project: smyth watches its folder, and a log inside it would wake the watcher
+        # on every line the server writes.
+        (WORK / "logs").mkdir(exist_ok=True)
+        self.log_path = WORK / "logs" / f"{self.dir.name}.log"
         logf = open(self.log_path, "wb")
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -336,10 +339,6 @@ class Server:
         self.proc = None
         if self in LIVE:
             LIVE.remove(self)
-        if self.dir and self.log_path and self.log_path.exists():
-            logs = WORK / "logs"
-            logs.mkdir(exist_ok=True)
-            shutil.copy(self.log_path, logs / f"{self.dir.name}.log")
         if self.dir and not os.environ.get("BENCH_KEEP_PROJECTS"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -690,9 +689,11 @@ def scenario_ten(key: str, R: dict) -> None:
         server.stop()
 
 
-def scenario_record(key: str, R: dict, rounds: int = 3) -> None:
+def scenario_record(key: str, R: dict, rounds: int = 8) -> None:
     """smyth only: no-op throughput (concurrency 1, 1 conn) with `record = true` (the default) and
-    `record = false`, interleaved on fresh servers, medians; recording may cost at most 5 %."""
+    `record = false`: both servers up at once, warmed, then `rounds` short wrk runs each, alternated so
+    that the shared machine's swings fall on both; medians. Recording may cost at most 5 %. Also the
+    recorder thread's own CPU per recorded invocation (from /proc/<pid>/task/<tid>/stat)."""
     if key != "smyth":
         return
 
@@ -701,20 +702,39 @@ def scenario_record(key: str, R: dict, rounds: int = 3) -> None:
             (d / "pyproject.toml").write_text(smyth_toml(self.handlers, self.port).replace(
                 "[tool.smyth]\n", "[tool.smyth]\nrecord = false\n", 1))
 
+    servers = {"on": SmythRs([Handler("noop", "noop", "/noop")]),
+               "off": Unrecorded([Handler("noop", "noop", "/noop")])}
     rps: dict[str, list[float]] = {"on": [], "off": []}
-    for _ in range(rounds):
-        for mode, peer in (("on", SmythRs), ("off", Unrecorded)):
-            server = peer([Handler("noop", "noop", "/noop")])
+    try:
+        for server in servers.values():
             server.start()
-            try:
-                server.wait_ready("/noop", b"ok")
-                run_wrk(server.port, "/noop", 1, 1)  # warm
-                rps[mode].append(run_wrk(server.port, "/noop", 1, DURATION)["rps_2xx"])
-            finally:
-                server.stop()
+            server.wait_ready("/noop", b"ok")
+            run_wrk(server.port, "/noop", 1, 1)  # warm
+        recorder_before, recorded = recorder_cpu_seconds(servers["on"].proc.pid), 0
+        for _ in range(rounds):
+            for mode, server in servers.items():
+                res = run_wrk(server.port, "/noop", 1, max(int(DURATION * 0.6), 1))  # whole seconds: wrk
+                rps[mode].append(res["rps_2xx"])
+                recorded += res["total"] if mode == "on" else 0
+        used = recorder_cpu_seconds(servers["on"].proc.pid) - recorder_before
+        R["record.writer_us"] = used * 1e6 / recorded if recorded else None
+    finally:
+        for server in servers.values():
+            server.stop()
     R["record.on_rps"], R["record.off_rps"] = (statistics.median(rps[m]) for m in ("on", "off"))
     R["record.ratio"] = R["record.on_rps"] / R["record.off_rps"] if R["record.off_rps"] else None
-    log(f"{key} no-op req/s recording on {rps['on']}, off {rps['off']}")
+    log(f"{key} no-op req/s recording on {[round(r) for r in rps['on']]}, "
+        f"off {[round(r) for r in rps['off']]}; writer {R['record.writer_us']} µs per invocation")
+
+
+def recorder_cpu_seconds(pid: int) -> float:
+    """utime + stime of the server's `recorder` thread (0 if it has none)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if (task / "comm").read_text().strip() == "recorder":
+            stat = (task / "stat").read_text()
+            fields = stat[stat.rfind(")") + 2:].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 def describe_body(body: bytes) -> str:
@@ -917,6 +937,8 @@ def rows(results: dict) -> list[tuple]:
     add("no-op 2xx req/s, recording off (concurrency 1, 1 conn)", "higher", "rps", ["record.off_rps"])
     add("recording on / off (no-op req/s, medians; at least 0.95)", "higher", "str", ["record.ratio"],
         lambda v: f"{v:.3f}")
+    add("recorder thread CPU per recorded invocation (µs)", "lower", "str", ["record.writer_us"],
+        lambda v: f"{v:.1f}")
     add("recovery after SIGKILL of the worker (ms)", "lower", "ms", ["recovery", "seconds"], lambda v: v * 1000)
     add("recovery: first request after the kill failed (rounds)", "lower", "str", ["recovery", "first_failed"])
     add("first answer after the kill (a failed one, if any)", "", "str", ["recovery", "first"])

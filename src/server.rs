@@ -32,6 +32,7 @@ use crate::guard::HostPolicy;
 use crate::header_case::{self, SpelledStream};
 use crate::http::{self, Edge};
 use crate::invoke_api::{self, InvokeApi};
+use crate::recorder::endpoints::Database;
 use crate::replay::api::ReplayApi;
 use crate::runtime_api;
 use crate::runtime_listener::RuntimeListeners;
@@ -145,15 +146,15 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
         // actors there.
         let world = factory_world.get_or_init(|| World::start(&blueprint)).clone();
         let prefix = prefix.clone();
+        let database = Database { path: database.clone(), recorder: world.recorder.clone() };
         let replay = ReplayApi { router: world.router.clone(), database: database.clone() };
-        let record_path = blueprint.config.record.path.clone();
         App::new()
             .wrap(middleware::from_fn(edge::guard))
             // Outermost: every request takes its connection's next head, whatever answers it.
             .wrap(middleware::Condition::new(spell, middleware::from_fn(header_case::attach_spelling)))
             .app_data(rules.clone())
             .app_data(web::Data::new(Edge { router: world.router, recording: world.recorder.is_on() }))
-            .app_data(web::Data::new(crate::recorder::endpoints::Database(record_path.clone())))
+            .app_data(web::Data::new(database))
             // The status endpoints read the async queue through it.
             .app_data(web::Data::new(world.invoke.clone()))
             .configure(runtime_api::configure)

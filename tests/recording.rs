@@ -261,6 +261,25 @@ fn only_the_newest_record_keep_invocations_are_kept() {
     assert_eq!(kept, newest);
 }
 
+/// The writer gathers rows for up to a second under load; a read waits for it to commit what it
+/// holds, so one read right after the answers lists them all (no polling).
+#[test]
+fn a_read_right_after_a_burst_lists_every_invocation_answered() {
+    let server = serve("");
+    let ids: Vec<String> = (0..64)
+        .map(|i| {
+            let body = format!("{{\"i\": {i}}}");
+            let reply = server.request("POST", "/plain", &[], Some(body.as_bytes()));
+            reply.json()["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let rows = list(&server, "?handler=plain&limit=100");
+    let listed: Vec<&str> = rows.iter().rev().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, ids);
+    let last = server.get(&format!("/_smyth/invocations/{}", ids[0]));
+    assert_eq!(last.status, 200, "a single show reads its row too");
+}
+
 #[test]
 fn a_body_over_one_mb_is_cut_with_a_marker() {
     let server = serve("");

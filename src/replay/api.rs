@@ -1,8 +1,6 @@
 //! `POST {prefix}/replay/{id}[?mode=fresh|warm][&handler=H]`: replays a recorded invocation on the
 //! running server's shadow environment and answers with the report (`replay::Report`) as JSON.
 
-use std::path::PathBuf;
-
 use actix::Addr;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -10,12 +8,13 @@ use smyth_actors::router::RouterActor;
 
 use super::{plan, run, source::Source, Mode};
 use crate::http::ClientPort;
+use crate::recorder::endpoints::Database;
 
 #[derive(Clone)]
 pub struct ReplayApi {
     pub router: Addr<RouterActor>,
-    /// The invocation record's file.
-    pub database: PathBuf,
+    /// The invocation record.
+    pub database: Database,
 }
 
 #[derive(Deserialize)]
@@ -44,13 +43,14 @@ async fn replay(
         Ok(mode) => mode,
         Err(why) => return problem(StatusCode::BAD_REQUEST, why),
     };
-    let (database, handler, id) = (api.database.clone(), query.handler.clone(), id.into_inner());
-    // SQLite reads block: off the server's one thread.
-    let planned = web::block(move || {
-        let source = Source::open(&database).map_err(|why| (StatusCode::NOT_FOUND, why))?;
-        plan(&source, &id, mode, handler.as_deref()).map_err(|why| (StatusCode::NOT_FOUND, why))
-    })
-    .await;
+    let (handler, id) = (query.handler.clone(), id.into_inner());
+    let planned = api
+        .database
+        .read(move |database| {
+            let source = Source::open(database).map_err(|why| (StatusCode::NOT_FOUND, why))?;
+            plan(&source, &id, mode, handler.as_deref()).map_err(|why| (StatusCode::NOT_FOUND, why))
+        })
+        .await;
     let plan = match planned {
         Ok(Ok(plan)) => plan,
         Ok(Err((status, why))) => return problem(status, why),

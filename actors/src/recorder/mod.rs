@@ -33,7 +33,13 @@ enum Message {
         text: String,
     },
     /// Answered once everything sent before it is committed.
-    Flush(crossbeam_channel::Sender<()>),
+    Flush(Flush),
+}
+
+struct Flush {
+    done: crossbeam_channel::Sender<()>,
+    /// The process ends: fold the write-ahead log into the file too.
+    checkpoint: bool,
 }
 
 /// The handle every actor holds: cheap to clone; a no-op when recording is off.
@@ -47,6 +53,8 @@ struct Inner {
     /// Cleared when a write fails: from then on nothing is sent.
     on: Arc<AtomicBool>,
     path: PathBuf,
+    /// The writer's thread, woken by a flush from the gathering it sleeps through.
+    writer: std::thread::Thread,
 }
 
 impl Recorder {
@@ -67,11 +75,14 @@ impl Recorder {
         let on = Arc::new(AtomicBool::new(true));
         let writer = writer::Writer::new(conn, config.path.clone(), config.keep, on.clone());
         let spawned = std::thread::Builder::new().name("recorder".into()).spawn(move || writer.run(receiver));
-        if let Err(err) = spawned {
-            tracing::warn!("recording is off: cannot start its thread: {err}");
-            return Recorder::default();
-        }
-        Recorder { inner: Some(Arc::new(Inner { sender, on, path: config.path.clone() })) }
+        let writer = match spawned {
+            Ok(handle) => handle.thread().clone(),
+            Err(err) => {
+                tracing::warn!("recording is off: cannot start its thread: {err}");
+                return Recorder::default();
+            }
+        };
+        Recorder { inner: Some(Arc::new(Inner { sender, on, path: config.path.clone(), writer })) }
     }
 
     pub fn is_on(&self) -> bool {
@@ -92,14 +103,23 @@ impl Recorder {
         }
     }
 
-    /// Waits (at most `limit`) until what was sent so far is on disk: before a short-lived process
-    /// (`smyth invoke`) exits, and at shutdown.
+    /// Waits (at most `limit`) until what was sent so far is on disk, in one file: before a
+    /// short-lived process (`smyth invoke`) exits, and at shutdown.
     pub fn flush(&self, limit: Duration) {
-        if !self.is_on() {
-            return;
-        }
+        self.wait_for_writer(limit, true);
+    }
+
+    /// Waits (at most `limit`) until what was sent so far is committed: before the server reads the
+    /// record to answer (`/_smyth/invocations`, a replay), so that it sees every invocation answered.
+    pub fn commit(&self, limit: Duration) {
+        self.wait_for_writer(limit, false);
+    }
+
+    fn wait_for_writer(&self, limit: Duration, checkpoint: bool) {
+        let Some(inner) = self.inner.as_ref().filter(|_| self.is_on()) else { return };
         let (done, wait) = crossbeam_channel::bounded(1);
-        self.send(Message::Flush(done));
+        self.send(Message::Flush(Flush { done, checkpoint }));
+        inner.writer.unpark();
         let _ = wait.recv_timeout(limit);
     }
 

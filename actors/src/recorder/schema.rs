@@ -1,8 +1,9 @@
 //! The database file: created with its folder (and that folder's `.gitignore` of `*` when smyth
-//! made it), in WAL mode, with the `invocations` table and one index beside its primary key (`seq`,
-//! for insert order and the cap): every index costs each write, and scanning at most `record_keep`
-//! rows for one handler's is quick. The columns named in the contract with the replay and
-//! state-leak features are fixed; the rest may grow.
+//! made it), in WAL mode, with the `invocations` table. `seq` is the table's own key (insert order,
+//! and the cap deletes a range of it); `id` has the one index beside it. Request ids are random, so
+//! each batch dirties pages all over that index: a second index would double it, and scanning at
+//! most `record_keep` rows for one handler's is quick. The columns named in the contract with the
+//! replay and state-leak features are fixed; the rest may grow.
 
 use std::path::Path;
 
@@ -10,8 +11,8 @@ use rusqlite::Connection;
 
 pub const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS invocations (
-    id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     handler TEXT NOT NULL,
     worker INTEGER,
     pid INTEGER,
@@ -34,8 +35,11 @@ CREATE TABLE IF NOT EXISTS invocations (
     event_size INTEGER NOT NULL DEFAULT 0,
     result_size INTEGER NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS invocations_seq ON invocations(seq);
 ";
+
+/// `PRAGMA user_version` of the layout above. Version 0 keyed the table by `id`, with a second index
+/// on `seq`: its rows are copied over, in order.
+const VERSION: i64 = 1;
 
 /// Opens the database for writing, creating the file, its folder and the table as needed.
 pub fn open(path: &Path) -> Result<Connection, String> {
@@ -49,6 +53,74 @@ pub fn open(path: &Path) -> Result<Connection, String> {
     conn.busy_timeout(std::time::Duration::from_secs(2)).map_err(|err| err.to_string())?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(|err| err.to_string())?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|err| err.to_string())?;
-    conn.execute_batch(CREATE).map_err(|err| err.to_string())?;
+    migrate(&conn).map_err(|err| format!("cannot upgrade {}: {err}", path.display()))?;
     Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version == VERSION {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    let old: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'invocations'",
+        [],
+        |row| row.get(0),
+    )?;
+    if old {
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS invocations_seq; ALTER TABLE invocations RENAME TO invocations_v0;",
+        )?;
+    }
+    tx.execute_batch(CREATE)?;
+    if old {
+        let columns: Vec<String> = tx
+            .prepare("SELECT name FROM pragma_table_info('invocations_v0')")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let columns = columns.join(", ");
+        tx.execute_batch(&format!(
+            "INSERT INTO invocations ({columns}) SELECT {columns} FROM invocations_v0 ORDER BY seq; \
+             DROP TABLE invocations_v0;"
+        ))?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)?;
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_of_the_first_layout_keeps_its_rows_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invocations.db");
+        let first = Connection::open(&path).unwrap();
+        first
+            .execute_batch(
+                "CREATE TABLE invocations (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, handler TEXT NOT NULL,
+                    source TEXT NOT NULL, started_at_ms INTEGER NOT NULL, status TEXT NOT NULL, event BLOB);
+                 CREATE UNIQUE INDEX invocations_seq ON invocations(seq);
+                 INSERT INTO invocations VALUES ('b', 2, 'h', 'http', 2, 'ok', x'7b7d');
+                 INSERT INTO invocations VALUES ('a', 1, 'h', 'http', 1, 'error', NULL);",
+            )
+            .unwrap();
+        drop(first);
+        let conn = open(&path).unwrap();
+        let rows: Vec<(i64, String, String)> = conn
+            .prepare("SELECT seq, id, status FROM invocations ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows, [(1, "a".into(), "error".into()), (2, "b".into(), "ok".into())]);
+        drop(conn);
+        // Opened again: already upgraded, nothing changes.
+        let conn = open(&path).unwrap();
+        let count: i64 = conn.query_row("SELECT COUNT(*) FROM invocations", [], |r| r.get(0)).unwrap();
+        assert_eq!(count, 2);
+    }
 }

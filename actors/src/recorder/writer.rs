@@ -6,18 +6,23 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use rusqlite::{params, Connection};
 
 use super::row::{cut, cut_text, Row, CUT_AT};
-use super::Message;
+use super::{Flush, Message};
 
 /// How long a batch gathers messages after its first, so that many invocations share one
-/// transaction: a commit costs far more than a row. (A flush that comes first is written at once.)
+/// transaction: a commit costs far more than a row. A flush ends the gathering at once.
 const GATHER: Duration = Duration::from_millis(50);
-const MAX_BATCH: usize = 2_000;
+/// Under load (a batch of at least [`BUSY`] messages after [`GATHER`]) a batch gathers this long in
+/// all: request ids are random, so each commit rewrites pages all over the `id` index, and a batch of
+/// a second's invocations rewrites each page once rather than twenty times.
+const GATHER_BUSY: Duration = Duration::from_secs(1);
+const BUSY: usize = 32;
+const MAX_BATCH: usize = 20_000;
 /// Requests whose lines are held or whose rows are remembered as written, at most.
 const MAX_TRACKED: usize = 4_096;
 
@@ -48,13 +53,8 @@ impl Writer {
 
     pub fn run(mut self, receiver: Receiver<Message>) {
         while let Ok(first) = receiver.recv() {
-            // Sleep through the gathering instead of waking for each message: a wake-up per
-            // invocation would cost the writer, and the request's thread, more than its row.
-            if !matches!(first, Message::Flush(_)) {
-                std::thread::sleep(GATHER);
-            }
             let mut batch = vec![first];
-            batch.extend(receiver.try_iter().take(MAX_BATCH));
+            gather(&receiver, &mut batch);
             let mut flushed = Vec::new();
             if let Err(err) = self.write(batch, &mut flushed) {
                 // One WARN, and no more writes: a full or read-only disk never fails a request.
@@ -67,25 +67,21 @@ impl Writer {
                 answer(flushed);
                 // Answer later flushes at once, and drop the rest.
                 for message in receiver.iter() {
-                    if let Message::Flush(done) = message {
-                        let _ = done.send(());
+                    if let Message::Flush(flush) = message {
+                        let _ = flush.done.send(());
                     }
                 }
                 return;
             }
-            if !flushed.is_empty() {
-                // A flush comes before the process ends: leave one self-contained file behind.
+            if flushed.iter().any(|flush| flush.checkpoint) {
+                // The process ends: leave one self-contained file behind.
                 let _ = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
             }
             answer(flushed);
         }
     }
 
-    fn write(
-        &mut self,
-        batch: Vec<Message>,
-        flushed: &mut Vec<crossbeam_channel::Sender<()>>,
-    ) -> rusqlite::Result<()> {
+    fn write(&mut self, batch: Vec<Message>, flushed: &mut Vec<Flush>) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         let mut rows = 0;
         for message in batch {
@@ -116,7 +112,7 @@ impl Writer {
                         }
                     }
                 }
-                Message::Flush(done) => flushed.push(done),
+                Message::Flush(flush) => flushed.push(flush),
             }
         }
         if rows > 0 {
@@ -129,9 +125,33 @@ impl Writer {
     }
 }
 
-fn answer(flushed: Vec<crossbeam_channel::Sender<()>>) {
-    for done in flushed {
-        let _ = done.send(());
+/// Adds to `batch` what comes within the gathering. It sleeps through it rather than waking for
+/// each message (a wake-up per invocation would cost the writer, and the request's thread, more than
+/// its row); [`super::Recorder::flush`] wakes it.
+fn gather(receiver: &Receiver<Message>, batch: &mut Vec<Message>) {
+    let started = Instant::now();
+    let mut window = GATHER;
+    let is_flush = |message: &Message| matches!(message, Message::Flush(_));
+    let mut flushing = batch.iter().any(is_flush);
+    while !flushing && batch.len() < MAX_BATCH {
+        let left = window.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            if batch.len() < BUSY || window == GATHER_BUSY {
+                return;
+            }
+            window = GATHER_BUSY;
+            continue;
+        }
+        std::thread::park_timeout(left);
+        let before = batch.len();
+        batch.extend(receiver.try_iter().take(MAX_BATCH - before));
+        flushing = batch[before..].iter().any(is_flush);
+    }
+}
+
+fn answer(flushed: Vec<Flush>) {
+    for flush in flushed {
+        let _ = flush.done.send(());
     }
 }
 
@@ -139,36 +159,36 @@ fn insert(tx: &rusqlite::Transaction, row: &Row, log: &str) -> rusqlite::Result<
     let error = row.error.as_ref();
     // Prepared once per connection: the writer's hot path.
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO invocations (id, seq, handler, worker, pid, cold, tenant, source, started_at_ms,
+        "INSERT OR REPLACE INTO invocations (id, handler, worker, pid, cold, tenant, source, started_at_ms,
             init_ms, run_ms, status, event, result, error_type, error_message, error_stack, log, http_request,
             chaos, worker_name, event_size, result_size)
-         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM invocations), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-            ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+            ?21, ?22)",
     )?
     .execute(params![
-            row.id,
-            row.handler,
-            row.worker.map(|w| w as i64),
-            row.pid,
-            row.cold,
-            row.tenant,
-            row.source.as_str(),
-            row.started_at_ms as i64,
-            row.init_ms,
-            row.run_ms,
-            row.status,
-            cut(&row.event).as_ref(),
-            row.result.as_ref().map(|r| cut(r).to_vec()),
-            error.map(|e| e.error_type.as_str()),
-            error.map(|e| cut_text(&e.message)),
-            error.and_then(|e| e.stack.as_deref().map(cut_text)),
-            cut_text(log),
-            row.http_request.as_deref(),
-            row.chaos,
-            row.worker_name,
-            row.event.len() as i64,
-            row.result.as_ref().map(|r| r.len() as i64),
-        ])?;
+        row.id,
+        row.handler,
+        row.worker.map(|w| w as i64),
+        row.pid,
+        row.cold,
+        row.tenant,
+        row.source.as_str(),
+        row.started_at_ms as i64,
+        row.init_ms,
+        row.run_ms,
+        row.status,
+        cut(&row.event).as_ref(),
+        row.result.as_ref().map(|r| cut(r).to_vec()),
+        error.map(|e| e.error_type.as_str()),
+        error.map(|e| cut_text(&e.message)),
+        error.and_then(|e| e.stack.as_deref().map(cut_text)),
+        cut_text(log),
+        row.http_request.as_deref(),
+        row.chaos,
+        row.worker_name,
+        row.event.len() as i64,
+        row.result.as_ref().map(|r| r.len() as i64),
+    ])?;
     Ok(())
 }
 
@@ -198,7 +218,7 @@ mod tests {
         }
         sender.send(Message::Line { id: "r10049".into(), text: "late".into() }).unwrap();
         let (done, flushed) = crossbeam_channel::bounded(1);
-        sender.send(Message::Flush(done)).unwrap();
+        sender.send(Message::Flush(Flush { done, checkpoint: true })).unwrap();
         flushed.recv_timeout(Duration::from_secs(60)).unwrap();
         drop(sender);
         thread.join().unwrap();
