@@ -41,6 +41,11 @@ impl Invocation {
             origin: Default::default(),
         }
     }
+
+    /// Its request id: the one its caller was given, or a new one.
+    pub fn request_id(&self) -> String {
+        self.origin.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    }
 }
 
 pub type LogSink = tokio::sync::mpsc::UnboundedSender<String>;

@@ -55,7 +55,7 @@ pub fn http_request<'a>(
 
 /// An origin with its HTTP request, when recording is on.
 pub fn origin(source: Source, recording: bool, request: impl FnOnce() -> Arc<str>) -> Origin {
-    Origin { source, http_request: recording.then(request), chaos: None }
+    Origin { source, http_request: recording.then(request), ..Origin::default() }
 }
 
 #[cfg(test)]

@@ -194,6 +194,7 @@ impl AsyncQueue {
     /// Sends the event to its function; the result comes back to [`Self::attempted`].
     fn attempt(&mut self, event: Event, ctx: &mut Context<Self>) {
         let (seq, source, client_context) = (event.seq, event.payload.source(), event.client_context.clone());
+        let request_id = event.request_id.clone();
         let (function_arn, tenant) = (event.function_arn.clone(), event.tenant.clone());
         let (router, name) = (self.router.clone(), event.function.clone());
         self.parked.insert(seq, Parked::InFlight(event));
@@ -205,7 +206,10 @@ impl AsyncQueue {
                 }
             };
             let (reply, answer) = oneshot::channel();
-            let origin = crate::recorder::Origin::new(crate::recorder::Source::Async);
+            let origin = crate::recorder::Origin {
+                request_id: Some(request_id),
+                ..crate::recorder::Origin::new(crate::recorder::Source::Async)
+            };
             let received = Instant::now();
             let invocation =
                 Invocation { payload, client_context, function_arn, received, log: None, tenant, origin };

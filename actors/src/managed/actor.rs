@@ -361,7 +361,7 @@ impl Handler<RunInSlot> for EnvironmentActor {
 
     fn handle(&mut self, msg: RunInSlot, ctx: &mut Context<Self>) {
         let job = Job {
-            request_id: uuid::Uuid::new_v4().to_string(),
+            request_id: msg.run.invocation.request_id(),
             invocation: msg.run.invocation,
             reply: msg.run.reply,
         };

@@ -43,6 +43,9 @@ pub struct Origin {
     pub http_request: Option<Arc<str>>,
     /// The faults chaos mode injected (set by the supervisor).
     pub chaos: Option<Box<crate::chaos::Injected>>,
+    /// The request id the caller was already given (an async event's 202 `x-amzn-RequestId`): the
+    /// handler's `context.aws_request_id` and the record's id, as on AWS.
+    pub request_id: Option<String>,
 }
 
 impl Origin {

@@ -64,8 +64,12 @@ impl HandlerSupervisor {
         self.metrics.throttled();
         tracing::warn!(handler = %self.handler.name, "throttled: {rejection}");
         if self.recorder.is_on() {
-            let id = uuid::Uuid::new_v4().to_string();
-            let row = crate::recorder::row::throttled(id, &self.handler.name, &invocation, &rejection);
+            let row = crate::recorder::row::throttled(
+                invocation.request_id(),
+                &self.handler.name,
+                &invocation,
+                &rejection,
+            );
             self.recorder.record(row);
         }
         let _ = reply.send(Err(rejection));

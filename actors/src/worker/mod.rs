@@ -503,11 +503,8 @@ impl Handler<Run> for WorkerActor {
     type Result = ();
 
     fn handle(&mut self, msg: Run, ctx: &mut Context<Self>) {
-        let job = Job {
-            request_id: uuid::Uuid::new_v4().to_string(),
-            invocation: msg.invocation,
-            reply: msg.reply,
-        };
+        let job =
+            Job { request_id: msg.invocation.request_id(), invocation: msg.invocation, reply: msg.reply };
         let busy = matches!(self.state, machine::State::Busy { .. });
         self.recording.assigned(&job.request_id, &self.handler.name, &job.invocation, busy);
         let parked = match self.state {
