@@ -154,3 +154,36 @@ fn without_the_flag_the_table_injects_nothing() {
     assert_eq!(server.get("/pid").status, 200);
     assert!(counts(&server).is_null());
 }
+
+/// A managed-instances handler: throttles and latency apply at admission; the process faults do not
+/// (its one environment serves many invocations at once), and the log says so.
+#[test]
+fn a_managed_handler_takes_throttles_and_latency_but_no_process_faults() {
+    let managed = "[tool.smyth.handlers.pid]\nhandler_path = \"app.pid\"\nurl_path = \"/pid\"\n\
+                   managed_instances = true\n";
+    let start = |chaos: &str, seed: &str| {
+        let config = format!("{}\n[tool.smyth.chaos]\n{chaos}\n", pyproject(managed));
+        Server::start_with_args(
+            &[("pyproject.toml", &config), ("app.py", APP)],
+            &[&format!("--chaos={seed}")],
+        )
+    };
+    let server = start("throttle = 1.0", "21");
+    assert_eq!(server.get("/pid").status, 429);
+    assert_eq!(counts(&server)["throttle"], 1);
+    assert_eq!(logged(&server, "throttle", 21), 1);
+
+    let server = start("kill_busy = 1.0\nkill_idle = 1.0\nlatency_ms = 300", "22");
+    for _ in 0..2 {
+        let asked = Instant::now();
+        let reply = server.get("/pid");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert!(asked.elapsed() >= Duration::from_millis(300), "{:?}", asked.elapsed());
+    }
+    let counted = counts(&server);
+    assert_eq!((counted["latency"].as_u64(), counted["kill_busy"].as_u64()), (Some(2), Some(0)), "{counted}");
+    assert_eq!(counted["kill_idle"], 0);
+    assert!(server.log().contains("do not apply to a managed-instances handler"), "{}", server.log());
+    let rows = records(&server, 2);
+    assert!(rows.iter().all(|r| faults(r) == ["latency"]), "{rows:?}");
+}

@@ -83,8 +83,8 @@ pub fn start(
                 bootstrap,
                 &recorder,
             );
-            // Throttles are recorded; chaos's faults act on single-invocation workers, not here.
-            supervisor.do_send(supervisor::Equip { recorder: recorder.clone(), chaos: None });
+            let chaos = chaos::HandlerChaos::new(&config.chaos, &handler.name).map(|c| c.admission_only());
+            supervisor.do_send(supervisor::Equip { recorder: recorder.clone(), chaos });
             supervisors.push(supervisor.clone());
             routes.push(Route::new(&handler, supervisor));
             continue;

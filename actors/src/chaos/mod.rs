@@ -82,6 +82,9 @@ pub struct HandlerChaos {
     handler: String,
     rng: StdRng,
     pub counts: ChaosCounts,
+    /// Whether `kill_idle`, `kill_busy` and `cold_start` apply: not on managed instances, whose one
+    /// environment serves many invocations at once.
+    process_faults: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -104,7 +107,22 @@ impl HandlerChaos {
             handler: handler.to_string(),
             rng,
             counts: ChaosCounts::default(),
+            process_faults: true,
         })
+    }
+
+    /// Only the faults of admission (`throttle`, `latency_ms`), for a managed-instances handler; says
+    /// so once when the process faults have a rate.
+    pub fn admission_only(mut self) -> Self {
+        self.process_faults = false;
+        if self.rates.kill_idle > 0.0 || self.rates.kill_busy > 0.0 || self.rates.cold_start > 0.0 {
+            tracing::info!(
+                handler = %self.handler,
+                "chaos: kill_idle, kill_busy and cold_start do not apply to a managed-instances handler \
+                 (one environment serves many invocations at once); throttle and latency_ms do"
+            );
+        }
+        self
     }
 
     /// The next request's draws.
@@ -143,6 +161,9 @@ impl HandlerChaos {
 /// The faults of a request dispatched to a slot (`warm`: its process is parked, idle): `kill_idle`
 /// and `cold_start` only mean something for a warm one; `kill_busy` for any.
 pub fn at_dispatch(chaos: &mut HandlerChaos, warm: bool, injected: &mut Injected) {
+    if !chaos.process_faults {
+        return;
+    }
     let drawn = injected.drawn;
     if drawn.kill_idle && warm {
         chaos.inject(injected, Fault::KillIdle);
