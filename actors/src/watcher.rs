@@ -18,8 +18,10 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use crate::messages::Reload;
 use crate::router::RouterActor;
 
-/// Quiet time after the last event of a burst before the reload fires.
-pub const DEBOUNCE: Duration = Duration::from_millis(150);
+/// Quiet time after the last event of a burst before the reload fires. An editor's save (write,
+/// rename, chmod) or a `git checkout` comes within a few milliseconds; every millisecond more is
+/// added to each reload (README: the reload row of `make bench`).
+pub const DEBOUNCE: Duration = Duration::from_millis(50);
 /// A burst that never goes quiet still reloads after this long.
 pub const DEBOUNCE_MAX: Duration = Duration::from_secs(1);
 

@@ -15,14 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 use smyth_config::RecordConfig;
 
 pub use origin::{Origin, Source};
 pub use row::Row;
 
 /// Messages the writer waits for at most, beyond which new ones are dropped (the disk is too slow).
-const CHANNEL_CAPACITY: usize = 65_536;
+/// A check on an unbounded channel rather than a bounded one: that would allocate all its slots up
+/// front, megabytes of an idle server's memory.
+const MAX_WAITING: usize = 65_536;
 
 /// What the writer thread is told.
 enum Message {
@@ -71,7 +73,7 @@ impl Recorder {
                 return Recorder::default();
             }
         };
-        let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
+        let (sender, receiver) = crossbeam_channel::unbounded();
         let on = Arc::new(AtomicBool::new(true));
         let writer = writer::Writer::new(conn, config.path.clone(), config.keep, on.clone());
         let spawned = std::thread::Builder::new().name("recorder".into()).spawn(move || writer.run(receiver));
@@ -127,11 +129,10 @@ impl Recorder {
         let Some(inner) = self.inner.as_ref().filter(|inner| inner.on.load(Ordering::Relaxed)) else {
             return;
         };
-        match inner.sender.try_send(message) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                tracing::debug!("recorder: the writer is behind; an invocation or log line is not recorded")
-            }
+        if inner.sender.len() >= MAX_WAITING {
+            tracing::debug!("recorder: the writer is behind; an invocation or log line is not recorded");
+            return;
         }
+        let _ = inner.sender.send(message);
     }
 }
