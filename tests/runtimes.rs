@@ -111,3 +111,27 @@ fn the_official_awslambdaric_serves_as_a_worker() {
     assert_eq!(second["fn"], "ric");
     assert_eq!(first.json()["pid"], second["pid"]);
 }
+
+/// The bundled runtime parses events and encodes results through `_json`, so a handler that imports
+/// neither `json` nor `re` runs in a process that never loaded them (15–20 ms of a cold start), and
+/// the JSON is still `json`'s: unicode, NaN, nesting and whitespace as `json.loads`/`dumps` have them.
+#[test]
+fn the_bundled_runtime_loads_neither_json_nor_re_for_a_handler_that_does_not() {
+    let Some(python) = common::tools::python() else { return };
+    let app = "import sys\nLOADED = sorted(m for m in (\"json\", \"re\") if m in sys.modules)\n\n\
+               def handler(event, context):\n    return {\"loaded\": LOADED, \"event\": event, \"nan\": float(\"nan\")}\n";
+    let config = format!(
+        "[tool.smyth]\nport = 0\npython = \"{python}\"\n\n[tool.smyth.handlers.lean]\nhandler_path = \"app.handler\"\n\
+         url_path = \"/lean\"\nevent_format = \"raw\"\n"
+    );
+    let server = Server::start(&[("pyproject.toml", &config), ("app.py", app)]);
+    let event = " {\"é😀\": [1, 2.5, -3e3, true, null, {\"deep\": \"\\u0000\"}]}\n";
+    let path = "/2015-03-31/functions/lean/invocations";
+    let reply = server.request("POST", path, &[], Some(event.as_bytes()));
+    assert_eq!(reply.status, 200, "{}\n{}", reply.body, server.log());
+    assert!(reply.body.contains("\"nan\": NaN"), "json.dumps's NaN and separators: {}", reply.body);
+    let body: serde_json::Value = serde_json::from_str(&reply.body.replace("NaN", "null")).unwrap();
+    assert_eq!(body["loaded"], serde_json::json!([]), "{}", reply.body);
+    let sent: serde_json::Value = serde_json::from_str(event).unwrap();
+    assert_eq!(body["event"], sent);
+}

@@ -13,8 +13,8 @@ The loop is the hot path of the whole product: one raw keep-alive socket with TC
 invocation needs. Error paths import what they need (traceback) when they run.
 """
 
+import _json
 import _socket
-import json
 import os
 import sys
 import time
@@ -25,6 +25,71 @@ INIT_ERROR_PATH = API_PREFIX + "/init/error"
 RECV_SIZE = 65536
 # The filename of this source's frames: the server runs it as a file (`<string>` if ever run with -c).
 BOOTSTRAP_FILE = globals().get("__file__", "<string>")
+
+
+# JSON through `_json`, the C scanner and encoder the `json` module itself uses, without importing
+# `json`: it imports `re`, 15-20 ms of every cold start on a slow machine, more than the rest of this
+# runtime. Whatever the fast path cannot take goes to `json` itself (its errors included).
+class _ScanOptions:
+    """What `_json.make_scanner` reads: `json.loads`'s defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+
+JSON_WHITESPACE = " \t\n\r"
+try:
+    _scan = _json.make_scanner(_ScanOptions)
+except (AttributeError, TypeError):
+    _scan = None
+
+
+def _json_module():
+    import json
+
+    return json
+
+
+def json_loads(raw):
+    """`json.loads(raw)` for bytes or str."""
+    if _scan is not None:
+        try:
+            text = raw if isinstance(raw, str) else raw.decode("utf-8")
+            start = len(text) - len(text.lstrip(JSON_WHITESPACE))
+            value, end = _scan(text, start)
+            if not text[end:].strip(JSON_WHITESPACE):
+                return value
+        except (StopIteration, ValueError):
+            pass
+    return _json_module().loads(raw)
+
+
+def _not_serializable(obj):
+    raise TypeError("Object of type %s is not JSON serializable" % type(obj).__name__)
+
+
+def json_encoder(ensure_ascii=True, default=_not_serializable):
+    """`json.JSONEncoder(ensure_ascii=..., default=..., allow_nan=True).encode`."""
+    try:
+        string = _json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring
+        chunks = _json.make_encoder({}, default, string, None, ": ", ", ", False, False, True)
+    except (AttributeError, TypeError):
+        json = _json_module()
+        return json.JSONEncoder(ensure_ascii=ensure_ascii, default=default, allow_nan=True).encode
+
+    def encode(value):
+        if isinstance(value, str):
+            return string(value)
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+json_dumps = json_encoder()
 
 
 class RuntimeApiClosed(ConnectionError):
@@ -270,7 +335,7 @@ def make_client_context(raw):
     if not raw:
         return None, {}
     try:
-        data = json.loads(raw)
+        data = json_loads(raw)
     except ValueError:
         print("smyth bootstrap: ignoring a client context that is not JSON", file=sys.stderr)
         return None, {}
@@ -292,7 +357,7 @@ def make_identity(raw):
     if not raw:
         return CognitoIdentity()
     try:
-        data = json.loads(raw)
+        data = json_loads(raw)
     except ValueError:
         return CognitoIdentity()
     if not isinstance(data, dict):
@@ -481,7 +546,7 @@ def error_body(error_type, message, stack_trace, request_id=None):
     if request_id is not None:
         doc["requestId"] = request_id
     doc["stackTrace"] = stack_trace
-    return json.dumps(doc).encode("utf-8")
+    return json_dumps(doc).encode("utf-8")
 
 
 def load_handler(handler):
@@ -687,7 +752,7 @@ def json_formatter(logging):
     """awslambdaric 4.x's `JsonFormatter`, field for field."""
     import traceback
 
-    encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+    encode = json_encoder(ensure_ascii=False, default=str)
 
     class JsonFormatter(logging.Formatter):
         def format(self, record):
@@ -739,7 +804,7 @@ def log_error(error_type, message, stack_trace, request_id=None):
         "requestId": request_id if request_id is not None else "",
         "stackTrace": stack_trace or [],
     }
-    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.write(json_dumps(line) + "\n")
 
 
 CURRENT = [None]  # the request id being served, for the logging filter
@@ -754,7 +819,7 @@ def result_encoder(environ):
         "AWS_Lambda_python3.14",
         "AWS_Lambda_python3.15",
     )
-    return json.JSONEncoder(default=_marshal_default, ensure_ascii=not modern, allow_nan=True).encode
+    return json_encoder(ensure_ascii=not modern, default=_marshal_default)
 
 
 def tenant(raw):
@@ -782,7 +847,7 @@ def snapshot_template(fd):
     def failed(error_type, message, stack_trace, code):
         body = error_body(error_type, message, stack_trace).decode("utf-8")
         control = socket.socket(fileno=os.dup(fd))
-        control.send(json.dumps({"init_error": {"type": error_type, "body": body}}).encode("utf-8"))
+        control.send(json_dumps({"init_error": {"type": error_type, "body": body}}).encode("utf-8"))
         control.close()
         return code
 
@@ -891,7 +956,7 @@ def main():
         + b"Content-Type: application/json\r\n"
         + b"Lambda-Runtime-Function-Error-Type: Unhandled\r\nContent-Length: "
     )
-    loads = json.loads
+    loads = json_loads
     encode = result_encoder(environ)
     now = time.time
     make_context = LambdaContext
