@@ -1,6 +1,7 @@
 //! The client-facing HTTP surface: handler routes (`url_path`) and smyth's own endpoints.
 
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Extensions;
@@ -127,11 +128,9 @@ async fn dispatch(
     let received = Instant::now();
     let body = read_limited(&req, payload).await.ok_or(GatewayError::PayloadTooLarge)?;
     let path = percent_decode_str(req.path()).decode_utf8_lossy().into_owned();
-    let request = RequestSnapshot::capture(&req, body);
-    let origin = crate::recorder::origin(Source::Http, edge.recording, || {
-        let headers = request.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-        crate::recorder::http_request(&request.method, &request.path, &request.query, headers, &request.body)
-    });
+    // Shared with the record, which writes it out on the recorder's thread.
+    let request = Arc::new(RequestSnapshot::capture(&req, body));
+    let origin = crate::recorder::origin(Source::Http, edge.recording, || request.clone());
     // The matched format (or why the request cannot be an event of it), from the router's thread.
     let (matched_tx, matched) = oneshot::channel::<Result<EventFormat, String>>();
     let build = Box::new(move |route: &RouteMatch| {

@@ -247,14 +247,7 @@ async fn invoke(
         "RequestResponse" => {
             let tail = header(&req, "X-Amz-Log-Type") == Some("Tail");
             let origin = crate::recorder::origin(Source::Invoke, api.recording, || {
-                let headers = req.headers().iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default()));
-                crate::recorder::http_request(
-                    req.method().as_str(),
-                    req.path(),
-                    req.query_string(),
-                    headers,
-                    &body,
-                )
+                Arc::new(crate::recorder::InvokeRequest::of(&req, &body))
             });
             request_response(&api, name, body, meta, tail, origin).await
         }

@@ -1,5 +1,6 @@
-//! The edge's side of recording every invocation: the HTTP request an invocation came from, as the
-//! JSON its record keeps; `smyth invocations` (`cli.rs`); `/_smyth/invocations` (`endpoints.rs`).
+//! The edge's side of recording every invocation: the HTTP request an invocation came from, kept as
+//! it is and written as JSON by the recorder's thread; `smyth invocations` (`cli.rs`);
+//! `/_smyth/invocations` (`endpoints.rs`).
 
 pub mod cli;
 pub mod endpoints;
@@ -7,8 +8,11 @@ pub mod endpoints;
 use std::sync::Arc;
 
 use base64::Engine;
+use bytes::Bytes;
 use smyth_actors::recorder::row::{cut_text, CUT_AT};
-use smyth_actors::recorder::{Origin, Source};
+use smyth_actors::recorder::{HttpRequestRecord, Origin, Source};
+
+use crate::apigw::request::RequestSnapshot;
 
 /// `{"method", "path", "query", "headers": {name: value}, "body", "isBase64Encoded"}`; repeated
 /// headers are joined with `, `; a body over 1 MB is cut with the marker.
@@ -18,7 +22,7 @@ pub fn http_request<'a>(
     query: &str,
     headers: impl Iterator<Item = (&'a str, &'a str)>,
     body: &[u8],
-) -> Arc<str> {
+) -> String {
     let mut names = serde_json::Map::new();
     for (name, value) in headers {
         match names.get_mut(name) {
@@ -50,11 +54,54 @@ pub fn http_request<'a>(
         "body": body,
         "isBase64Encoded": base64,
     });
-    value.to_string().into()
+    value.to_string()
+}
+
+impl HttpRequestRecord for RequestSnapshot {
+    fn to_json(&self) -> String {
+        let headers = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        http_request(&self.method, &self.path, &self.query, headers, &self.body)
+    }
+}
+
+/// An Invoke API call's request, taken apart for its record.
+#[derive(Debug)]
+pub struct InvokeRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl InvokeRequest {
+    pub fn of(req: &actix_web::HttpRequest, body: &Bytes) -> Self {
+        let headers = req.headers().iter();
+        InvokeRequest {
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+            query: req.query_string().to_string(),
+            headers: headers
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
+                .collect(),
+            body: body.clone(),
+        }
+    }
+}
+
+impl HttpRequestRecord for InvokeRequest {
+    fn to_json(&self) -> String {
+        let headers = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        http_request(&self.method, &self.path, &self.query, headers, &self.body)
+    }
 }
 
 /// An origin with its HTTP request, when recording is on.
-pub fn origin(source: Source, recording: bool, request: impl FnOnce() -> Arc<str>) -> Origin {
+pub fn origin(
+    source: Source,
+    recording: bool,
+    request: impl FnOnce() -> Arc<dyn HttpRequestRecord>,
+) -> Origin {
     Origin { source, http_request: recording.then(request), ..Origin::default() }
 }
 

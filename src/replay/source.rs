@@ -84,7 +84,11 @@ impl Source {
 
     pub fn get(&self, id: &str) -> Result<Option<Recorded>, String> {
         self.0
-            .query_row(&format!("SELECT {COLUMNS} FROM invocations WHERE id = ?1"), [id], recorded)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM invocations WHERE id = ?1 ORDER BY seq DESC LIMIT 1"),
+                [id],
+                recorded,
+            )
             .optional()
             .map_err(|err| format!("cannot read the invocation record: {err}"))
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use smyth_config::RecordConfig;
 
-pub use origin::{Origin, Source};
+pub use origin::{HttpRequestRecord, Origin, Source};
 pub use row::Row;
 
 /// Messages the writer waits for at most, beyond which new ones are dropped (the disk is too slow).

@@ -35,12 +35,19 @@ impl Source {
     }
 }
 
+/// The HTTP request an invocation came from, kept as it is on the request path and written as JSON
+/// (`method`, `path`, `query`, `headers`, `body`, `isBase64Encoded`, bodies cut) by the recorder's
+/// thread: building that JSON on the request path cost a no-op invocation more than its row.
+pub trait HttpRequestRecord: Send + Sync + std::fmt::Debug {
+    fn to_json(&self) -> String;
+}
+
 /// What the record needs to know of an invocation beside its event.
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
     pub source: Source,
-    /// The HTTP request as JSON (`method`, `path`, `query`, `headers`, `body`), bodies already cut.
-    pub http_request: Option<Arc<str>>,
+    /// The HTTP request it came from.
+    pub http_request: Option<Arc<dyn HttpRequestRecord>>,
     /// The faults chaos mode injected (set by the supervisor).
     pub chaos: Option<Box<crate::chaos::Injected>>,
     /// The request id the caller was already given (an async event's 202 `x-amzn-RequestId`): the

@@ -54,8 +54,9 @@ pub fn list(path: &Path, filter: &Filter) -> Result<Vec<Value>, String> {
 /// Everything recorded of invocation `id`; None if there is no such record.
 pub fn show(path: &Path, id: &str) -> Result<Option<Value>, String> {
     let conn = open(path)?;
-    let mut statement =
-        conn.prepare("SELECT * FROM invocations WHERE id = ?1").map_err(|err| err.to_string())?;
+    let mut statement = conn
+        .prepare("SELECT * FROM invocations WHERE id = ?1 ORDER BY seq DESC LIMIT 1")
+        .map_err(|err| err.to_string())?;
     let mut rows = statement.query([id]).map_err(|err| err.to_string())?;
     match rows.next().map_err(|err| err.to_string())? {
         Some(row) => Ok(Some(to_json(row))),

@@ -68,7 +68,7 @@ pub struct Row {
     pub event: Bytes,
     pub result: Option<Bytes>,
     pub error: Option<RowError>,
-    pub http_request: Option<Arc<str>>,
+    pub http_request: Option<Arc<dyn super::origin::HttpRequestRecord>>,
     /// The faults injected by chaos mode, as JSON.
     pub chaos: Option<String>,
 }

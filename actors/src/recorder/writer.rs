@@ -2,7 +2,7 @@
 //! batch in one transaction; keeps only the newest `record_keep` rows. A line may come before its
 //! row (held until the row comes) or after it (appended to the row already written).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,9 +33,9 @@ pub struct Writer {
     on: Arc<AtomicBool>,
     /// Lines of requests whose row has not come yet.
     early_lines: HashMap<String, String>,
-    /// Rows written lately, for lines that come after them.
+    /// Rows written lately (oldest first), and each one's `seq`, for lines that come after them.
     written: VecDeque<String>,
-    written_set: HashSet<String>,
+    written_seq: HashMap<String, i64>,
 }
 
 impl Writer {
@@ -47,7 +47,7 @@ impl Writer {
             on,
             early_lines: HashMap::new(),
             written: VecDeque::new(),
-            written_set: HashSet::new(),
+            written_seq: HashMap::new(),
         }
     }
 
@@ -90,20 +90,20 @@ impl Writer {
                     let log = self.early_lines.remove(&row.id).unwrap_or_default();
                     insert(&tx, &row, &log)?;
                     rows += 1;
-                    if self.written_set.insert(row.id.clone()) {
+                    if self.written_seq.insert(row.id.clone(), tx.last_insert_rowid()).is_none() {
                         self.written.push_back(row.id);
                     }
                     while self.written.len() > MAX_TRACKED {
                         let old = self.written.pop_front().expect("not empty");
-                        self.written_set.remove(&old);
+                        self.written_seq.remove(&old);
                     }
                 }
                 Message::Line { id, text } => {
-                    if self.written_set.contains(&id) {
+                    if let Some(seq) = self.written_seq.get(&id) {
                         tx.prepare_cached(
-                            "UPDATE invocations SET log = log || ?2 || char(10) WHERE id = ?1 AND length(log) < ?3",
+                            "UPDATE invocations SET log = log || ?2 || char(10) WHERE seq = ?1 AND length(log) < ?3",
                         )?
-                        .execute(params![id, text, CUT_AT as i64])?;
+                        .execute(params![seq, text, CUT_AT as i64])?;
                     } else if self.early_lines.len() < MAX_TRACKED || self.early_lines.contains_key(&id) {
                         let lines = self.early_lines.entry(id).or_default();
                         if lines.len() < CUT_AT {
@@ -127,7 +127,7 @@ impl Writer {
 
 /// Adds to `batch` what comes within the gathering. It sleeps through it rather than waking for
 /// each message (a wake-up per invocation would cost the writer, and the request's thread, more than
-/// its row); [`super::Recorder::flush`] wakes it.
+/// its row); a flush or a commit ([`super::Recorder::commit`]) wakes it.
 fn gather(receiver: &Receiver<Message>, batch: &mut Vec<Message>) {
     let started = Instant::now();
     let mut window = GATHER;
@@ -159,7 +159,7 @@ fn insert(tx: &rusqlite::Transaction, row: &Row, log: &str) -> rusqlite::Result<
     let error = row.error.as_ref();
     // Prepared once per connection: the writer's hot path.
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO invocations (id, handler, worker, pid, cold, tenant, source, started_at_ms,
+        "INSERT INTO invocations (id, handler, worker, pid, cold, tenant, source, started_at_ms,
             init_ms, run_ms, status, event, result, error_type, error_message, error_stack, log, http_request,
             chaos, worker_name, event_size, result_size)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
@@ -183,7 +183,7 @@ fn insert(tx: &rusqlite::Transaction, row: &Row, log: &str) -> rusqlite::Result<
         error.map(|e| cut_text(&e.message)),
         error.and_then(|e| e.stack.as_deref().map(cut_text)),
         cut_text(log),
-        row.http_request.as_deref(),
+        row.http_request.as_ref().map(|request| request.to_json()),
         row.chaos,
         row.worker_name,
         row.event.len() as i64,
