@@ -5,6 +5,7 @@
 //! `query` reads the database for `smyth invocations` and `/_smyth/invocations`.
 
 pub mod origin;
+mod packed;
 pub mod query;
 pub mod row;
 mod schema;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use smyth_config::RecordConfig;
 
-pub use origin::{HttpRequestRecord, Origin, Source};
+pub use origin::{HttpParts, HttpRequestRecord, Origin, Source};
 pub use row::Row;
 
 /// Messages the writer waits for at most, beyond which new ones are dropped (the disk is too slow).
@@ -28,12 +29,10 @@ const MAX_WAITING: usize = 65_536;
 
 /// What the writer thread is told.
 enum Message {
-    Row(Box<Row>),
-    /// A line the worker printed while serving request `id`.
-    Line {
-        id: String,
-        text: String,
-    },
+    /// A finished row, packed ([`packed::PackedRow`]).
+    Row(Vec<u8>),
+    /// A line the worker printed while serving a request, packed ([`packed::PackedLine`]).
+    Line(Vec<u8>),
     /// Answered once everything sent before it is committed.
     Flush(Flush),
 }
@@ -95,13 +94,16 @@ impl Recorder {
         self.inner.as_ref().map(|inner| inner.path.as_path())
     }
 
+    /// Hands `row` to the writer, packed; the row itself is dropped here, on the thread that made it.
     pub fn record(&self, row: Row) {
-        self.send(Message::Row(Box::new(row)));
+        if self.is_on() {
+            self.send(Message::Row(packed::pack_row(&row)));
+        }
     }
 
     pub fn line(&self, id: &str, text: &str) {
         if self.is_on() {
-            self.send(Message::Line { id: id.to_string(), text: text.to_string() });
+            self.send(Message::Line(packed::pack_line(id, text)));
         }
     }
 

@@ -1,6 +1,7 @@
 //! One recorded invocation, and the pure rules that fill it: its status and error from the outcome,
 //! and the cut of bodies over 1 MB.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -16,26 +17,26 @@ pub fn cut_marker(total: usize) -> String {
     format!("[smyth: cut at 1 MB, {total} bytes in all]")
 }
 
-/// The body as recorded: itself, or its first 1 MB and the marker.
-pub fn cut(body: &[u8]) -> Bytes {
+/// The body as recorded: itself (borrowed, as most are), or its first 1 MB and the marker.
+pub fn cut(body: &[u8]) -> Cow<'_, [u8]> {
     if body.len() <= CUT_AT {
-        return Bytes::copy_from_slice(body);
+        return Cow::Borrowed(body);
     }
     let mut kept = body[..CUT_AT].to_vec();
     kept.extend_from_slice(cut_marker(body.len()).as_bytes());
-    kept.into()
+    Cow::Owned(kept)
 }
 
 /// The same for text, cut on a character boundary.
-pub fn cut_text(text: &str) -> String {
+pub fn cut_text(text: &str) -> Cow<'_, str> {
     if text.len() <= CUT_AT {
-        return text.to_string();
+        return Cow::Borrowed(text);
     }
     let mut end = CUT_AT;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}{}", &text[..end], cut_marker(text.len()))
+    Cow::Owned(format!("{}{}", &text[..end], cut_marker(text.len())))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,7 +191,7 @@ mod tests {
 
     #[test]
     fn bodies_over_one_mb_are_cut_with_the_marker() {
-        assert_eq!(cut(b"small"), Bytes::from_static(b"small"));
+        assert!(matches!(cut(b"small"), Cow::Borrowed(b"small")), "kept whole, not copied");
         let exact = vec![b'x'; CUT_AT];
         assert_eq!(cut(&exact).len(), CUT_AT, "1 MB exactly is kept whole");
         let big = vec![b'x'; CUT_AT + 10];

@@ -2,7 +2,7 @@
 //! batch in one transaction; keeps only the newest `record_keep` rows. A line may come before its
 //! row (held until the row comes) or after it (appended to the row already written).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,20 +11,25 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use rusqlite::{params, Connection};
 
-use super::row::{cut, cut_text, Row, CUT_AT};
+use super::packed::{unpack_line, unpack_row, PackedRow};
+use super::row::{cut, cut_text, CUT_AT};
 use super::{Flush, Message};
 
 /// How long a batch gathers messages after its first, so that many invocations share one
 /// transaction: a commit costs far more than a row. A flush ends the gathering at once.
 const GATHER: Duration = Duration::from_millis(50);
 /// Under load (a batch of at least [`BUSY`] messages after [`GATHER`]) a batch gathers this long in
-/// all: request ids are random, so each commit rewrites pages all over the `id` index, and a batch of
-/// a second's invocations rewrites each page once rather than twenty times.
-const GATHER_BUSY: Duration = Duration::from_secs(1);
+/// all: each commit writes the table's last page (64 KB) and its parents again, however few rows it
+/// adds, so that is done four times a second rather than twenty; what waits meanwhile is packed rows,
+/// a few hundred KB.
+const GATHER_BUSY: Duration = Duration::from_millis(250);
 const BUSY: usize = 32;
 const MAX_BATCH: usize = 20_000;
-/// Requests whose lines are held or whose rows are remembered as written, at most.
+/// Requests whose lines are held, at most; rows are remembered as written for as many invocations
+/// after them (and at most twice as many are kept between prunings).
 const MAX_TRACKED: usize = 4_096;
+/// A fast hash for ids the writer makes itself (not an attacker's keys): SipHash cost it 5 %.
+type Ids<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
 pub struct Writer {
     conn: Connection,
@@ -32,23 +37,14 @@ pub struct Writer {
     keep: usize,
     on: Arc<AtomicBool>,
     /// Lines of requests whose row has not come yet.
-    early_lines: HashMap<String, String>,
-    /// Rows written lately (oldest first), and each one's `seq`, for lines that come after them.
-    written: VecDeque<String>,
-    written_seq: HashMap<String, i64>,
+    early_lines: Ids<String>,
+    /// Rows written lately, and each one's `seq`, for lines that come after them.
+    written: Ids<i64>,
 }
 
 impl Writer {
     pub fn new(conn: Connection, path: PathBuf, keep: usize, on: Arc<AtomicBool>) -> Self {
-        Writer {
-            conn,
-            path,
-            keep,
-            on,
-            early_lines: HashMap::new(),
-            written: VecDeque::new(),
-            written_seq: HashMap::new(),
-        }
+        Writer { conn, path, keep, on, early_lines: Ids::default(), written: Ids::default() }
     }
 
     pub fn run(mut self, receiver: Receiver<Message>) {
@@ -86,28 +82,33 @@ impl Writer {
         let mut rows = 0;
         for message in batch {
             match message {
-                Message::Row(row) => {
-                    let log = self.early_lines.remove(&row.id).unwrap_or_default();
+                Message::Row(bytes) => {
+                    let Ok(row) = unpack_row(&bytes) else {
+                        tracing::debug!("recorder: a row came torn; it is not recorded");
+                        continue;
+                    };
+                    let early = (!self.early_lines.is_empty()).then(|| self.early_lines.remove(row.id));
+                    let log = early.flatten().unwrap_or_default();
                     insert(&tx, &row, &log)?;
                     rows += 1;
-                    if self.written_seq.insert(row.id.clone(), tx.last_insert_rowid()).is_none() {
-                        self.written.push_back(row.id);
-                    }
-                    while self.written.len() > MAX_TRACKED {
-                        let old = self.written.pop_front().expect("not empty");
-                        self.written_seq.remove(&old);
+                    let seq = tx.last_insert_rowid();
+                    self.written.insert(row.id.to_string(), seq);
+                    if self.written.len() > 2 * MAX_TRACKED {
+                        self.written.retain(|_, written| *written > seq - MAX_TRACKED as i64);
                     }
                 }
-                Message::Line { id, text } => {
-                    if let Some(seq) = self.written_seq.get(&id) {
+                Message::Line(bytes) => {
+                    let Ok(line) = unpack_line(&bytes) else { continue };
+                    let (id, text) = (line.id, line.text);
+                    if let Some(seq) = self.written.get(id) {
                         tx.prepare_cached(
                             "UPDATE invocations SET log = log || ?2 || char(10) WHERE seq = ?1 AND length(log) < ?3",
                         )?
                         .execute(params![seq, text, CUT_AT as i64])?;
-                    } else if self.early_lines.len() < MAX_TRACKED || self.early_lines.contains_key(&id) {
-                        let lines = self.early_lines.entry(id).or_default();
+                    } else if self.early_lines.len() < MAX_TRACKED || self.early_lines.contains_key(id) {
+                        let lines = self.early_lines.entry(id.to_string()).or_default();
                         if lines.len() < CUT_AT {
-                            lines.push_str(&text);
+                            lines.push_str(text);
                             lines.push('\n');
                         }
                     }
@@ -155,8 +156,7 @@ fn answer(flushed: Vec<Flush>) {
     }
 }
 
-fn insert(tx: &rusqlite::Transaction, row: &Row, log: &str) -> rusqlite::Result<()> {
-    let error = row.error.as_ref();
+fn insert(tx: &rusqlite::Transaction, row: &PackedRow, log: &str) -> rusqlite::Result<()> {
     // Prepared once per connection: the writer's hot path.
     tx.prepare_cached(
         "INSERT INTO invocations (id, handler, worker, pid, cold, tenant, source, started_at_ms,
@@ -172,22 +172,22 @@ fn insert(tx: &rusqlite::Transaction, row: &Row, log: &str) -> rusqlite::Result<
         row.pid,
         row.cold,
         row.tenant,
-        row.source.as_str(),
+        row.source,
         row.started_at_ms as i64,
         row.init_ms,
         row.run_ms,
         row.status,
-        cut(&row.event).as_ref(),
-        row.result.as_ref().map(|r| cut(r).to_vec()),
-        error.map(|e| e.error_type.as_str()),
-        error.map(|e| cut_text(&e.message)),
-        error.and_then(|e| e.stack.as_deref().map(cut_text)),
+        cut(row.event),
+        row.result.map(cut),
+        row.error_type,
+        row.error_message.map(cut_text),
+        row.error_stack.map(cut_text),
         cut_text(log),
         row.http_request.as_ref().map(|request| request.to_json()),
         row.chaos,
         row.worker_name,
         row.event.len() as i64,
-        row.result.as_ref().map(|r| r.len() as i64),
+        row.result.map(|r| r.len() as i64),
     ])?;
     Ok(())
 }
@@ -196,6 +196,8 @@ fn insert(tx: &rusqlite::Transaction, row: &Row, log: &str) -> rusqlite::Result<
 mod tests {
     use super::*;
     use crate::invocation::Invocation;
+    use crate::recorder::packed::{pack_line, pack_row};
+    use crate::recorder::Row;
 
     fn row(id: String) -> Row {
         let invocation = Invocation::of(bytes::Bytes::from_static(b"{}"));
@@ -212,11 +214,11 @@ mod tests {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let thread = std::thread::spawn(move || writer.run(receiver));
         // A line before its row, and one after it.
-        sender.send(Message::Line { id: "r0".into(), text: "early".into() }).unwrap();
+        sender.send(Message::Line(pack_line("r0", "early"))).unwrap();
         for i in 0..10_050 {
-            sender.send(Message::Row(Box::new(row(format!("r{i}"))))).unwrap();
+            sender.send(Message::Row(pack_row(&row(format!("r{i}"))))).unwrap();
         }
-        sender.send(Message::Line { id: "r10049".into(), text: "late".into() }).unwrap();
+        sender.send(Message::Line(pack_line("r10049", "late"))).unwrap();
         let (done, flushed) = crossbeam_channel::bounded(1);
         sender.send(Message::Flush(Flush { done, checkpoint: true })).unwrap();
         flushed.recv_timeout(Duration::from_secs(60)).unwrap();
