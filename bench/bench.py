@@ -689,10 +689,10 @@ def scenario_ten(key: str, R: dict) -> None:
         server.stop()
 
 
-def scenario_record(key: str, R: dict, rounds: int = 8) -> None:
+def scenario_record(key: str, R: dict, rounds: int = 12) -> None:
     """smyth only: no-op throughput (concurrency 1, 1 conn) with `record = true` (the default) and
-    `record = false`: both servers up at once, warmed, then `rounds` short wrk runs each, alternated so
-    that the shared machine's swings fall on both; medians. Recording may cost at most 5 %. Also the
+    `record = false`: both servers up at once, warmed, then `rounds` pairs of short wrk runs, one on
+    each, back to back; the ratio is the median of the pairs' ratios. Recording may cost at most 5 %. Also the
     recorder thread's own CPU per recorded invocation (from /proc/<pid>/task/<tid>/stat)."""
     if key != "smyth":
         return
@@ -711,9 +711,12 @@ def scenario_record(key: str, R: dict, rounds: int = 8) -> None:
             server.wait_ready("/noop", b"ok")
             run_wrk(server.port, "/noop", 1, 1)  # warm
         recorder_before, recorded = recorder_cpu_seconds(servers["on"].proc.pid), 0
-        for _ in range(rounds):
-            for mode, server in servers.items():
-                res = run_wrk(server.port, "/noop", 1, max(int(DURATION * 0.6), 1))  # whole seconds: wrk
+        for round_ in range(rounds):
+            # Each pair in turn order (on first, then off first), so that a drift within a pair,
+            # or going second, falls on both alike.
+            order = ("on", "off") if round_ % 2 == 0 else ("off", "on")
+            for mode in order:
+                res = run_wrk(servers[mode].port, "/noop", 1, max(int(DURATION * 0.4), 1))  # whole seconds: wrk
                 rps[mode].append(res["rps_2xx"])
                 recorded += res["total"] if mode == "on" else 0
         used = recorder_cpu_seconds(servers["on"].proc.pid) - recorder_before
@@ -722,7 +725,10 @@ def scenario_record(key: str, R: dict, rounds: int = 8) -> None:
         for server in servers.values():
             server.stop()
     R["record.on_rps"], R["record.off_rps"] = (statistics.median(rps[m]) for m in ("on", "off"))
-    R["record.ratio"] = R["record.on_rps"] / R["record.off_rps"] if R["record.off_rps"] else None
+    # The median of the pairs' ratios: each pair ran back to back, so the shared machine's swings
+    # between pairs (±10 %) cancel out, which a ratio of the two medians does not do.
+    pairs = [on / off for on, off in zip(rps["on"], rps["off"]) if off]
+    R["record.ratio"] = statistics.median(pairs) if pairs else None
     log(f"{key} no-op req/s recording on {[round(r) for r in rps['on']]}, "
         f"off {[round(r) for r in rps['off']]}; writer {R['record.writer_us']} µs per invocation")
 

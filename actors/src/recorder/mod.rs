@@ -1,12 +1,13 @@
 //! Records every invocation in SQLite (`.smyth/invocations.db`), off the request path: workers and
-//! supervisors hand finished invocations ([`Row`]) and their log lines to one writer thread over a
-//! channel; it batches them into transactions (WAL). A write that fails (full or read-only disk)
+//! supervisors hand finished invocations ([`Row`]) and their log lines, packed, to one writer thread
+//! through a queue ([`queue`]); it batches them into transactions (WAL). A write that fails (full or read-only disk)
 //! logs one WARN and turns recording off; a request never waits on the disk, nor fails for it.
 //! `query` reads the database for `smyth invocations` and `/_smyth/invocations`.
 
 pub mod origin;
 mod packed;
 pub mod query;
+mod queue;
 pub mod row;
 mod schema;
 mod writer;
@@ -16,27 +17,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use smyth_config::RecordConfig;
+
+use queue::{Kind, Queue};
 
 pub use origin::{HttpParts, HttpRequestRecord, Origin, Source};
 pub use row::Row;
 
-/// Messages the writer waits for at most, beyond which new ones are dropped (the disk is too slow).
-/// A check on an unbounded channel rather than a bounded one: that would allocate all its slots up
-/// front, megabytes of an idle server's memory.
-const MAX_WAITING: usize = 65_536;
-
-/// What the writer thread is told.
-enum Message {
-    /// A finished row, packed ([`packed::PackedRow`]).
-    Row(Vec<u8>),
-    /// A line the worker printed while serving a request, packed ([`packed::PackedLine`]).
-    Line(Vec<u8>),
-    /// Answered once everything sent before it is committed.
-    Flush(Flush),
-}
-
+/// Answered once everything pushed before it is committed.
 struct Flush {
     done: crossbeam_channel::Sender<()>,
     /// The process ends: fold the write-ahead log into the file too.
@@ -50,12 +38,17 @@ pub struct Recorder {
 }
 
 struct Inner {
-    sender: Sender<Message>,
+    queue: Arc<Queue>,
     /// Cleared when a write fails: from then on nothing is sent.
     on: Arc<AtomicBool>,
     path: PathBuf,
-    /// The writer's thread, woken by a flush from the gathering it sleeps through.
-    writer: std::thread::Thread,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: the writer writes what waits, then ends.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 impl Recorder {
@@ -72,18 +65,16 @@ impl Recorder {
                 return Recorder::default();
             }
         };
-        let (sender, receiver) = crossbeam_channel::unbounded();
+        let queue = Arc::new(Queue::default());
         let on = Arc::new(AtomicBool::new(true));
         let writer = writer::Writer::new(conn, config.path.clone(), config.keep, on.clone());
-        let spawned = std::thread::Builder::new().name("recorder".into()).spawn(move || writer.run(receiver));
-        let writer = match spawned {
-            Ok(handle) => handle.thread().clone(),
-            Err(err) => {
-                tracing::warn!("recording is off: cannot start its thread: {err}");
-                return Recorder::default();
-            }
-        };
-        Recorder { inner: Some(Arc::new(Inner { sender, on, path: config.path.clone(), writer })) }
+        let writes = queue.clone();
+        let spawned = std::thread::Builder::new().name("recorder".into()).spawn(move || writer.run(&writes));
+        if let Err(err) = spawned {
+            tracing::warn!("recording is off: cannot start its thread: {err}");
+            return Recorder::default();
+        }
+        Recorder { inner: Some(Arc::new(Inner { queue, on, path: config.path.clone() })) }
     }
 
     pub fn is_on(&self) -> bool {
@@ -96,15 +87,11 @@ impl Recorder {
 
     /// Hands `row` to the writer, packed; the row itself is dropped here, on the thread that made it.
     pub fn record(&self, row: Row) {
-        if self.is_on() {
-            self.send(Message::Row(packed::pack_row(&row)));
-        }
+        self.push(Kind::Row, &packed::PackedRow::of(&row));
     }
 
     pub fn line(&self, id: &str, text: &str) {
-        if self.is_on() {
-            self.send(Message::Line(packed::pack_line(id, text)));
-        }
+        self.push(Kind::Line, &packed::PackedLine { id, text });
     }
 
     /// Waits (at most `limit`) until what was sent so far is on disk, in one file: before a
@@ -122,19 +109,16 @@ impl Recorder {
     fn wait_for_writer(&self, limit: Duration, checkpoint: bool) {
         let Some(inner) = self.inner.as_ref().filter(|_| self.is_on()) else { return };
         let (done, wait) = crossbeam_channel::bounded(1);
-        self.send(Message::Flush(Flush { done, checkpoint }));
-        inner.writer.unpark();
+        inner.queue.flush(Flush { done, checkpoint });
         let _ = wait.recv_timeout(limit);
     }
 
-    fn send(&self, message: Message) {
+    fn push(&self, kind: Kind, value: &impl serde::Serialize) {
         let Some(inner) = self.inner.as_ref().filter(|inner| inner.on.load(Ordering::Relaxed)) else {
             return;
         };
-        if inner.sender.len() >= MAX_WAITING {
+        if !inner.queue.push(kind, value) {
             tracing::debug!("recorder: the writer is behind; an invocation or log line is not recorded");
-            return;
         }
-        let _ = inner.sender.send(message);
     }
 }

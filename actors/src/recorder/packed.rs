@@ -1,9 +1,5 @@
-//! What crosses to the writer's thread: a finished row (or a log line) packed into one buffer on the
-//! thread that finished it, and read back in place by the writer. Handing over the row itself (its
-//! event, result and HTTP request: a score of allocations) had the writer free what the request's
-//! thread allocated; glibc then sent that thread's next allocations down its slow paths, which cost
-//! a no-op invocation more than its row. Packed, one buffer changes threads, and the rest is freed
-//! where it was made.
+//! A finished row and a log line as they cross to the writer's thread: packed (postcard) onto the
+//! queue ([`super::queue`]) by the thread that finished them, and read back in place by the writer.
 
 use serde::{Deserialize, Serialize};
 
@@ -44,9 +40,6 @@ pub struct PackedLine<'a> {
     pub text: &'a str,
 }
 
-/// Bytes a packed row takes beyond its bodies, about: the buffer is allocated once.
-const FIELDS: usize = 256;
-
 impl<'a> PackedRow<'a> {
     pub fn of(row: &'a Row) -> Self {
         let error = row.error.as_ref();
@@ -72,33 +65,6 @@ impl<'a> PackedRow<'a> {
             chaos: row.chaos.as_deref(),
         }
     }
-
-    /// About how many bytes it packs into: the buffer is allocated once.
-    fn size(&self) -> usize {
-        let text = |text: Option<&str>| text.map_or(0, str::len);
-        let request = self.http_request.as_ref().map_or(0, |request| {
-            request.body.len() + request.headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum::<usize>()
-        });
-        FIELDS
-            + self.event.len()
-            + self.result.map_or(0, <[u8]>::len)
-            + text(self.error_message)
-            + text(self.error_stack)
-            + request
-    }
-}
-
-pub fn pack_row(row: &Row) -> Vec<u8> {
-    let packed = PackedRow::of(row);
-    pack(&packed, packed.size())
-}
-
-pub fn pack_line(id: &str, text: &str) -> Vec<u8> {
-    pack(&PackedLine { id, text }, id.len() + text.len() + 8)
-}
-
-fn pack(value: &impl Serialize, capacity: usize) -> Vec<u8> {
-    postcard::to_extend(value, Vec::with_capacity(capacity)).expect("a Vec takes any size")
 }
 
 pub fn unpack_row(bytes: &[u8]) -> postcard::Result<PackedRow<'_>> {
@@ -117,6 +83,10 @@ mod tests {
     use crate::invocation::Invocation;
     use crate::recorder::row::RowError;
     use crate::recorder::HttpRequestRecord;
+
+    fn pack(row: &Row) -> Vec<u8> {
+        postcard::to_allocvec(&PackedRow::of(row)).unwrap()
+    }
 
     #[derive(Debug)]
     struct Request;
@@ -152,9 +122,9 @@ mod tests {
         full.http_request = Some(Arc::new(Request));
         full.chaos = Some("{}".into());
         for row in [&bare, &full] {
-            assert_eq!(unpack_row(&pack_row(row)).unwrap(), PackedRow::of(row));
+            assert_eq!(unpack_row(&pack(row)).unwrap(), PackedRow::of(row));
         }
-        let back = pack_row(&full);
+        let back = pack(&full);
         let back = unpack_row(&back).unwrap();
         assert_eq!((back.worker, back.pid, back.started_at_ms), (Some(3), Some(u32::MAX), u64::MAX));
         assert_eq!((back.error_message, back.http_request.unwrap().body), (Some("m\n"), &b"\xff\x00"[..]));
@@ -162,9 +132,9 @@ mod tests {
 
     #[test]
     fn a_line_comes_back_and_a_torn_buffer_is_an_error_not_a_panic() {
-        let bytes = pack_line("r1", "hello\tworld");
+        let bytes = postcard::to_allocvec(&PackedLine { id: "r1", text: "hello\tworld" }).unwrap();
         assert_eq!(unpack_line(&bytes).unwrap(), PackedLine { id: "r1", text: "hello\tworld" });
-        let row = pack_row(&Row::new("r".into(), "h", &Invocation::of(bytes::Bytes::from_static(b"{}")), 1));
+        let row = pack(&Row::new("r".into(), "h", &Invocation::of(bytes::Bytes::from_static(b"{}")), 1));
         assert!(unpack_row(&row[..row.len() / 2]).is_err());
     }
 }

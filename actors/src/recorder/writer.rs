@@ -1,4 +1,4 @@
-//! The writer thread: takes rows and log lines off the channel, a batch at a time, and commits each
+//! The writer thread: takes rows and log lines off the queue, a batch at a time, and commits each
 //! batch in one transaction; keeps only the newest `record_keep` rows. A line may come before its
 //! row (held until the row comes) or after it (appended to the row already written).
 
@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
 use rusqlite::{params, Connection};
 
 use super::packed::{unpack_line, unpack_row, PackedRow};
+use super::queue::{entries, Kind, Queue};
 use super::row::{cut, cut_text, CUT_AT};
-use super::{Flush, Message};
+use super::Flush;
 
 /// How long a batch gathers messages after its first, so that many invocations share one
 /// transaction: a commit costs far more than a row. A flush ends the gathering at once.
@@ -25,6 +25,8 @@ const GATHER: Duration = Duration::from_millis(50);
 const GATHER_BUSY: Duration = Duration::from_millis(250);
 const BUSY: usize = 32;
 const MAX_BATCH: usize = 20_000;
+/// Bytes of buffer kept between batches, at most.
+const MAX_SPARE: usize = 4 * 1024 * 1024;
 /// Requests whose lines are held, at most; rows are remembered as written for as many invocations
 /// after them (and at most twice as many are kept between prunings).
 const MAX_TRACKED: usize = 4_096;
@@ -47,12 +49,12 @@ impl Writer {
         Writer { conn, path, keep, on, early_lines: Ids::default(), written: Ids::default() }
     }
 
-    pub fn run(mut self, receiver: Receiver<Message>) {
-        while let Ok(first) = receiver.recv() {
-            let mut batch = vec![first];
-            gather(&receiver, &mut batch);
-            let mut flushed = Vec::new();
-            if let Err(err) = self.write(batch, &mut flushed) {
+    pub fn run(mut self, queue: &Queue) {
+        let mut spare = Vec::new();
+        while queue.wait() {
+            gather(queue);
+            let batch = queue.take(spare);
+            if let Err(err) = self.write(&batch.bytes) {
                 // One WARN, and no more writes: a full or read-only disk never fails a request.
                 self.on.store(false, Ordering::Relaxed);
                 tracing::warn!(
@@ -60,30 +62,32 @@ impl Writer {
                     "recording is off: cannot write {}: {err}",
                     self.path.display()
                 );
-                answer(flushed);
+                answer(batch.flushes);
                 // Answer later flushes at once, and drop the rest.
-                for message in receiver.iter() {
-                    if let Message::Flush(flush) = message {
-                        let _ = flush.done.send(());
-                    }
+                while queue.wait() {
+                    answer(queue.take(Vec::new()).flushes);
                 }
                 return;
             }
-            if flushed.iter().any(|flush| flush.checkpoint) {
+            if batch.flushes.iter().any(|flush| flush.checkpoint) {
                 // The process ends: leave one self-contained file behind.
                 let _ = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
             }
-            answer(flushed);
+            answer(batch.flushes);
+            spare = batch.bytes;
+            // A burst's buffer is not kept whole while idle.
+            spare.clear();
+            spare.shrink_to(MAX_SPARE);
         }
     }
 
-    fn write(&mut self, batch: Vec<Message>, flushed: &mut Vec<Flush>) -> rusqlite::Result<()> {
+    fn write(&mut self, batch: &[u8]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         let mut rows = 0;
-        for message in batch {
-            match message {
-                Message::Row(bytes) => {
-                    let Ok(row) = unpack_row(&bytes) else {
+        for (kind, bytes) in entries(batch) {
+            match kind {
+                Kind::Row => {
+                    let Ok(row) = unpack_row(bytes) else {
                         tracing::debug!("recorder: a row came torn; it is not recorded");
                         continue;
                     };
@@ -97,8 +101,8 @@ impl Writer {
                         self.written.retain(|_, written| *written > seq - MAX_TRACKED as i64);
                     }
                 }
-                Message::Line(bytes) => {
-                    let Ok(line) = unpack_line(&bytes) else { continue };
+                Kind::Line => {
+                    let Ok(line) = unpack_line(bytes) else { continue };
                     let (id, text) = (line.id, line.text);
                     if let Some(seq) = self.written.get(id) {
                         tx.prepare_cached(
@@ -113,7 +117,6 @@ impl Writer {
                         }
                     }
                 }
-                Message::Flush(flush) => flushed.push(flush),
             }
         }
         if rows > 0 {
@@ -126,27 +129,26 @@ impl Writer {
     }
 }
 
-/// Adds to `batch` what comes within the gathering. It sleeps through it rather than waking for
-/// each message (a wake-up per invocation would cost the writer, and the request's thread, more than
-/// its row); a flush or a commit ([`super::Recorder::commit`]) wakes it.
-fn gather(receiver: &Receiver<Message>, batch: &mut Vec<Message>) {
+/// Lets entries gather (see [`GATHER`]) before the batch is taken. It sleeps through the window
+/// rather than waking for each entry (a wake-up per invocation would cost the writer, and the
+/// request's thread, more than its row); a flush or closing wakes it and ends the gathering.
+fn gather(queue: &Queue) {
     let started = Instant::now();
     let mut window = GATHER;
-    let is_flush = |message: &Message| matches!(message, Message::Flush(_));
-    let mut flushing = batch.iter().any(is_flush);
-    while !flushing && batch.len() < MAX_BATCH {
+    loop {
+        let (waiting, now) = queue.pending();
+        if now || waiting >= MAX_BATCH {
+            return;
+        }
         let left = window.saturating_sub(started.elapsed());
         if left.is_zero() {
-            if batch.len() < BUSY || window == GATHER_BUSY {
+            if waiting < BUSY || window == GATHER_BUSY {
                 return;
             }
             window = GATHER_BUSY;
             continue;
         }
         std::thread::park_timeout(left);
-        let before = batch.len();
-        batch.extend(receiver.try_iter().take(MAX_BATCH - before));
-        flushing = batch[before..].iter().any(is_flush);
     }
 }
 
@@ -196,7 +198,7 @@ fn insert(tx: &rusqlite::Transaction, row: &PackedRow, log: &str) -> rusqlite::R
 mod tests {
     use super::*;
     use crate::invocation::Invocation;
-    use crate::recorder::packed::{pack_line, pack_row};
+    use crate::recorder::packed::PackedLine;
     use crate::recorder::Row;
 
     fn row(id: String) -> Row {
@@ -211,18 +213,21 @@ mod tests {
         let conn = super::super::schema::open(&path).unwrap();
         let on = Arc::new(AtomicBool::new(true));
         let writer = Writer::new(conn, path.clone(), smyth_config::DEFAULT_RECORD_KEEP, on);
-        let (sender, receiver) = crossbeam_channel::unbounded();
-        let thread = std::thread::spawn(move || writer.run(receiver));
+        let queue = Arc::new(Queue::default());
+        let thread = {
+            let queue = queue.clone();
+            std::thread::spawn(move || writer.run(&queue))
+        };
         // A line before its row, and one after it.
-        sender.send(Message::Line(pack_line("r0", "early"))).unwrap();
+        queue.push(Kind::Line, &PackedLine { id: "r0", text: "early" });
         for i in 0..10_050 {
-            sender.send(Message::Row(pack_row(&row(format!("r{i}"))))).unwrap();
+            queue.push(Kind::Row, &PackedRow::of(&row(format!("r{i}"))));
         }
-        sender.send(Message::Line(pack_line("r10049", "late"))).unwrap();
+        queue.push(Kind::Line, &PackedLine { id: "r10049", text: "late" });
         let (done, flushed) = crossbeam_channel::bounded(1);
-        sender.send(Message::Flush(Flush { done, checkpoint: true })).unwrap();
+        queue.flush(Flush { done, checkpoint: true });
         flushed.recv_timeout(Duration::from_secs(60)).unwrap();
-        drop(sender);
+        queue.close();
         thread.join().unwrap();
         let conn = Connection::open(&path).unwrap();
         let count: i64 = conn.query_row("SELECT COUNT(*) FROM invocations", [], |r| r.get(0)).unwrap();
