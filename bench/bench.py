@@ -941,7 +941,7 @@ def rows(results: dict) -> list[tuple]:
     add("10 handlers, each invoked once: worker processes", "lower", "int", ["ten.used_workers"])
     add("no-op 2xx req/s, recording on (concurrency 1, 1 conn)", "higher", "rps", ["record.on_rps"])
     add("no-op 2xx req/s, recording off (concurrency 1, 1 conn)", "higher", "rps", ["record.off_rps"])
-    add("recording on / off (no-op req/s, medians; at least 0.95)", "higher", "str", ["record.ratio"],
+    add("recording on / off (no-op req/s, median of 12 back-to-back pairs; at least 0.95)", "higher", "str", ["record.ratio"],
         lambda v: f"{v:.3f}")
     add("recorder thread CPU per recorded invocation (µs)", "lower", "str", ["record.writer_us"],
         lambda v: f"{v:.1f}")
