@@ -370,7 +370,28 @@ class SmythRs(Server):
         return [str(SMYTH_BIN), "run"], self.base_env()
 
     def is_worker(self, pid: int) -> bool:
-        return True  # everything under the server is a worker process
+        return pid in self.status_worker_pids()
+
+    def status_worker_pids(self) -> set[int]:
+        """The workers' pids as smyth's status lists them: under the server are also its containment
+        watchdog (a fork of smyth) and the zygote, which are not workers."""
+        try:
+            status, body = http_get(self.port, "/_smyth/status")
+            handlers = json.loads(body)["handlers"].values() if status == 200 else []
+        except (OSError, ValueError, http.client.HTTPException):
+            handlers = []
+        return {w["pid"] for h in handlers for w in h["workers"] if w.get("pid")}
+
+    def memory(self) -> dict:
+        """As every server's, with the zygote (a pre-started interpreter the workers fork from, shared
+        by all handlers) taken out of the server's figures into its own."""
+        mem = super().memory()
+        units = {p for u in self.worker_units() for p in u}
+        zygote = [p for p in self.remember() if p not in units and "smyth_runtime.py" in cmdline(p)]
+        mem["zygote_kb"] = sum(rss_kb(p) for p in zygote)
+        mem["server_kb"] -= mem["zygote_kb"]
+        mem["server_procs"] -= len(zygote)
+        return mem
 
 
 class SmythPy(Server):
@@ -590,6 +611,7 @@ def load_wrk(key: str, server: Server, conc: int, conns: int, R: dict) -> None:
         R["mem.server_kb"] = mem["server_kb"]
         R["mem.server_procs"] = mem["server_procs"]
         R["mem.worker_kb"] = statistics.mean(mem["workers_kb"]) if mem["workers_kb"] else None
+        R["mem.zygote_kb"] = mem.get("zygote_kb")
     run_wrk(server.port, "/noop", conc, 1)  # warm the pool, within its size
     cpu_before = rust_cpu(key, server)
     res = run_wrk(server.port, "/noop", conns, DURATION)
@@ -935,6 +957,7 @@ def rows(results: dict) -> list[tuple]:
     add("server RSS after the 32-connection run (MB)", "lower", "mb", ["mem.server_kb_after_load"])
     add("server processes (non-worker)", "lower", "int", ["mem.server_procs"])
     add("idle warm worker RSS (MB)", "lower", "mb", ["mem.worker_kb"])
+    add("zygote RSS, shared by every handler's cold starts (MB)", "lower", "mb", ["mem.zygote_kb"])
     add("10 handlers, none invoked: total RSS (MB)", "lower", "mb", ["ten.idle_kb"])
     add("10 handlers, none invoked: worker processes", "lower", "int", ["ten.idle_workers"])
     add("10 handlers, each invoked once: total RSS (MB)", "lower", "mb", ["ten.used_kb"])
@@ -1079,7 +1102,9 @@ scenario failed — see the notes).
   a Python process on the first request.
 - Server RSS counts every process that is not a worker: for Smyth the uvicorn reloader, the server
   process and multiprocessing's resource tracker; for serverless-offline the node process; for smyth
-  the one server process. Worker RSS for serverless-offline includes its `/bin/sh -c` wrapper.
+  the server process and its containment watchdog (a fork of it); smyth's zygote (the pre-started
+  interpreter that cold starts fork from, one for all handlers) has a row of its own. smyth's workers
+  are the pids its status lists. Worker RSS for serverless-offline includes its `/bin/sh -c` wrapper.
 - Cold start = request → response of the first request to a handler whose module imports ~20 heavy
   stdlib modules (bench/handlers/heavy.py), on a server already answering; median of {COLD_REPEAT}
   launches. Start-up = process launch → first 200 from the no-op handler (includes its cold start).

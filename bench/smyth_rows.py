@@ -5,7 +5,10 @@
   environment, for the stdlib-only (noop) and the heavy-import handler;
 - reload latency: a handler file saved → its new code served;
 - 100 handlers configured, 20 used: start-up time and total RSS;
-- 40 warm workers: total RSS.
+- 40 warm workers: total RSS, and total PSS (what the forks of the zygote share counts once);
+- the floor under the Rust-side CPU and p50 rows: bench/floor.c, a one-thread C server with blocking
+  calls that makes the same two hops as smyth (client TCP, a Unix socket to a minimal Python loop,
+  bench/floor_worker.py), and nothing else. Its CPU per request is what the kernel alone charges here.
 
 Standard library only. bench.py calls `measure(binary, python, env, R)` once, with smyth's key, and
 `rows(R)` for the table.
@@ -14,6 +17,7 @@ Standard library only. bench.py calls `measure(binary, python, env, R)` once, wi
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,6 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TICKS = os.sysconf("SC_CLK_TCK")
 COLD_REPEAT = int(os.environ.get("BENCH_COLD_REPEAT", "3")) * 4
+FLOOR_SECONDS = 5
 
 
 def cpu_seconds(pid: int) -> float:
@@ -36,8 +41,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def tree_rss_kb(root: int) -> int:
-    """VmRSS of `root` and every descendant, in kB."""
+def tree_pids(root: int) -> list[int]:
+    """`root` and every descendant (a fork of the zygote is the zygote's child, not the server's)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -47,17 +52,33 @@ def tree_rss_kb(root: int) -> int:
                 children.setdefault(ppid, []).append(int(entry))
             except (OSError, ValueError):
                 pass
-    total, todo = 0, [root]
+    pids, todo = [], [root]
     while todo:
         pid = todo.pop()
+        pids.append(pid)
         todo += children.get(pid, [])
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+    return pids
+
+
+def kb_field(path: str, field: str) -> int:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_kb(root: int) -> int:
+    """VmRSS of `root` and every descendant, in kB: a page shared by several counts in each."""
+    return sum(kb_field(f"/proc/{pid}/status", "VmRSS:") for pid in tree_pids(root))
+
+
+def tree_pss_kb(root: int) -> int:
+    """PSS of `root` and every descendant, in kB: a page shared by n processes counts 1/n in each,
+    so the sum is the memory the tree really takes."""
+    return sum(kb_field(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in tree_pids(root))
 
 
 def free_port() -> int:
@@ -178,7 +199,7 @@ def many_handlers(binary: str, python: str, env: dict, R: dict) -> None:
 
 
 def warm_workers(binary: str, python: str, env: dict, R: dict) -> None:
-    """40 provisioned workers, all warm: total RSS of the server and its workers."""
+    """40 provisioned workers, all warm: total RSS and PSS of the server and its workers."""
     project = Project(binary, python, env, [("noop", "noop", "concurrency = 40\nprovisioned_concurrency = 40")])
     try:
         project.wait("/noop")
@@ -190,13 +211,51 @@ def warm_workers(binary: str, python: str, env: dict, R: dict) -> None:
             time.sleep(0.1)
         time.sleep(0.5)
         R["forty.total_kb"] = tree_rss_kb(project.proc.pid)
+        R["forty.pss_kb"] = tree_pss_kb(project.proc.pid)
     finally:
         project.stop()
 
 
+def floor(binary: str, python: str, env: dict, R: dict) -> None:
+    """bench/floor.c under `wrk -t1 -c1`: its CPU per request (the Python loop's not counted) and p50."""
+    with tempfile.TemporaryDirectory(prefix="smyth-floor-") as tmp:
+        program = Path(tmp) / "floor"
+        subprocess.run(["gcc", "-O2", "-o", str(program), str(HERE / "floor.c")], check=True)
+        port = free_port()
+        proc = subprocess.Popen([str(program), str(port), python, str(HERE / "floor_worker.py")])
+        try:
+            deadline = time.perf_counter() + 10
+            while True:
+                try:
+                    get(port, "/", timeout=2)
+                    break
+                except OSError:
+                    if time.perf_counter() > deadline:
+                        raise
+                    time.sleep(0.05)
+            url = f"http://127.0.0.1:{port}/"
+            subprocess.run(["wrk", "-t1", "-c1", "-d1s", url], capture_output=True, check=True)
+            before = cpu_seconds(proc.pid)
+            out = subprocess.run(["wrk", "-t1", "-c1", f"-d{FLOOR_SECONDS}s", "--latency", url],
+                                 capture_output=True, text=True, check=True).stdout
+            spent = cpu_seconds(proc.pid) - before
+        finally:
+            for pid in tree_pids(proc.pid)[::-1]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            proc.wait()
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)$", out, re.M)
+    R["floor.server_us"] = spent * 1e6 / total
+    R["floor.p50_ms"] = float(p50.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p50.group(2)]
+
+
 def measure(binary: str, python: str, env: dict, R: dict, log=print) -> None:
     for name, step in [("cold start vs bare import", cold_starts), ("reload latency", reload_latency),
-                       ("100 handlers, 20 used", many_handlers), ("40 warm workers", warm_workers)]:
+                       ("100 handlers, 20 used", many_handlers), ("40 warm workers", warm_workers),
+                       ("floor", floor)]:
         try:
             step(binary, python, env, R)
         except Exception as error:  # noqa: BLE001 - one failed row must not sink the run
@@ -210,6 +269,9 @@ def rows(R: dict) -> list[tuple[str, str, str, object]]:
     for conc, conns in ((1, 1), (2, 2)):
         out.append((f"Rust-side CPU µs per no-op invocation (concurrency {conc}, {conns} conn)", "lower",
                     "ms", R.get(f"rust_us.c{conc}.n{conns}")))
+    out.append(("floor: C server, the same two hops, blocking calls: CPU µs per request (1 conn)", "lower",
+                "ms", R.get("floor.server_us")))
+    out.append(("floor: same, p50 ms (1 conn)", "lower", "ms", R.get("floor.p50_ms")))
     for module, label in (("noop", "stdlib-only"), ("heavy", "heavy-import")):
         out.append((f"cold start under always_cold, {label} handler (ms)", "lower", "ms",
                     R.get(f"cold.{module}.smyth_ms")))
@@ -221,6 +283,7 @@ def rows(R: dict) -> list[tuple[str, str, str, object]]:
         ("100 handlers configured, none used: total RSS (MB)", "lower", "mb", R.get("hundred.idle_kb")),
         ("100 handlers configured, 20 used once: total RSS (MB)", "lower", "mb", R.get("hundred.used_kb")),
         ("40 warm workers: total RSS (MB)", "lower", "mb", R.get("forty.total_kb")),
+        ("40 warm workers: total PSS, shared pages counted once (MB)", "lower", "mb", R.get("forty.pss_kb")),
     ]
     return out
 

@@ -32,6 +32,7 @@ env_file = "dev.env"
 python = "python3"
 python_path = ["src"]
 reload = false
+zygote = true
 account_concurrency = 1000
 allowed_hosts = ["dev.localhost"]
 async_queue_size = 10000

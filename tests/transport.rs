@@ -1,8 +1,8 @@
 //! Issue 13, the transport: the bundled runtime speaks to its worker over a Unix socket
 //! (`SMYTH_RUNTIME_API_SOCKET`), and the kernel's SO_PEERCRED refuses an outsider there; awslambdaric
 //! and `runtime = "command"` keep the TCP Runtime API (`AWS_LAMBDA_RUNTIME_API`) unchanged; a handler
-//! whose environment changes the interpreter's start-up (PYTHONHASHSEED), or another interpreter,
-//! still serves.
+//! whose environment changes the interpreter's start-up (PYTHONHASHSEED) is spawned, not forked from
+//! the zygote (tests/zygote.rs), and another interpreter still serves.
 
 mod common;
 
@@ -120,8 +120,14 @@ while True:
         assert_eq!(reply.status, 200, "{path}: {reply:?}\n{}", server.log());
         let answer = reply.json();
         assert!(answer["socket"].is_null(), "{path} was given a socket: {answer}");
-        let (unix, tcp) = sockets_of(answer["pid"].as_u64().unwrap());
+        let pid = answer["pid"].as_u64().unwrap();
+        let (unix, tcp) = sockets_of(pid);
         assert!(tcp >= 1, "{path}: the worker holds {unix} Unix and {tcp} TCP sockets");
+        assert_eq!(
+            common::parent_of(pid),
+            u64::from(server.pid()),
+            "{path}: spawned, not forked from the zygote"
+        );
         assert_eq!(server.get(path).status, 200, "{path} warm");
     }
 }
@@ -146,6 +152,8 @@ fn a_hash_seed_in_the_handler_env_and_another_interpreter_still_serve() {
     let answer = server.get("/seeded").json();
     assert_eq!(answer["seed"], "7", "{answer}");
     assert_eq!(answer["hash"].as_i64(), Some(expected), "the seed took effect at start-up: {answer}");
+    let pid = answer["pid"].as_u64().unwrap();
+    assert_eq!(common::parent_of(pid), u64::from(server.pid()), "a seed that differs means a plain spawn");
 
     let other = "python3";
     let config = "[tool.smyth]\nport = 0\npython = \"python3\"\n\n\

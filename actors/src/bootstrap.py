@@ -834,6 +834,48 @@ def _marshal_default(obj):
     raise TypeError("Object of type %s is not JSON serializable" % type(obj).__name__)
 
 
+# --- the zygote: ordinary cold starts as forks ---------------------------------------------------
+
+
+def zygote(fd):
+    """This process has loaded the runtime and nothing of the user's. Each cold start is a fork of
+    it: `serve` returns in the fork with its worker's environment applied, and the fork goes on as a
+    spawned runtime would, importing the handler in its own init. Never returns in the zygote."""
+    loaded = set(sys.modules)
+    import smyth_forkserver
+
+    sites = site_folders()
+    smyth_forkserver.serve(fd, {"python": list(sys.version_info[:2])})
+    # The fork has loaded what a spawned runtime has, no more: what the fork server needed (json,
+    # socket, ctypes, ...) is imported afresh if the handler imports it, as in a new interpreter.
+    for name in [name for name in sys.modules if name not in loaded]:
+        del sys.modules[name]
+    for finder in sys.meta_path:  # importlib.invalidate_caches(): files written since are found
+        invalidate = getattr(finder, "invalidate_caches", None)
+        if invalidate is not None:
+            invalidate()
+    changed = [folder for folder, seen in sites.items() if changed_at(folder) != seen]
+    if changed:
+        # `site` reads `.pth` files only at start-up: a package installed since (an editable one,
+        # say) is found in a fork as it would be in a fresh interpreter.
+        import site
+
+        for folder in changed:
+            site.addsitedir(folder)
+
+
+def site_folders():
+    """The site-packages folders on sys.path, each with when it last changed."""
+    return {entry: changed_at(entry) for entry in sys.path if entry.endswith("-packages")}
+
+
+def changed_at(folder):
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
+
+
 # --- SnapStart: the template and its restored environments ----------------------------------------
 
 
@@ -907,6 +949,9 @@ def main():
 
     environ = os.environ
     template = environ.pop("SMYTH_FORKSERVER_FD", None)
+    if template is not None and environ.pop("SMYTH_ZYGOTE", None):
+        zygote(int(template))  # returns in each fork, with its worker's environment
+        template = None
     if template is not None:
         handler = snapshot_template(int(template))
         if type(handler) is int:

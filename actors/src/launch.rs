@@ -122,6 +122,25 @@ pub fn snap_template(handler: &Arc<HandlerConfig>, spec: &SpawnSpec) -> Option<A
         .then(|| Arc::new(SnapTemplate::new(handler.clone(), spec)))
 }
 
+/// A worker's environment as the server gives it, before any handler's own `env`: the zygote's
+/// start-up variables come from it (`crate::forkserver::zygote`).
+pub fn server_env(
+    config: &Config,
+    inherited: &BTreeMap<String, String>,
+    bootstrap: &Path,
+) -> BTreeMap<String, String> {
+    let Some(first) = config.handlers.first() else { return BTreeMap::new() };
+    let bare = HandlerConfig { env: BTreeMap::new(), ..first.clone() };
+    spawn_spec(config, &bare, 0, inherited, bootstrap).env
+}
+
+/// Whether a handler's ordinary cold starts fork from the zygote (`crate::forkserver::zygote`): the
+/// bundled runtime's, unless SnapStart's template forks them already or `zygote = false`.
+/// awslambdaric and `command` runtimes always spawn.
+pub fn forks_from_zygote(config: &Config, handler: &HandlerConfig, snap_template: bool) -> bool {
+    config.zygote && handler.runtime == Runtime::Python && !snap_template
+}
+
 /// What AWS sets in every function's environment, over the server's own variables (a developer's
 /// `TZ` must not leak into the worker) but under the config's `env_file` and `env`.
 fn lambda_paths(config: &Config, bootstrap: &Path) -> [(&'static str, String); 3] {

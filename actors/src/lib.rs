@@ -68,6 +68,9 @@ pub fn start(
     // One thread measures every worker process; it ends when the last worker is dropped.
     let sampler = sampler::Sampler::start();
     let recorder = recorder::Recorder::start(&config.record);
+    // Held by the workers: it ends with the last of them.
+    let zygotes =
+        Arc::new(forkserver::zygote::Zygotes::new(&launch::server_env(config, inherited, bootstrap)));
     let mut routes = Vec::new();
     let mut supervisors = Vec::new();
     for handler in &config.handlers {
@@ -91,6 +94,8 @@ pub fn start(
         }
         let template_spec = launch::spawn_spec(config, &handler, 0, inherited, bootstrap);
         let template = launch::snap_template(&handler, &template_spec);
+        let zygotes =
+            launch::forks_from_zygote(config, &handler, template.is_some()).then(|| zygotes.clone());
         // Worker names and log streams differ between environments by design (state-leak check).
         let context = std::sync::Mutex::new(Vec::new());
         let make_worker = |slot: usize, sup| {
@@ -101,6 +106,7 @@ pub fn start(
             context.push(format!("{}:{slot}", handler.name));
             WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone(), endpoints.clone())
                 .with_template(template.clone())
+                .with_zygotes(zygotes.clone())
                 .recording(recorder.clone())
         };
         let (supervisor, _workers) = HandlerSupervisor::start(handler.clone(), account.clone(), make_worker);
@@ -122,6 +128,7 @@ pub fn start(
         let shadow_worker = |sup| {
             WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone(), endpoints.clone())
                 .with_template(template.clone())
+                .with_zygotes(zygotes.clone())
                 .recording(recorder.clone())
                 .outside_pool()
         };

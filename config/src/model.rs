@@ -33,6 +33,8 @@ pub struct Config {
     /// Extra import roots, absolute (resolved against `root`).
     pub python_path: Vec<PathBuf>,
     pub reload: bool,
+    /// Ordinary cold starts of the bundled runtime fork from a pre-started interpreter.
+    pub zygote: bool,
     pub account_concurrency: usize,
     /// Extra `Host` names the HTTP surface accepts beside the loopback names and the bind address;
     /// `"*"` turns the check off.

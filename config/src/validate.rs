@@ -182,6 +182,7 @@ pub fn resolve(
         .map(|p| p.get_ref().iter().map(|d| root.join(d)).collect())
         .unwrap_or_default();
     let reload = g.reload.as_ref().is_none_or(|r| *r.get_ref());
+    let zygote = g.zygote.as_ref().is_none_or(|z| *z.get_ref());
     let account_concurrency =
         check.int(&g.account_concurrency, "account_concurrency", 1, MAX_ACCOUNT_CONCURRENCY, 1000) as usize;
     let allowed_hosts = g.allowed_hosts.as_ref().map(|h| h.get_ref().clone()).unwrap_or_default();
@@ -255,6 +256,7 @@ pub fn resolve(
         python_version,
         python_path,
         reload,
+        zygote,
         debug: false,
         check_state: false,
         record,

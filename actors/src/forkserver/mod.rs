@@ -7,6 +7,7 @@
 
 mod protocol;
 pub mod template;
+pub mod zygote;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, IoSlice};

@@ -82,6 +82,8 @@ pub struct WorkerActor {
     init_location: Option<String>,
     /// SnapStart with the bundled runtime: processes are forks of this template.
     template: Option<Arc<crate::forkserver::template::SnapTemplate>>,
+    /// Ordinary cold starts of the bundled runtime: forks of the zygote where they can be.
+    zygotes: Option<Arc<crate::forkserver::zygote::Zygotes>>,
     /// The pid of the fork just made for this slot, until the actor has taken it.
     restored_pid: Arc<std::sync::atomic::AtomicU32>,
     /// Its invocations' rows for the recorder.
@@ -129,6 +131,7 @@ impl WorkerActor {
             log,
             init_location: None,
             template: None,
+            zygotes: None,
             restored_pid: Arc::default(),
             recording: recording::Recording::default(),
         }
@@ -145,6 +148,12 @@ impl WorkerActor {
     /// SnapStart with the bundled runtime: this slot's processes are forks of `template`.
     pub fn with_template(mut self, template: Option<Arc<crate::forkserver::template::SnapTemplate>>) -> Self {
         self.template = template;
+        self
+    }
+
+    /// The bundled runtime: this slot's cold starts fork from `zygotes` where they can.
+    pub fn with_zygotes(mut self, zygotes: Option<Arc<crate::forkserver::zygote::Zygotes>>) -> Self {
+        self.zygotes = zygotes;
         self
     }
 
@@ -315,17 +324,33 @@ impl WorkerActor {
             ctx.address().do_send(SpawnResult(Event::SpawnFailed { message }));
             return;
         }
-        let (lines, exits) = (ctx.address(), ctx.address());
         self.log = crate::logs::WorkerLog::new(&self.handler.name, &self.name);
         self.init_location = None;
-        let log = self.log.clone();
-        let on_line = move |line: &str| {
-            lines.do_send(OutputLine(line.to_string()));
-            log.line(line);
-        };
         if let Some(template) = self.template.clone() {
+            let on_line = self.line_sink(ctx);
             return self.restore(ctx, &template, spec, on_line);
         }
+        if let Some(zygotes) = self.zygotes.clone().filter(|zygotes| zygotes.takes(&spec)) {
+            let on_line = self.line_sink(ctx);
+            return self.fork_from_zygote(ctx, &zygotes, spec, on_line);
+        }
+        self.spawn_process(ctx, spec);
+    }
+
+    /// Where the current process's output lines go: this actor (for an invocation's log) and the
+    /// server's log.
+    fn line_sink(&self, ctx: &Context<Self>) -> impl Fn(&str) + Send + 'static {
+        let (lines, log) = (ctx.address(), self.log.clone());
+        move |line: &str| {
+            lines.do_send(OutputLine(line.to_string()));
+            log.line(line);
+        }
+    }
+
+    /// Starts `spec` as a child of the server's own.
+    fn spawn_process(&mut self, ctx: &mut Context<Self>, spec: SpawnSpec) {
+        let exits = ctx.address();
+        let on_line = self.line_sink(ctx);
         let event = match process::spawn(&spec, &self.name, on_line, move |pid, exit| {
             exits.do_send(ChildExited { pid, exit })
         }) {
