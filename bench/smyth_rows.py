@@ -2,10 +2,12 @@
 
 - Rust-side CPU µs per no-op invocation (bench.py's wrk runs, read from /proc/<server>/stat);
 - cold start under `always_cold`, next to `python -c "import module"` with the same interpreter and
-  environment, for the stdlib-only (noop) and the heavy-import handler;
+  environment, for the stdlib-only (noop) and the heavy-import handler, forked from the zygote and
+  (`zygote = false`) spawned;
 - reload latency: a handler file saved → its new code served;
 - 100 handlers configured, 20 used: start-up time and total RSS;
-- 40 warm workers: total RSS, and total PSS (what the forks of the zygote share counts once);
+- 40 warm workers: total RSS, and total PSS (what the forks of the zygote share counts once), with
+  the zygote and without;
 - the floor under the Rust-side CPU and p50 rows: bench/floor.c, a one-thread C server with blocking
   calls that makes the same two hops as smyth (client TCP, a Unix socket to a minimal Python loop,
   bench/floor_worker.py), and nothing else. Its CPU per request is what the kernel alone charges here.
@@ -96,13 +98,13 @@ class Project:
     """A smyth server on a generated project: `handlers` are (name, module, extra toml lines)."""
 
     def __init__(self, binary: str, python: str, env: dict, handlers: list[tuple[str, str, str]],
-                 reload: bool = False):
+                 reload: bool = False, zygote: bool = True):
         self.dir = Path(tempfile.mkdtemp(prefix="smyth-bench-rows-"))
         self.port = free_port()
         for src in HERE.glob("handlers/*.py"):
             shutil.copy(src, self.dir / src.name)
         lines = [f'host = "127.0.0.1"', f"port = {self.port}", f'python = "{python}"',
-                 f"reload = {'true' if reload else 'false'}"]
+                 f"reload = {'true' if reload else 'false'}", f"zygote = {'true' if zygote else 'false'}"]
         for name, module, extra in handlers:
             lines += [f"[handlers.{name}]", f'handler_path = "{module}.handler"', f'url_path = "/{name}"', extra]
         (self.dir / "smyth.toml").write_text("\n".join(lines) + "\n")
@@ -148,19 +150,25 @@ def bare_import_ms(python: str, env: dict, cwd: Path, module: str) -> float:
 
 
 def cold_starts(binary: str, python: str, env: dict, R: dict) -> None:
-    project = Project(binary, python, env, [(m, m, 'strategy = "always_cold"') for m in ("noop", "heavy")])
+    """Each handler's cold starts with the zygote (forks) and without it (spawns), interleaved."""
+    handlers = [(m, m, 'strategy = "always_cold"') for m in ("noop", "heavy")]
+    projects = {"": Project(binary, python, env, handlers), ".spawn": Project(binary, python, env, handlers, zygote=False)}
     try:
         for module in ("noop", "heavy"):
-            project.wait(f"/{module}")  # a first start: the bytecode caches are written
-            times = []
+            times: dict[str, list[float]] = {tag: [] for tag in projects}
+            for project in projects.values():
+                project.wait(f"/{module}")  # a first start: the bytecode caches are written
             for _ in range(COLD_REPEAT):
-                t0 = time.perf_counter()
-                get(project.port, f"/{module}")
-                times.append((time.perf_counter() - t0) * 1000)
-            R[f"cold.{module}.smyth_ms"] = statistics.median(times)
-            R[f"cold.{module}.import_ms"] = bare_import_ms(python, project.env, project.dir, module)
+                for tag, project in projects.items():
+                    t0 = time.perf_counter()
+                    get(project.port, f"/{module}")
+                    times[tag].append((time.perf_counter() - t0) * 1000)
+            for tag, samples in times.items():
+                R[f"cold.{module}.smyth{tag}_ms"] = statistics.median(samples)
+            R[f"cold.{module}.import_ms"] = bare_import_ms(python, projects[""].env, projects[""].dir, module)
     finally:
-        project.stop()
+        for project in projects.values():
+            project.stop()
 
 
 def reload_latency(binary: str, python: str, env: dict, R: dict) -> None:
@@ -199,8 +207,15 @@ def many_handlers(binary: str, python: str, env: dict, R: dict) -> None:
 
 
 def warm_workers(binary: str, python: str, env: dict, R: dict) -> None:
-    """40 provisioned workers, all warm: total RSS and PSS of the server and its workers."""
-    project = Project(binary, python, env, [("noop", "noop", "concurrency = 40\nprovisioned_concurrency = 40")])
+    """40 provisioned workers, all warm: total RSS and PSS of the server and its workers, forked from
+    the zygote and (before it) spawned."""
+    for tag, zygote in (("", True), (".spawn", False)):
+        forty_warm(binary, python, env, R, tag, zygote)
+
+
+def forty_warm(binary: str, python: str, env: dict, R: dict, tag: str, zygote: bool) -> None:
+    handler = ("noop", "noop", "concurrency = 40\nprovisioned_concurrency = 40")
+    project = Project(binary, python, env, [handler], zygote=zygote)
     try:
         project.wait("/noop")
         deadline = time.perf_counter() + 60
@@ -210,8 +225,8 @@ def warm_workers(binary: str, python: str, env: dict, R: dict) -> None:
                 break
             time.sleep(0.1)
         time.sleep(0.5)
-        R["forty.total_kb"] = tree_rss_kb(project.proc.pid)
-        R["forty.pss_kb"] = tree_pss_kb(project.proc.pid)
+        R[f"forty{tag}.total_kb"] = tree_rss_kb(project.proc.pid)
+        R[f"forty{tag}.pss_kb"] = tree_pss_kb(project.proc.pid)
     finally:
         project.stop()
 
@@ -275,6 +290,8 @@ def rows(R: dict) -> list[tuple[str, str, str, object]]:
     for module, label in (("noop", "stdlib-only"), ("heavy", "heavy-import")):
         out.append((f"cold start under always_cold, {label} handler (ms)", "lower", "ms",
                     R.get(f"cold.{module}.smyth_ms")))
+        out.append((f"cold start under always_cold, {label} handler, zygote = false: spawned (ms)", "lower", "ms",
+                    R.get(f"cold.{module}.smyth.spawn_ms")))
         out.append((f"python -c \"import {module}\", same interpreter and env (ms)", "lower", "ms",
                     R.get(f"cold.{module}.import_ms")))
     out += [
@@ -284,6 +301,8 @@ def rows(R: dict) -> list[tuple[str, str, str, object]]:
         ("100 handlers configured, 20 used once: total RSS (MB)", "lower", "mb", R.get("hundred.used_kb")),
         ("40 warm workers: total RSS (MB)", "lower", "mb", R.get("forty.total_kb")),
         ("40 warm workers: total PSS, shared pages counted once (MB)", "lower", "mb", R.get("forty.pss_kb")),
+        ("40 warm workers, zygote = false (spawned): total RSS (MB)", "lower", "mb", R.get("forty.spawn.total_kb")),
+        ("40 warm workers, zygote = false (spawned): total PSS (MB)", "lower", "mb", R.get("forty.spawn.pss_kb")),
     ]
     return out
 
