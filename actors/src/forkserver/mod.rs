@@ -78,6 +78,19 @@ pub struct ForkServer {
     shared: Arc<Mutex<Shared>>,
 }
 
+/// A running fork server that smyth keeps (a template, a zygote), and whether smyth is ending it on
+/// purpose: its `on_end` reads the flag, and such an exit is no failure.
+struct Live {
+    server: ForkServer,
+    retired: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.retired.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 impl ForkServer {
     /// Starts `spec` with the control socket at descriptor 3 (named in [`FD_VAR`]). `on_ready` gets
     /// the server's `ready` info once its init is done, within `init_limit` or it is killed; `on_end`
@@ -156,6 +169,11 @@ impl ForkServer {
     /// The requests still waiting for its init, taken back (to hand to its replacement).
     pub fn take_waiting(&self) -> Vec<Request> {
         std::mem::take(&mut lock(&self.shared).waiting)
+    }
+
+    /// Whether the server's init is done: a fork asked for now is made at once.
+    pub fn ready(&self) -> bool {
+        matches!(lock(&self.shared).phase, Phase::Ready)
     }
 
     /// Whether the server has ended (a new one is needed).

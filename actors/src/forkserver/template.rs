@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use smyth_config::HandlerConfig;
 
-use super::{Exited, Failure, ForkServer, Forked, Request};
+use super::{Exited, Failure, ForkServer, Forked, Live, Request};
 use crate::process::{Exit, SpawnSpec};
 
 /// What AWS's runtimes set for a SnapStart init and restore.
@@ -27,18 +27,6 @@ pub struct SnapTemplate {
 
 /// The INFO that AWS needs Python 3.12 is said once per server.
 static VERSION_TOLD: AtomicBool = AtomicBool::new(false);
-
-/// The running template, and whether smyth is ending it on purpose (its exit is then no failure).
-struct Live {
-    server: ForkServer,
-    retired: Arc<AtomicBool>,
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.retired.store(true, Ordering::Release);
-    }
-}
 
 impl SnapTemplate {
     /// The template of `handler`, started as a worker would be (`worker_spec`), without a Runtime API.

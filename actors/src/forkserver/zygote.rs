@@ -3,8 +3,9 @@
 //! handler's environment before the handler is imported: the interpreter's own start-up (20–60 ms
 //! here) is paid once, not on every cold start, and the workers share its pages copy-on-write.
 //!
-//! One zygote per interpreter and folder, shared by every handler; it starts with the first cold
-//! start that can use it (an unused server has none) and again after it ended. Its start-up
+//! One zygote per interpreter and folder, shared by every handler; the first cold start that could
+//! use it starts it (an unused server has none) and spawns, as do cold starts until it is ready;
+//! it is started again after it ended. Its start-up
 //! variables ([`startup_env`]: what Python reads only as it starts) are the server's, before any
 //! handler's own `env`. A cold start that cannot use it is a plain spawn: another runtime, a debugger
 //! on the terminal, or start-up variables that differ from the zygote's (a handler's PYTHONHASHSEED).
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::{Exited, Failure, ForkServer, Forked, Request};
+use super::{Exited, Failure, ForkServer, Forked, Live, Request};
 use crate::process::{Exit, SpawnSpec};
 
 /// Tells the bundled runtime that it is the zygote (beside the fork server's descriptor).
@@ -63,17 +64,6 @@ struct Zygote {
     start_failures: Arc<std::sync::atomic::AtomicU32>,
 }
 
-struct Live {
-    server: ForkServer,
-    retired: Arc<AtomicBool>,
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.retired.store(true, Ordering::Release);
-    }
-}
-
 impl Zygotes {
     /// Zygotes started with the start-up variables of `server_env` (a worker's environment without
     /// any handler's own `env`).
@@ -81,43 +71,46 @@ impl Zygotes {
         Self { startup: startup_env(server_env), by_key: Mutex::default() }
     }
 
-    /// Whether a cold start of `spec` can be a fork of its key's zygote.
+    /// Whether a cold start of `spec` can be a fork of its key's zygote now. The zygote is started
+    /// when none runs; until it is ready, cold starts spawn (the first cold start of a server costs
+    /// what it did without a zygote, and none waits for the zygote's own start-up).
     pub fn takes(&self, spec: &SpawnSpec) -> bool {
         let startup = startup_env(&spec.env);
         let mut by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
-        let failures = by_key.entry(Key::of(spec)).or_default().start_failures.load(Ordering::Acquire);
-        let why = plain_spawn_because(spec.attached, &self.startup, &startup, failures);
-        if let Some(why) = why {
+        let zygote = by_key.entry(Key::of(spec)).or_default();
+        let failures = zygote.start_failures.load(Ordering::Acquire);
+        if let Some(why) = plain_spawn_because(spec.attached, &self.startup, &startup, failures) {
             tracing::debug!(
                 worker = spec.env.get("SMYTH_WORKER").map(String::as_str),
                 "a plain spawn: {why}"
             );
+            return false;
         }
-        why.is_none()
-    }
-
-    /// Forks a process for `spec` (which [`Zygotes::takes`]) with its environment, its output on
-    /// `output`; the zygote is started first if none is running. `forked` is told the pid, or why
-    /// there is none.
-    pub fn fork(&self, spec: &SpawnSpec, output: OwnedFd, forked: Forked, exited: Exited) {
-        let mut by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(zygote) = by_key.get_mut(&Key::of(spec)) else {
-            let message = "no zygote for this interpreter".to_string();
-            return forked(Err(Failure { error_type: "Runtime.ExitError".into(), message }));
-        };
         if zygote.live.as_ref().is_none_or(|live| live.server.ended()) {
             match zygote.start(spec, &self.startup) {
                 Ok(live) => zygote.live = Some(live),
                 Err(err) => {
+                    tracing::warn!(%err, "could not start the zygote: cold starts spawn the interpreter");
                     zygote.live = None;
                     zygote.start_failures.store(MAX_START_FAILURES, Ordering::Release);
-                    let message = format!("could not start the zygote: {err}");
-                    return forked(Err(Failure { error_type: "Runtime.ExitError".into(), message }));
+                    return false;
                 }
             }
         }
-        let live = zygote.live.as_ref().expect("started above");
-        live.server.fork(Request { env: spec.env.clone(), output, forked, exited });
+        zygote.live.as_ref().is_some_and(|live| live.server.ready())
+    }
+
+    /// Forks a process for `spec` (which [`Zygotes::takes`]) with its environment, its output on
+    /// `output`. `forked` is told the pid, or why there is none (the zygote ended meanwhile).
+    pub fn fork(&self, spec: &SpawnSpec, output: OwnedFd, forked: Forked, exited: Exited) {
+        let by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
+        match by_key.get(&Key::of(spec)).and_then(|zygote| zygote.live.as_ref()) {
+            Some(live) => live.server.fork(Request { env: spec.env.clone(), output, forked, exited }),
+            None => {
+                let message = "the zygote is not running".to_string();
+                forked(Err(Failure { error_type: "Runtime.ExitError".into(), message }));
+            }
+        }
     }
 }
 
@@ -245,12 +238,14 @@ mod tests {
             attached: false,
         };
         let zygotes = Zygotes::new(&BTreeMap::new());
-        assert!(zygotes.takes(&spec));
+        assert!(!zygotes.takes(&spec), "no zygote could start");
         let (tx, rx) = std::sync::mpsc::channel();
         let output: OwnedFd = std::io::pipe().unwrap().1.into();
         zygotes.fork(&spec, output, Box::new(move |result| tx.send(result).unwrap()), Box::new(|_, _| {}));
         let failure = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap_err();
-        assert!(failure.message.contains("could not start the zygote"), "{}", failure.message);
-        assert!(!zygotes.takes(&spec), "a zygote that cannot start is not tried again");
+        assert!(failure.message.contains("not running"), "{}", failure.message);
+        let by_key = zygotes.by_key.lock().unwrap();
+        let failures = by_key[&Key::of(&spec)].start_failures.load(Ordering::Acquire);
+        assert_eq!(failures, MAX_START_FAILURES, "it is not tried again");
     }
 }

@@ -155,9 +155,12 @@ impl Handler<ZygoteForked> for WorkerActor {
         match result {
             Ok(()) => self.catch_up_restore(ctx),
             Err(Failure { error_type, message }) => {
-                tracing::warn!(worker = %self.name, %error_type, "{message}; spawning the interpreter instead");
                 self.output = None;
-                self.spawn_process(ctx, spec);
+                // The slot still waits for this process (a cold slot that has no pid yet).
+                if matches!(self.state, super::machine::State::Cold { .. }) {
+                    tracing::warn!(worker = %self.name, %error_type, "{message}; spawning the interpreter instead");
+                    self.spawn_process(ctx, spec);
+                }
             }
         }
     }
