@@ -1,7 +1,8 @@
 """smyth's fork server: a Python process that has done some init forks ready environments on request.
 
 It knows nothing of handlers or SnapStart: the bundled runtime's snapshot part imports the handler and
-runs the before-snapshot hooks, then calls `serve`; a zygote would call it with nothing imported.
+runs the before-snapshot hooks, then calls `serve`; its zygote calls it with nothing of the user's
+imported.
 `serve` never returns in the server; it returns in each forked child, with that child's settings
 applied, and the caller goes on to be the environment.
 

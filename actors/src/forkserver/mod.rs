@@ -2,8 +2,8 @@
 //! embedded here and written beside the bundled runtime), then asks it over a SOCK_SEQPACKET socket
 //! for children, each with its own environment variables and output pipe. The server is their parent:
 //! it reports each child's pid and, once it has reaped it, its exit status, which reach the caller as a
-//! spawned process's would. SnapStart's template ([`template`]) is one use; a zygote with nothing of
-//! the user's imported would be another.
+//! spawned process's would. SnapStart's template ([`template`]) is one use; the zygote ([`zygote`]),
+//! with nothing of the user's imported, that ordinary cold starts fork from, is the other.
 
 mod protocol;
 pub mod template;

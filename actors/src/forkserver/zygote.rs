@@ -4,16 +4,16 @@
 //! here) is paid once, not on every cold start, and the workers share its pages copy-on-write.
 //!
 //! One zygote per interpreter and folder, shared by every handler; the first cold start that could
-//! use it starts it (an unused server has none) and spawns, as do cold starts until it is ready;
-//! it is started again after it ended. Its start-up
-//! variables ([`startup_env`]: what Python reads only as it starts) are the server's, before any
-//! handler's own `env`. A cold start that cannot use it is a plain spawn: another runtime, a debugger
-//! on the terminal, or start-up variables that differ from the zygote's (a handler's PYTHONHASHSEED).
+//! use it starts it (an unused server has none) and spawns, as do cold starts until it is ready; it
+//! is started again after it ended. Its start-up variables ([`startup_env`]: what Python reads only
+//! as it starts) are the server's, before any handler's own `env`. A cold start that cannot use it
+//! is a plain spawn: another runtime, a debugger on the terminal, or start-up variables that differ
+//! from the zygote's (a handler's PYTHONHASHSEED).
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ pub struct Zygotes {
 struct Zygote {
     live: Option<Live>,
     /// Zygotes that ended before they were ready, in a row.
-    start_failures: Arc<std::sync::atomic::AtomicU32>,
+    start_failures: Arc<AtomicU32>,
 }
 
 impl Zygotes {
