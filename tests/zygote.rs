@@ -212,3 +212,23 @@ fn zygote_false_spawns_every_cold_start() {
         assert_eq!(a["imported_by"], a["pid"], "{a}");
     }
 }
+
+#[test]
+fn provisioned_workers_wait_for_the_zygote_and_are_forks_of_it() {
+    let Some(python) = common::tools::python() else { return };
+    let config = format!(
+        "[tool.smyth]\nport = 0\npython = \"{python}\"\n\n\
+         [tool.smyth.handlers.a]\nhandler_path = \"app.whoami\"\nurl_path = \"/a\"\n\
+         concurrency = 3\nprovisioned_concurrency = 3\n"
+    );
+    let server = Server::start(&[("pyproject.toml", &config), ("app.py", APP)]);
+    // No request waits for a provisioned worker's init, so none is spawned while the zygote starts.
+    server.wait_for("three warm provisioned workers", Duration::from_secs(20), || {
+        server.workers("a").iter().filter(|w| w["state"] == "warm").count() == 3
+    });
+    let parents: Vec<u64> =
+        server.worker_pids().into_iter().map(|pid| common::parent_of(u64::from(pid))).collect();
+    assert_eq!(parents.len(), 3, "{parents:?}");
+    assert!(parents.iter().all(|p| *p == parents[0] && *p != u64::from(server.pid())), "{parents:?}");
+    assert!(cmdline(parents[0]).contains("smyth_runtime.py"), "{}", cmdline(parents[0]));
+}

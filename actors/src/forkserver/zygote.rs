@@ -4,8 +4,9 @@
 //! here) is paid once, not on every cold start, and the workers share its pages copy-on-write.
 //!
 //! One zygote per interpreter and folder, shared by every handler; the first cold start that could
-//! use it starts it (an unused server has none) and spawns, as do cold starts until it is ready; it
-//! is started again after it ended. Its start-up variables ([`startup_env`]: what Python reads only
+//! use it starts it (an unused server has none) and spawns, as do cold starts that a request waits
+//! for until it is ready (provisioned workers wait for it instead); it is started again after it
+//! ended. Its start-up variables ([`startup_env`]: what Python reads only
 //! as it starts) are the server's, before any handler's own `env`. A cold start that cannot use it
 //! is a plain spawn: another runtime, a debugger on the terminal, or start-up variables that differ
 //! from the zygote's (a handler's PYTHONHASHSEED).
@@ -71,10 +72,11 @@ impl Zygotes {
         Self { startup: startup_env(server_env), by_key: Mutex::default() }
     }
 
-    /// Whether a cold start of `spec` can be a fork of its key's zygote now. The zygote is started
-    /// when none runs; until it is ready, cold starts spawn (the first cold start of a server costs
-    /// what it did without a zygote, and none waits for the zygote's own start-up).
-    pub fn takes(&self, spec: &SpawnSpec) -> bool {
+    /// Whether a cold start of `spec` can be a fork of its key's zygote. The zygote is started when
+    /// none runs; until it is ready, a cold start that a request waits for spawns (the first cold
+    /// start of a server costs what it did without a zygote), and one that no request waits for
+    /// (`may_wait`: provisioned concurrency warming up) waits for it.
+    pub fn takes(&self, spec: &SpawnSpec, may_wait: bool) -> bool {
         let startup = startup_env(&spec.env);
         let mut by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
         let zygote = by_key.entry(Key::of(spec)).or_default();
@@ -97,11 +99,12 @@ impl Zygotes {
                 }
             }
         }
-        zygote.live.as_ref().is_some_and(|live| live.server.ready())
+        zygote.live.as_ref().is_some_and(|live| may_wait || live.server.ready())
     }
 
     /// Forks a process for `spec` (which [`Zygotes::takes`]) with its environment, its output on
-    /// `output`. `forked` is told the pid, or why there is none (the zygote ended meanwhile).
+    /// `output`: now if the zygote is ready, once it is if it is starting. `forked` is told the pid,
+    /// or why there is none (the zygote ended meanwhile).
     pub fn fork(&self, spec: &SpawnSpec, output: OwnedFd, forked: Forked, exited: Exited) {
         let by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
         match by_key.get(&Key::of(spec)).and_then(|zygote| zygote.live.as_ref()) {
@@ -238,7 +241,7 @@ mod tests {
             attached: false,
         };
         let zygotes = Zygotes::new(&BTreeMap::new());
-        assert!(!zygotes.takes(&spec), "no zygote could start");
+        assert!(!zygotes.takes(&spec, true), "no zygote could start");
         let (tx, rx) = std::sync::mpsc::channel();
         let output: OwnedFd = std::io::pipe().unwrap().1.into();
         zygotes.fork(&spec, output, Box::new(move |result| tx.send(result).unwrap()), Box::new(|_, _| {}));

@@ -330,7 +330,9 @@ impl WorkerActor {
             let on_line = self.line_sink(ctx);
             return self.restore(ctx, &template, spec, on_line);
         }
-        if let Some(zygotes) = self.zygotes.clone().filter(|zygotes| zygotes.takes(&spec)) {
+        // No request waits for a provisioned worker's init: it may wait for the zygote's.
+        let may_wait = self.init_ahead;
+        if let Some(zygotes) = self.zygotes.clone().filter(|zygotes| zygotes.takes(&spec, may_wait)) {
             let on_line = self.line_sink(ctx);
             return self.fork_from_zygote(ctx, &zygotes, spec, on_line);
         }
