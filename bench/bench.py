@@ -372,6 +372,11 @@ class SmythRs(Server):
     def is_worker(self, pid: int) -> bool:
         return pid in self.status_worker_pids()
 
+    def worker_units(self) -> list[list[int]]:
+        """Each worker smyth's status lists (asked once), with what runs under it."""
+        pids = set(self.remember())
+        return [[pid] + descendants(pid) for pid in sorted(self.status_worker_pids()) if pid in pids]
+
     def status_worker_pids(self) -> set[int]:
         """The workers' pids as smyth's status lists them: under the server are also its containment
         watchdog (a fork of smyth) and the zygote, which are not workers."""
