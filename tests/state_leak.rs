@@ -98,13 +98,9 @@ fn descends_from(mut pid: u32, ancestor: u32) -> bool {
         if pid == ancestor {
             return true;
         }
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-        let Some(ppid) = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)) else {
-            return false;
-        };
-        match ppid.parse() {
-            Ok(0) | Err(_) => return false,
-            Ok(parent) => pid = parent,
+        match common::parent(u64::from(pid)).and_then(|parent| u32::try_from(parent).ok()) {
+            None | Some(0) => return false,
+            Some(parent) => pid = parent,
         }
     }
     false

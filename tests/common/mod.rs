@@ -269,8 +269,13 @@ pub fn alive(pid: u32) -> bool {
 
 /// The parent pid of `pid`: the server's own for a spawned worker, the zygote's for a fork of it.
 pub fn parent_of(pid: u64) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's stat");
-    stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+    parent(pid).unwrap_or_else(|| panic!("process {pid} is gone"))
+}
+
+/// The parent pid of `pid`, or None once it is gone.
+pub fn parent(pid: u64) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()
 }
 
 pub fn project_path(server: &Server, name: &str) -> PathBuf {
