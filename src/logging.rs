@@ -12,11 +12,13 @@ use smyth_actors::logs::{REPORT_TARGET, WORKER_TARGET};
 use smyth_config::LogFormat;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::{Compact, Format, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Maps Python-style level names (Smyth's `log_level`) to a tracing filter.
 fn filter_for(level: &str) -> &'static str {
@@ -33,19 +35,27 @@ fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
     terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
+/// `RUST_LOG` when it parses as `level` or `target=level,…` (tracing's `Targets` syntax: no span or
+/// field filters, which keeps the regex engine out of the binary); else the configured level, with
+/// actix's own start-up chatter down to warnings.
+fn filter(level: &str, rust_log: Option<&str>) -> Targets {
+    rust_log.and_then(|value| value.parse().ok()).unwrap_or_else(|| {
+        format!("{},actix_server=warn,actix_web=warn", filter_for(level)).parse().expect("a valid filter")
+    })
+}
+
 pub fn init(level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("{},actix_server=warn,actix_web=warn", filter_for(level)))
-    });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = filter(level, std::env::var("RUST_LOG").ok().as_deref());
+    let registry = tracing_subscriber::registry().with(filter);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => {
-            builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init()
-        }
+        LogFormat::Json => registry
+            .with(layer.json().flatten_event(true).with_current_span(false).with_span_list(false))
+            .try_init(),
         LogFormat::Text => {
             let colour = use_colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
             let compact = tracing_subscriber::fmt::format().with_target(false).with_ansi(colour).compact();
-            builder.with_ansi(colour).event_format(Text { colour, compact }).try_init()
+            registry.with(layer.with_ansi(colour).event_format(Text { colour, compact })).try_init()
         }
     };
 }
@@ -153,6 +163,28 @@ mod tests {
         ];
         for (terminal, no_color, expected) in cases {
             assert_eq!(use_colour(*terminal, no_color.map(OsStr::new)), *expected, "{terminal} {no_color:?}");
+        }
+    }
+
+    #[test]
+    fn rust_log_overrides_the_level_unless_it_does_not_parse() {
+        // (configured level, RUST_LOG, target, level, enabled)
+        let cases: &[(&str, Option<&str>, &str, Level, bool)] = &[
+            ("INFO", None, "smyth", Level::INFO, true),
+            ("INFO", None, "smyth", Level::DEBUG, false),
+            ("INFO", None, "actix_server::builder", Level::INFO, false),
+            ("INFO", None, "actix_server::builder", Level::WARN, true),
+            ("warning", None, "smyth", Level::INFO, false),
+            ("DEBUG", None, "smyth_actors::worker", Level::DEBUG, true),
+            ("INFO", Some("debug"), "smyth", Level::DEBUG, true),
+            ("INFO", Some("warn,smyth_actors=trace"), "smyth_actors::worker", Level::TRACE, true),
+            ("INFO", Some("warn,smyth_actors=trace"), "smyth", Level::INFO, false),
+            ("INFO", Some("smyth=loud"), "smyth", Level::INFO, true),
+            ("INFO", Some("smyth=loud"), "smyth", Level::DEBUG, false),
+        ];
+        for (level, rust_log, target, at, enabled) in cases {
+            let got = filter(level, *rust_log).would_enable(target, at);
+            assert_eq!(got, *enabled, "{level} {rust_log:?} {target} {at}");
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 /// Starlette's converters and the text each one matches.
 const CONVERTERS: &[(&str, &str)] = &[
@@ -46,7 +46,7 @@ impl RoutePattern {
             let whole = caps.get(0).unwrap();
             let literal = &pattern[rest..whole.start()];
             check_literal(literal, pattern)?;
-            regex.push_str(&regex::escape(literal));
+            regex.push_str(&regex_lite::escape(literal));
             shape.push_str(literal);
             rest = whole.end();
 
@@ -68,7 +68,7 @@ impl RoutePattern {
         }
         let literal = &pattern[rest..];
         check_literal(literal, pattern)?;
-        regex.push_str(&regex::escape(literal));
+        regex.push_str(&regex_lite::escape(literal));
         // API Gateway routes `/hello/` to `/hello` (the event's path keeps the slash).
         if !pattern.ends_with('/') {
             regex.push_str("/?");
@@ -81,6 +81,11 @@ impl RoutePattern {
 
     /// The path parameters (name, raw matched text) in pattern order, or None when `path` does not match.
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        if self.params.is_empty() {
+            // Most routes are plain paths: a string compare, not a regex run, on every request.
+            let bare = path.strip_suffix('/').filter(|_| !self.source.ends_with('/')).unwrap_or(path);
+            return (bare == self.source).then(Vec::new);
+        }
         let caps = self.regex.captures(path)?;
         Some(
             self.params.iter().enumerate().map(|(i, name)| (name.clone(), caps[i + 1].to_string())).collect(),
@@ -135,6 +140,8 @@ mod tests {
             // a trailing slash matches, as API Gateway routes it
             ("/health", "/health/", Some(&[])),
             ("/health", "/health//", None),
+            ("/health/", "/health/", Some(&[])),
+            ("/health/", "/health", None),
             ("/orders/{id}", "/orders/42/", Some(&[("id", "42")])),
             ("/", "/", Some(&[])),
             ("/health", "/healthz", None),

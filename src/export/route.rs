@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 /// Starlette's parameter syntax, as `smyth_config::RoutePattern` reads it.
 static PARAM: LazyLock<Regex> =

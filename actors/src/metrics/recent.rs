@@ -11,7 +11,8 @@ pub struct Recent {
 
 impl Recent {
     pub fn new(capacity: usize) -> Self {
-        Self { values: VecDeque::with_capacity(capacity), capacity }
+        // Grows as values come: a handler never invoked holds no buffer.
+        Self { values: VecDeque::new(), capacity }
     }
 
     /// Adds a value, forgetting the oldest once full.

@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use json_patch::{Patch, PatchOperation};
-use regex::Regex;
+use regex_lite::Regex;
 use serde_json::{json, Value};
 
 use crate::invocation::{InvokeResult, Outcome};
