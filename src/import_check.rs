@@ -82,14 +82,16 @@ async fn import_one(
     let server_handle = server.handle();
     actix_rt::spawn(server);
 
-    let mut spec = launch::spawn_spec(config, handler, 0, inherited, bootstrap);
-    spec.env.insert("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}"));
-    spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into());
+    let spec = launch::spawn_spec(config, handler, inherited, bootstrap);
+    let mut env = std::sync::Arc::unwrap_or_clone(spec.env);
+    launch::name_worker(&mut env, &format!("{}:0", handler.name), launch::log_stream(handler, 0).as_deref());
+    env.insert("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}"));
+    env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into());
     let started = Instant::now();
     let spawned = Command::new(&spec.argv[0])
         .args(&spec.argv[1..])
         .env_clear()
-        .envs(&spec.env)
+        .envs(&env)
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -72,12 +72,12 @@ pub fn resolve_interpreter(python: &str, env: &BTreeMap<String, String>) -> Resu
     }
 }
 
-/// The spawn spec of one worker slot. The Runtime API's address is added when its process starts
-/// (`crate::endpoint`: a slot's listener is opened then).
+/// The spawn spec of a handler's workers, shared by its slots. What differs between slots (the
+/// worker's name and log stream: [`name_worker`]) and the Runtime API's address are added when a
+/// process starts (`crate::endpoint`: a slot's listener is opened then).
 pub fn spawn_spec(
     config: &Config,
     handler: &HandlerConfig,
-    slot: usize,
     inherited: &BTreeMap<String, String>,
     bootstrap: &Path,
 ) -> SpawnSpec {
@@ -96,19 +96,32 @@ pub fn spawn_spec(
             env.insert(key.into(), value);
         }
     }
-    env.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream_name(slot));
     if handler.snap_start {
         // AWS does not set these under SnapStart.
         env.remove("AWS_LAMBDA_LOG_GROUP_NAME");
         env.remove("AWS_LAMBDA_LOG_STREAM_NAME");
     }
     apply_logging(&mut env, handler);
-    env.insert("SMYTH_WORKER".into(), format!("{}:{slot}", handler.name));
     env.insert("SMYTH_STRATEGY".into(), handler.strategy.as_str().into());
     if let Some(port) = handler.debugpy_port.filter(|_| config.debug) {
         env.insert("SMYTH_DEBUGPY_PORT".into(), port.to_string());
     }
-    SpawnSpec { argv, env, cwd: config.root.clone(), attached: config.debug }
+    SpawnSpec { argv, env: Arc::new(env), cwd: config.root.clone(), attached: config.debug }
+}
+
+/// A worker's own keys, set as its process starts: its name (`SMYTH_WORKER`, `orders:0`) and the
+/// log stream of its environment ([`log_stream`]).
+pub fn name_worker(env: &mut BTreeMap<String, String>, name: &str, log_stream: Option<&str>) {
+    env.insert("SMYTH_WORKER".into(), name.into());
+    if let Some(stream) = log_stream {
+        env.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream.into());
+    }
+}
+
+/// The log stream of slot `slot`'s environment, a new one per slot as on AWS; none under SnapStart,
+/// where AWS does not set it.
+pub fn log_stream(handler: &HandlerConfig, slot: usize) -> Option<String> {
+    (!handler.snap_start).then(|| log_stream_name(slot))
 }
 
 /// SnapStart's template for a handler whose environments are forks of it (the bundled runtime);
@@ -131,7 +144,7 @@ pub fn server_env(
 ) -> BTreeMap<String, String> {
     let Some(first) = config.handlers.first() else { return BTreeMap::new() };
     let bare = HandlerConfig { env: BTreeMap::new(), ..first.clone() };
-    spawn_spec(config, &bare, 0, inherited, bootstrap).env
+    Arc::unwrap_or_clone(spawn_spec(config, &bare, inherited, bootstrap).env)
 }
 
 /// Whether a handler's ordinary cold starts fork from the zygote (`crate::forkserver::zygote`): the

@@ -92,22 +92,31 @@ pub fn start(
             routes.push(Route::new(&handler, supervisor));
             continue;
         }
-        let template_spec = launch::spawn_spec(config, &handler, 0, inherited, bootstrap);
-        let template = launch::snap_template(&handler, &template_spec);
+        // One environment for all of the handler's workers, its shadow included.
+        let spec = launch::spawn_spec(config, &handler, inherited, bootstrap);
+        let arn = launch::function_arn(&handler, &spec.env);
+        let template = launch::snap_template(&handler, &spec);
         let zygotes =
             launch::forks_from_zygote(config, &handler, template.is_some()).then(|| zygotes.clone());
         // Worker names and log streams differ between environments by design (state-leak check).
         let context = std::sync::Mutex::new(Vec::new());
         let make_worker = |slot: usize, sup| {
-            let spec = launch::spawn_spec(config, &handler, slot, inherited, bootstrap);
-            let arn = launch::function_arn(&handler, &spec.env);
+            let worker = WorkerActor::new(
+                slot,
+                handler.clone(),
+                spec.clone(),
+                arn.clone(),
+                sup,
+                sampler.clone(),
+                endpoints.clone(),
+            )
+            .with_template(template.clone())
+            .with_zygotes(zygotes.clone())
+            .recording(recorder.clone());
             let mut context = context.lock().unwrap_or_else(|e| e.into_inner());
-            context.extend(spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME").cloned());
+            context.extend(worker.log_stream().map(str::to_string));
             context.push(format!("{}:{slot}", handler.name));
-            WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone(), endpoints.clone())
-                .with_template(template.clone())
-                .with_zygotes(zygotes.clone())
-                .recording(recorder.clone())
+            worker
         };
         let (supervisor, _workers) = HandlerSupervisor::start(handler.clone(), account.clone(), make_worker);
         if let Some(template) = &template {
@@ -118,19 +127,16 @@ pub fn start(
         // Every handler has one shadow environment (`shadow/`), outside its pool.
         let leaks = shadow::Leaks::default();
         let slot = handler.concurrency;
-        let mut spec = launch::spawn_spec(config, &handler, slot, inherited, bootstrap);
-        let name = format!("{}:shadow", handler.name);
-        spec.env.insert("SMYTH_WORKER".into(), name.clone());
+        let stream = launch::log_stream(&handler, slot);
         let mut context = context.into_inner().unwrap_or_else(|e| e.into_inner());
-        context.extend(spec.env.get("AWS_LAMBDA_LOG_STREAM_NAME").cloned());
-        context.push(name);
-        let arn = launch::function_arn(&handler, &spec.env);
+        context.extend(stream.clone());
+        context.push(format!("{}:shadow", handler.name));
         let shadow_worker = |sup| {
             WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone(), endpoints.clone())
                 .with_template(template.clone())
                 .with_zygotes(zygotes.clone())
                 .recording(recorder.clone())
-                .outside_pool()
+                .outside_pool(stream)
         };
         let (runner, _worker) =
             shadow::ShadowRunner::start(handler.name.clone(), context, leaks.clone(), shadow_worker);

@@ -19,7 +19,9 @@ use crate::lines::{self, Lines};
 #[derive(Debug, Clone)]
 pub struct SpawnSpec {
     pub argv: Vec<String>,
-    pub env: BTreeMap<String, String>,
+    /// Shared by a handler's slots until one adds its own keys (`Arc::make_mut`): a hundred
+    /// handlers' workers would otherwise each hold a copy of the server's whole environment.
+    pub env: Arc<BTreeMap<String, String>>,
     pub cwd: PathBuf,
     /// `--debug`: the child shares the terminal (stdin, output, foreground process group) so a
     /// debugger can prompt; otherwise it gets its own group and its output is logged line by line.
@@ -130,7 +132,7 @@ pub fn spawn_with(
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
     let mut command = Command::new(program);
-    command.args(args).env_clear().envs(&spec.env).current_dir(&spec.cwd);
+    command.args(args).env_clear().envs(spec.env.iter()).current_dir(&spec.cwd);
     let reader = if spec.attached {
         // Its own process group would get SIGTTIN on reading the terminal.
         command.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
@@ -271,7 +273,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let spec = SpawnSpec {
             argv: vec!["sh".into(), "-c".into(), "echo hello; exit 3".into()],
-            env: BTreeMap::new(),
+            env: Default::default(),
             cwd: std::env::temp_dir(),
             attached: false,
         };
@@ -330,7 +332,7 @@ mod tests {
         let (exits, exited) = crossbeam_channel::bounded(1);
         let spec = SpawnSpec {
             argv: vec!["sh".into(), "-c".into(), "echo one; echo two >&2; printf 'no newline'".into()],
-            env: BTreeMap::new(),
+            env: Default::default(),
             cwd: std::env::temp_dir(),
             attached: false,
         };
@@ -353,7 +355,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let spec = SpawnSpec {
             argv: vec!["sleep".into(), "30".into()],
-            env: BTreeMap::from([("PATH".to_string(), std::env::var("PATH").unwrap_or_default())]),
+            env: BTreeMap::from([("PATH".to_string(), std::env::var("PATH").unwrap_or_default())]).into(),
             cwd: std::env::temp_dir(),
             attached: false,
         };

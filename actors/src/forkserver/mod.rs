@@ -106,7 +106,7 @@ impl ForkServer {
         let (ours, theirs) =
             socket::socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
         let mut spec = spec.clone();
-        spec.env.insert(FD_VAR.into(), CHILD_FD.to_string());
+        Arc::make_mut(&mut spec.env).insert(FD_VAR.into(), CHILD_FD.to_string());
         let (exit_tx, exit_rx) = crossbeam_channel::bounded(1);
         let raw = theirs.as_raw_fd();
         let spawned = process::spawn_with(

@@ -33,9 +33,10 @@ impl SnapTemplate {
     pub fn new(handler: Arc<HandlerConfig>, worker_spec: &SpawnSpec) -> Self {
         let name = format!("{}:template", handler.name);
         let mut spec = worker_spec.clone();
-        spec.env.remove("AWS_LAMBDA_RUNTIME_API");
-        spec.env.insert("SMYTH_WORKER".into(), name.clone());
-        spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), INIT_TYPE.into());
+        let env = Arc::make_mut(&mut spec.env);
+        env.remove("AWS_LAMBDA_RUNTIME_API");
+        env.insert("SMYTH_WORKER".into(), name.clone());
+        env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), INIT_TYPE.into());
         Self { handler, name, spec, current: Mutex::new(None) }
     }
 
@@ -122,7 +123,7 @@ pub fn tell_version_of(handler: &str, spec: &SpawnSpec) {
         let output = std::process::Command::new(python)
             .args(["-c", "import sys, json; print(json.dumps(list(sys.version_info[:2])))"])
             .env_clear()
-            .envs(&spec.env)
+            .envs(spec.env.iter())
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .output();

@@ -108,7 +108,7 @@ impl Zygotes {
     pub fn fork(&self, spec: &SpawnSpec, output: OwnedFd, forked: Forked, exited: Exited) {
         let by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
         match by_key.get(&Key::of(spec)).and_then(|zygote| zygote.live.as_ref()) {
-            Some(live) => live.server.fork(Request { env: spec.env.clone(), output, forked, exited }),
+            Some(live) => live.server.fork(Request { env: (*spec.env).clone(), output, forked, exited }),
             None => {
                 let message = "the zygote is not running".to_string();
                 forked(Err(Failure { error_type: "Runtime.ExitError".into(), message }));
@@ -149,7 +149,8 @@ impl Zygote {
         let mut env = startup.clone();
         env.insert(ZYGOTE_VAR.into(), "1".into());
         env.insert("SMYTH_WORKER".into(), "zygote".into());
-        let spec = SpawnSpec { argv: spec.argv.clone(), env, cwd: spec.cwd.clone(), attached: false };
+        let spec =
+            SpawnSpec { argv: spec.argv.clone(), env: Arc::new(env), cwd: spec.cwd.clone(), attached: false };
         let retired = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(AtomicBool::new(false));
         let on_ready = {
@@ -236,7 +237,7 @@ mod tests {
     fn an_interpreter_that_does_not_start_means_plain_spawns() {
         let spec = SpawnSpec {
             argv: vec!["/nonexistent/python".into(), "/nonexistent/runtime.py".into()],
-            env: BTreeMap::new(),
+            env: Default::default(),
             cwd: std::env::temp_dir(),
             attached: false,
         };

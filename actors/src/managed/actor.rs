@@ -257,8 +257,9 @@ impl EnvironmentActor {
 
     fn spawn(&mut self, ctx: &mut Context<Self>) {
         let mut spec = self.spec.clone();
-        spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "lambda-managed-instances".into());
-        if let Err(message) = self.runtime_env(ctx, &mut spec.env) {
+        let env = Arc::make_mut(&mut spec.env);
+        env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "lambda-managed-instances".into());
+        if let Err(message) = self.runtime_env(ctx, env) {
             tracing::error!(worker = %self.name, "{message}");
             ctx.address().do_send(SpawnResult(Event::SpawnFailed { message }));
             return;
@@ -266,7 +267,7 @@ impl EnvironmentActor {
         // One scratch folder per process tree, shared by its processes as Lambda's `/tmp` is.
         self.scratch = crate::scratch::private_dir("lmi").ok();
         if let Some(dir) = &self.scratch {
-            spec.env.insert("TMPDIR".into(), dir.path().to_string_lossy().into_owned());
+            Arc::make_mut(&mut spec.env).insert("TMPDIR".into(), dir.path().to_string_lossy().into_owned());
         }
         let exits = ctx.address();
         self.log = crate::logs::WorkerLog::new(&self.handler.name, &self.name);

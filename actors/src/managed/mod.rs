@@ -51,8 +51,11 @@ pub fn start(
     let supervisor = HandlerSupervisor::start_with(handler.clone(), account, |ctx| {
         let mut slots = Vec::new();
         for index in 0..handler.concurrency {
-            let mut spec = crate::launch::spawn_spec(config, &handler, index, inherited, bootstrap);
-            environment_variables(&mut spec.env, max_concurrency);
+            let mut spec = crate::launch::spawn_spec(config, &handler, inherited, bootstrap);
+            let env = Arc::make_mut(&mut spec.env);
+            let stream = crate::launch::log_stream(&handler, index);
+            crate::launch::name_worker(env, &format!("{}:{index}", handler.name), stream.as_deref());
+            environment_variables(env, max_concurrency);
             let arn = crate::launch::function_arn(&handler, &spec.env);
             let address = ctx.address();
             let actor = EnvironmentActor::new(

@@ -41,6 +41,8 @@ const DEATH_CHECK_AFTER: Duration = Duration::from_millis(1);
 pub struct WorkerActor {
     slot: usize,
     name: String,
+    /// `AWS_LAMBDA_LOG_STREAM_NAME`: one per slot, kept across its processes (none under SnapStart).
+    log_stream: Option<String>,
     handler: Arc<HandlerConfig>,
     spec: SpawnSpec,
     function_arn: String,
@@ -105,6 +107,7 @@ impl WorkerActor {
         Self {
             slot,
             name,
+            log_stream: crate::launch::log_stream(&handler, slot),
             provisioned: slot < handler.provisioned_concurrency,
             handler,
             spec,
@@ -137,9 +140,16 @@ impl WorkerActor {
         }
     }
 
-    /// Makes this worker a shadow environment (`shadow/`): named `HANDLER:shadow`, never provisioned.
-    pub fn outside_pool(mut self) -> Self {
+    /// The log stream its processes get, if any.
+    pub fn log_stream(&self) -> Option<&str> {
+        self.log_stream.as_deref()
+    }
+
+    /// Makes this worker a shadow environment (`shadow/`): named `HANDLER:shadow`, with its own log
+    /// stream, never provisioned.
+    pub fn outside_pool(mut self, log_stream: Option<String>) -> Self {
         self.name = format!("{}:shadow", self.handler.name);
+        self.log_stream = log_stream;
         self.log = crate::logs::WorkerLog::new(&self.handler.name, &self.name);
         self.provisioned = false;
         self
@@ -317,9 +327,11 @@ impl WorkerActor {
 
     fn spawn(&mut self, ctx: &mut Context<Self>, init_type: &'static str) {
         let mut spec = self.spec.clone();
-        spec.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into());
+        let env = Arc::make_mut(&mut spec.env);
+        crate::launch::name_worker(env, &self.name, self.log_stream.as_deref());
+        env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into());
         self.init_ahead = init_type == "provisioned-concurrency";
-        if let Err(message) = self.runtime_env(ctx, &mut spec.env) {
+        if let Err(message) = self.runtime_env(ctx, env) {
             tracing::error!(worker = %self.name, "{message}");
             ctx.address().do_send(SpawnResult(Event::SpawnFailed { message }));
             return;
