@@ -28,5 +28,5 @@ pub use model::{
     Config, EventFormat, FunctionLogging, HandlerConfig, LogFormat, ManagedInstances, Runtime, Strategy,
 };
 pub use recording::{ChaosConfig, RecordConfig, DEFAULT_RECORD_KEEP};
-pub use route::RoutePattern;
+pub use route::{RoutePattern, PARAM as ROUTE_PARAM};
 pub use validate::{log_format, log_level, APPLICATION_LOG_LEVELS, LOG_LEVELS, SYSTEM_LOG_LEVELS};

@@ -17,8 +17,8 @@ const CONVERTERS: &[(&str, &str)] = &[
     ("path", ".*"),
 ];
 
-/// Starlette's parameter syntax: `{name}` or `{name:converter}`.
-static PARAM: LazyLock<Regex> =
+/// Starlette's parameter syntax: `{name}` or `{name:converter}` (`smyth export` reads patterns with it too).
+pub static PARAM: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?\}").unwrap());
 
 /// A compiled `url_path` such as `/orders/{id:int}/{rest:path}`.

@@ -1,13 +1,7 @@
 //! Starlette `url_path` patterns in the path syntax of the AWS services a handler is exported to:
 //! API Gateway (`{id}`, greedy `{rest+}`) and ALB listener rules (`*` wildcards). Pure functions.
 
-use std::sync::LazyLock;
-
-use regex_lite::Regex;
-
-/// Starlette's parameter syntax, as `smyth_config::RoutePattern` reads it.
-static PARAM: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\{([a-zA-Z_][a-zA-Z0-9_]*)(?::([a-zA-Z_][a-zA-Z0-9_]*))?\}").unwrap());
+use smyth_config::ROUTE_PARAM as PARAM;
 
 /// A pattern as API Gateway writes it, with what it matches differently from Starlette.
 #[derive(Debug, Clone, PartialEq, Eq)]
