@@ -37,8 +37,10 @@ fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
 
 /// `RUST_LOG` when it parses as `level` or `target=level,…` (tracing's `Targets` syntax: no span or
 /// field filters, which keeps the regex engine out of the binary); else the configured level, with
-/// actix's own start-up chatter down to warnings.
+/// actix's own start-up chatter down to warnings. An empty `RUST_LOG` counts as unset (as a filter it
+/// would silence everything, errors included).
 fn filter(level: &str, rust_log: Option<&str>) -> Targets {
+    let rust_log = rust_log.filter(|value| !value.trim().is_empty());
     rust_log.and_then(|value| value.parse().ok()).unwrap_or_else(|| {
         format!("{},actix_server=warn,actix_web=warn", filter_for(level)).parse().expect("a valid filter")
     })
@@ -181,6 +183,8 @@ mod tests {
             ("INFO", Some("warn,smyth_actors=trace"), "smyth", Level::INFO, false),
             ("INFO", Some("smyth=loud"), "smyth", Level::INFO, true),
             ("INFO", Some("smyth=loud"), "smyth", Level::DEBUG, false),
+            ("INFO", Some(""), "smyth", Level::INFO, true),
+            ("INFO", Some(" "), "smyth", Level::ERROR, true),
         ];
         for (level, rust_log, target, at, enabled) in cases {
             let got = filter(level, *rust_log).would_enable(target, at);
