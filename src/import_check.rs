@@ -10,6 +10,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -40,7 +41,7 @@ type Report = mpsc::UnboundedSender<InitResult>;
 
 /// Imports every handler, one after another, and says how each went.
 pub async fn import_all(config: &Config) -> io::Result<Vec<(String, InitResult)>> {
-    let inherited: BTreeMap<String, String> = std::env::vars().collect();
+    let inherited: Arc<BTreeMap<String, String>> = Arc::new(std::env::vars().collect());
     let mut config = config.clone();
     if config.handlers.iter().any(|h| !matches!(h.runtime, Runtime::Command(_))) {
         // As `run` does; a Python that does not start fails each import below with its reason.
@@ -60,7 +61,7 @@ pub async fn import_all(config: &Config) -> io::Result<Vec<(String, InitResult)>
 async fn import_one(
     config: &Config,
     handler: &HandlerConfig,
-    inherited: &BTreeMap<String, String>,
+    inherited: &Arc<BTreeMap<String, String>>,
     bootstrap: &Path,
 ) -> io::Result<InitResult> {
     let listener = TcpListener::bind(("127.0.0.1", 0))?;
@@ -83,7 +84,7 @@ async fn import_one(
     actix_rt::spawn(server);
 
     let spec = launch::spawn_spec(config, handler, inherited, bootstrap);
-    let mut env = std::sync::Arc::unwrap_or_clone(spec.env);
+    let mut env = Arc::unwrap_or_clone(spec.env);
     launch::name_worker(&mut env, &format!("{}:0", handler.name), launch::log_stream(handler, 0).as_deref());
     env.insert("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}"));
     env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into());
@@ -91,7 +92,7 @@ async fn import_one(
     let spawned = Command::new(&spec.argv[0])
         .args(&spec.argv[1..])
         .env_clear()
-        .envs(&env)
+        .envs(env.iter())
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

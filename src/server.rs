@@ -43,7 +43,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// What the actor world is built from.
 struct Blueprint {
     config: Config,
-    inherited: BTreeMap<String, String>,
+    inherited: Arc<BTreeMap<String, String>>,
     bootstrap: PathBuf,
     keep_alive: KeepAlive,
     shutdown: GracefulShutdownSignal,
@@ -112,7 +112,7 @@ pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Resul
     let open_files = fd_limit::raise_open_file_limit();
     fd_limit::check_start_up(&config, open_files)
         .map_err(|limit| io::Error::other(fd_limit::OpenFileLimit(limit)))?;
-    let inherited: BTreeMap<String, String> = std::env::vars().collect();
+    let inherited: Arc<BTreeMap<String, String>> = Arc::new(std::env::vars().collect());
     if config.handlers.iter().any(|h| !matches!(h.runtime, Runtime::Command(_))) {
         match launch::resolve_interpreter(&config.python, &inherited) {
             Ok(python) => config.python = python,

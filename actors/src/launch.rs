@@ -10,6 +10,7 @@ use smyth_config::{Config, HandlerConfig, Runtime};
 
 use crate::forkserver::template::SnapTemplate;
 use crate::process::SpawnSpec;
+use crate::worker_env::WorkerEnv;
 
 /// The bundled Python runtime: a Lambda Runtime API client, standard library only.
 pub const BOOTSTRAP: &str = include_str!("bootstrap.py");
@@ -78,7 +79,7 @@ pub fn resolve_interpreter(python: &str, env: &BTreeMap<String, String>) -> Resu
 pub fn spawn_spec(
     config: &Config,
     handler: &HandlerConfig,
-    inherited: &BTreeMap<String, String>,
+    inherited: &Arc<BTreeMap<String, String>>,
     bootstrap: &Path,
 ) -> SpawnSpec {
     let argv = match &handler.runtime {
@@ -106,12 +107,13 @@ pub fn spawn_spec(
     if let Some(port) = handler.debugpy_port.filter(|_| config.debug) {
         env.insert("SMYTH_DEBUGPY_PORT".into(), port.to_string());
     }
-    SpawnSpec { argv, env: Arc::new(env), cwd: config.root.clone(), attached: config.debug }
+    let env = Arc::new(WorkerEnv::over(inherited, env));
+    SpawnSpec { argv, env, cwd: config.root.clone(), attached: config.debug }
 }
 
 /// A worker's own keys, set as its process starts: its name (`SMYTH_WORKER`, `orders:0`) and the
 /// log stream of its environment ([`log_stream`]).
-pub fn name_worker(env: &mut BTreeMap<String, String>, name: &str, log_stream: Option<&str>) {
+pub fn name_worker(env: &mut WorkerEnv, name: &str, log_stream: Option<&str>) {
     env.insert("SMYTH_WORKER".into(), name.into());
     if let Some(stream) = log_stream {
         env.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream.into());
@@ -139,12 +141,12 @@ pub fn snap_template(handler: &Arc<HandlerConfig>, spec: &SpawnSpec) -> Option<A
 /// start-up variables come from it (`crate::forkserver::zygote`).
 pub fn server_env(
     config: &Config,
-    inherited: &BTreeMap<String, String>,
+    inherited: &Arc<BTreeMap<String, String>>,
     bootstrap: &Path,
 ) -> BTreeMap<String, String> {
     let Some(first) = config.handlers.first() else { return BTreeMap::new() };
     let bare = HandlerConfig { env: BTreeMap::new(), ..first.clone() };
-    Arc::unwrap_or_clone(spawn_spec(config, &bare, inherited, bootstrap).env)
+    spawn_spec(config, &bare, inherited, bootstrap).env.to_map()
 }
 
 /// Whether a handler's ordinary cold starts fork from the zygote (`crate::forkserver::zygote`): the
@@ -177,7 +179,7 @@ fn apply_logging(env: &mut BTreeMap<String, String>, handler: &HandlerConfig) {
 }
 
 /// The function's ARN, as the runtime and the Invoke API report it.
-pub fn function_arn(handler: &HandlerConfig, env: &BTreeMap<String, String>) -> String {
+pub fn function_arn(handler: &HandlerConfig, env: &WorkerEnv) -> String {
     let region = env.get("AWS_REGION").map(String::as_str).unwrap_or("eu-central-1");
     format!("arn:aws:lambda:{region}:000000000000:function:{}", handler.name)
 }

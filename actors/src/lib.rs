@@ -30,6 +30,7 @@ pub mod supervisor;
 pub mod tenancy;
 pub mod watcher;
 pub mod worker;
+pub mod worker_env;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -61,7 +62,7 @@ pub struct Pools {
 pub fn start(
     config: &Config,
     endpoints: std::rc::Rc<dyn endpoint::RuntimeEndpoints>,
-    inherited: &BTreeMap<String, String>,
+    inherited: &Arc<BTreeMap<String, String>>,
     bootstrap: &std::path::Path,
 ) -> Pools {
     let account = AccountLimit::new(config.account_concurrency);
@@ -131,15 +132,18 @@ pub fn start(
         let mut context = context.into_inner().unwrap_or_else(|e| e.into_inner());
         context.extend(stream.clone());
         context.push(format!("{}:shadow", handler.name));
-        let shadow_worker = |sup| {
-            WorkerActor::new(slot, handler.clone(), spec, arn, sup, sampler.clone(), endpoints.clone())
-                .with_template(template.clone())
-                .with_zygotes(zygotes.clone())
-                .recording(recorder.clone())
-                .outside_pool(stream)
+        let shadow_worker = {
+            let (handler, sampler, endpoints) = (handler.clone(), sampler.clone(), endpoints.clone());
+            let (template, recorder) = (template.clone(), recorder.clone());
+            move |sup| {
+                WorkerActor::new(slot, handler, spec, arn, sup, sampler, endpoints)
+                    .with_template(template)
+                    .with_zygotes(zygotes)
+                    .recording(recorder)
+                    .outside_pool(stream)
+            }
         };
-        let (runner, _worker) =
-            shadow::ShadowRunner::start(handler.name.clone(), context, leaks.clone(), shadow_worker);
+        let runner = shadow::ShadowRunner::start(handler.name.clone(), context, leaks.clone(), shadow_worker);
         let check = (config.check_state && handler.check_state).then_some(handler.check_state_every);
         supervisor.do_send(supervisor::AttachShadow(shadow::ShadowHook::new(runner.clone(), leaks, check)));
         routes.push(Route::new(&handler, supervisor.clone()).with_shadow(runner));

@@ -2,7 +2,6 @@
 //! [`crate::containment`]), die with the server, log every line (capped) with the worker's name,
 //! report the exit, and get killed by group.
 
-use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
@@ -14,14 +13,15 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 use crate::lines::{self, Lines};
+use crate::worker_env::WorkerEnv;
 
 /// Everything needed to start one worker's child.
 #[derive(Debug, Clone)]
 pub struct SpawnSpec {
     pub argv: Vec<String>,
-    /// Shared by a handler's slots until one adds its own keys (`Arc::make_mut`): a hundred
-    /// handlers' workers would otherwise each hold a copy of the server's whole environment.
-    pub env: Arc<BTreeMap<String, String>>,
+    /// Shared by a handler's slots until one adds its own keys (`Arc::make_mut`), and itself a
+    /// layer over the server's environment that every handler shares.
+    pub env: Arc<WorkerEnv>,
     pub cwd: PathBuf,
     /// `--debug`: the child shares the terminal (stdin, output, foreground process group) so a
     /// debugger can prompt; otherwise it gets its own group and its output is logged line by line.
@@ -355,7 +355,13 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let spec = SpawnSpec {
             argv: vec!["sleep".into(), "30".into()],
-            env: BTreeMap::from([("PATH".to_string(), std::env::var("PATH").unwrap_or_default())]).into(),
+            env: Arc::new(
+                std::collections::BTreeMap::from([(
+                    "PATH".to_string(),
+                    std::env::var("PATH").unwrap_or_default(),
+                )])
+                .into(),
+            ),
             cwd: std::env::temp_dir(),
             attached: false,
         };

@@ -38,8 +38,8 @@ pub fn read_at_startup(name: &str) -> bool {
 }
 
 /// The variables of `env` that the interpreter reads only at start-up.
-pub fn startup_env(env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    env.iter().filter(|(name, _)| read_at_startup(name)).map(|(k, v)| (k.clone(), v.clone())).collect()
+pub fn startup_env<'a>(env: impl IntoIterator<Item = (&'a String, &'a String)>) -> BTreeMap<String, String> {
+    env.into_iter().filter(|(name, _)| read_at_startup(name)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// Which zygote a spawn would fork from: its interpreter (argv, the bundled runtime's) and folder.
@@ -77,7 +77,7 @@ impl Zygotes {
     /// start of a server costs what it did without a zygote), and one that no request waits for
     /// (`may_wait`: provisioned concurrency warming up) waits for it.
     pub fn takes(&self, spec: &SpawnSpec, may_wait: bool) -> bool {
-        let startup = startup_env(&spec.env);
+        let startup = startup_env(spec.env.iter());
         let mut by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
         let zygote = by_key.entry(Key::of(spec)).or_default();
         let failures = zygote.start_failures.load(Ordering::Acquire);
@@ -108,7 +108,7 @@ impl Zygotes {
     pub fn fork(&self, spec: &SpawnSpec, output: OwnedFd, forked: Forked, exited: Exited) {
         let by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
         match by_key.get(&Key::of(spec)).and_then(|zygote| zygote.live.as_ref()) {
-            Some(live) => live.server.fork(Request { env: (*spec.env).clone(), output, forked, exited }),
+            Some(live) => live.server.fork(Request { env: spec.env.to_map(), output, forked, exited }),
             None => {
                 let message = "the zygote is not running".to_string();
                 forked(Err(Failure { error_type: "Runtime.ExitError".into(), message }));
@@ -149,8 +149,12 @@ impl Zygote {
         let mut env = startup.clone();
         env.insert(ZYGOTE_VAR.into(), "1".into());
         env.insert("SMYTH_WORKER".into(), "zygote".into());
-        let spec =
-            SpawnSpec { argv: spec.argv.clone(), env: Arc::new(env), cwd: spec.cwd.clone(), attached: false };
+        let spec = SpawnSpec {
+            argv: spec.argv.clone(),
+            env: Arc::new(env.into()),
+            cwd: spec.cwd.clone(),
+            attached: false,
+        };
         let retired = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(AtomicBool::new(false));
         let on_ready = {

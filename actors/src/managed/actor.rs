@@ -296,7 +296,7 @@ impl EnvironmentActor {
     fn runtime_env(
         &mut self,
         ctx: &mut Context<Self>,
-        env: &mut std::collections::BTreeMap<String, String>,
+        env: &mut crate::worker_env::WorkerEnv,
     ) -> Result<(), String> {
         if self.endpoint.is_none() {
             let transport = crate::endpoint::transport_for(&self.handler.runtime);

@@ -41,7 +41,7 @@ pub fn start(
     handler: Arc<HandlerConfig>,
     account: Arc<AccountLimit>,
     endpoints: &Rc<dyn RuntimeEndpoints>,
-    inherited: &BTreeMap<String, String>,
+    inherited: &Arc<BTreeMap<String, String>>,
     bootstrap: &Path,
     recorder: &crate::recorder::Recorder,
 ) -> (Addr<HandlerSupervisor>, Vec<Addr<EnvironmentActor>>) {
@@ -84,7 +84,7 @@ pub fn start(
 }
 
 /// What a managed-instances runtime reads: its concurrency, and AWS's fixed JSON log format.
-fn environment_variables(env: &mut BTreeMap<String, String>, max_concurrency: usize) {
+fn environment_variables(env: &mut crate::worker_env::WorkerEnv, max_concurrency: usize) {
     env.insert("AWS_LAMBDA_MAX_CONCURRENCY".into(), max_concurrency.to_string());
     env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
 }

@@ -33,9 +33,10 @@ impl Handler<CheckState> for ShadowRunner {
     type Result = AtomicResponse<Self, ()>;
 
     /// Like any shadow job, one at a time.
-    fn handle(&mut self, msg: CheckState, _: &mut Context<Self>) -> Self::Result {
-        let first = self.run_all(vec![clone_for_shadow(&msg.invocation)]);
-        let again = self.run_all(vec![clone_for_shadow(&msg.invocation)]);
+    fn handle(&mut self, msg: CheckState, ctx: &mut Context<Self>) -> Self::Result {
+        let worker = self.worker(ctx);
+        let first = ShadowRunner::run_all(worker.clone(), vec![clone_for_shadow(&msg.invocation)]);
+        let again = ShadowRunner::run_all(worker, vec![clone_for_shadow(&msg.invocation)]);
         let (handler, leaks) = (self.handler.clone(), self.leaks.clone());
         let mut context: Vec<String> = self.context.as_ref().clone();
         context.push(msg.worker.clone());

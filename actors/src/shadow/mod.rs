@@ -41,10 +41,15 @@ pub struct ShadowByName {
     pub shadow: RunShadow,
 }
 
+/// Builds the shadow's worker actor, which reports to the runner.
+type MakeWorker = Box<dyn FnOnce(Recipient<WorkerChanged>) -> WorkerActor>;
+
 /// One handler's shadow environments: one worker slot outside the pool, taking one job at a time.
+/// Its worker actor is made for the first job: most handlers never run one, and an idle server with
+/// a hundred handlers would otherwise hold a hundred idle worker actors.
 pub struct ShadowRunner {
     handler: String,
-    worker: Addr<WorkerActor>,
+    worker: Shadow,
     /// The shadow worker's current process, as it last reported.
     pid: Option<u32>,
     /// Values that differ between any two environments of the handler by design (worker names, log
@@ -53,43 +58,51 @@ pub struct ShadowRunner {
     leaks: Leaks,
 }
 
+/// The shadow's worker: still to be made, or running.
+enum Shadow {
+    Unmade(MakeWorker),
+    Made(Addr<WorkerActor>),
+    /// Only while the first job makes it.
+    Making,
+}
+
 impl ShadowRunner {
-    /// Starts the runner; `make_worker(runner)` builds its worker actor, which reports to the runner.
+    /// Starts the runner; `make_worker(runner)` builds its worker actor when the first job arrives.
     pub fn start(
         handler: String,
         context: Vec<String>,
         leaks: Leaks,
-        make_worker: impl FnOnce(Recipient<WorkerChanged>) -> WorkerActor,
-    ) -> (Addr<Self>, Addr<WorkerActor>) {
-        let mut worker_addr = None;
-        let addr = ShadowRunner::create(|ctx| {
-            let worker = make_worker(ctx.address().recipient()).start();
-            worker_addr = Some(worker.clone());
-            ShadowRunner { handler, worker, pid: None, context: Arc::new(context), leaks }
-        });
-        (addr, worker_addr.expect("created"))
+        make_worker: impl FnOnce(Recipient<WorkerChanged>) -> WorkerActor + 'static,
+    ) -> Addr<Self> {
+        let worker = Shadow::Unmade(Box::new(make_worker));
+        ShadowRunner { handler, worker, pid: None, context: Arc::new(context), leaks }.start()
+    }
+
+    /// The worker actor, made on first use.
+    fn worker(&mut self, ctx: &Context<Self>) -> Addr<WorkerActor> {
+        let made = match std::mem::replace(&mut self.worker, Shadow::Making) {
+            Shadow::Unmade(make) => make(ctx.address().recipient()).start(),
+            Shadow::Made(worker) => worker,
+            Shadow::Making => unreachable!("the shadow worker is made inside one handler call"),
+        };
+        self.worker = Shadow::Made(made.clone());
+        made
     }
 
     /// Runs `invocations` in order on the shadow worker, then recycles it (kills the process: the
     /// next job starts fresh).
-    fn run_all(
-        &self,
-        invocations: Vec<Invocation>,
-    ) -> impl std::future::Future<Output = Vec<InvokeResult>> + 'static {
-        let worker = self.worker.clone();
-        async move {
-            let mut results = Vec::with_capacity(invocations.len());
-            for invocation in invocations {
-                let (reply, answer) = oneshot::channel();
-                if worker.send(Run { invocation, reply }).await.is_err() {
-                    results.push(Err(Rejection::Unavailable));
-                    continue;
-                }
-                results.push(answer.await.unwrap_or(Err(Rejection::Unavailable)));
+    async fn run_all(worker: Addr<WorkerActor>, invocations: Vec<Invocation>) -> Vec<InvokeResult> {
+        let mut results = Vec::with_capacity(invocations.len());
+        for invocation in invocations {
+            let (reply, answer) = oneshot::channel();
+            if worker.send(Run { invocation, reply }).await.is_err() {
+                results.push(Err(Rejection::Unavailable));
+                continue;
             }
-            worker.do_send(Recycle);
-            results
+            results.push(answer.await.unwrap_or(Err(Rejection::Unavailable)));
         }
+        worker.do_send(Recycle);
+        results
     }
 }
 
@@ -105,8 +118,12 @@ impl Handler<RunShadow> for ShadowRunner {
     type Result = AtomicResponse<Self, ()>;
 
     /// One job at a time: the next waits in the mailbox until this one's environment is recycled.
-    fn handle(&mut self, RunShadow { invocations, reply }: RunShadow, _: &mut Context<Self>) -> Self::Result {
-        let job = self.run_all(invocations);
+    fn handle(
+        &mut self,
+        RunShadow { invocations, reply }: RunShadow,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
+        let job = Self::run_all(self.worker(ctx), invocations);
         AtomicResponse::new(Box::pin(actix::fut::wrap_future(job).map(move |results, _, _| {
             let _ = reply.send(results);
         })))
@@ -130,7 +147,9 @@ impl Handler<StopShadow> for ShadowRunner {
     type Result = ();
 
     fn handle(&mut self, StopShadow(signal): StopShadow, _: &mut Context<Self>) {
-        self.worker.do_send(Stop { signal });
+        if let Shadow::Made(worker) = &self.worker {
+            worker.do_send(Stop { signal });
+        }
     }
 }
 

@@ -2,8 +2,6 @@
 //! a slot that never runs holds no socket. The endpoint then lives as long as the slot, so every later
 //! process of the slot finds the same address.
 
-use std::collections::BTreeMap;
-
 use actix::prelude::*;
 
 use super::WorkerActor;
@@ -16,7 +14,7 @@ impl WorkerActor {
     pub(super) fn runtime_env(
         &mut self,
         ctx: &mut Context<Self>,
-        env: &mut BTreeMap<String, String>,
+        env: &mut crate::worker_env::WorkerEnv,
     ) -> Result<(), String> {
         if self.endpoint.is_none() {
             let transport = crate::endpoint::transport_for(&self.handler.runtime);

@@ -44,7 +44,7 @@ impl WorkerActor {
             Err(failure) => return ctx.address().do_send(Restored(Err(failure))),
         };
         let forked = self.when_forked(ctx, Restored);
-        template.fork(Arc::unwrap_or_clone(spec.env), writer, forked, self.when_exited(ctx));
+        template.fork(spec.env.to_map(), writer, forked, self.when_exited(ctx));
     }
 
     /// A cold start as a fork of the zygote; a plain spawn if that fails.
