@@ -59,7 +59,7 @@ pub async fn invoke(
         ..handler
     }];
     config.reload = false;
-    let running = server::start(config, None).await?;
+    let running = server::start(config, None, smyth_actors::containment::contain()).await?;
     let (reply, answer) = oneshot::channel();
     let invocation = Invocation {
         payload: event.into(),

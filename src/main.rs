@@ -151,6 +151,8 @@ fn rand_seed() -> u64 {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    // Before anything else is on the heap: the containment's watchdog is a fork of this process.
+    let containment = smyth_actors::containment::contain();
     let mut config = match load(args.config.config.as_deref()) {
         Ok(config) => config,
         Err(code) => return code,
@@ -206,7 +208,7 @@ fn run(args: RunArgs) -> ExitCode {
         );
     }
     let system = actix_rt::System::new();
-    match system.block_on(server::run(config)) {
+    match system.block_on(server::run(config, containment)) {
         Ok(()) => ExitCode::SUCCESS,
         // A taken port is a setting to change, like a config error.
         Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {

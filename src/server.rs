@@ -21,6 +21,7 @@ use actix_web::dev::{AppConfig, Extensions};
 use actix_web::http::KeepAlive;
 use actix_web::rt::net::TcpStream;
 use actix_web::{middleware, web, App};
+use smyth_actors::containment::Containment;
 use smyth_actors::messages::{GetStatus, Shutdown};
 use smyth_actors::router::RouterActor;
 use smyth_actors::{fd_limit, launch};
@@ -85,7 +86,7 @@ pub struct Running {
     handle: actix_web::dev::ServerHandle,
     _bootstrap: launch::BootstrapFile,
     /// Dropped last, once the workers have stopped: kills whatever they left behind.
-    _containment: smyth_actors::containment::Containment,
+    _containment: Containment,
 }
 
 impl Running {
@@ -107,8 +108,13 @@ impl Running {
 }
 
 /// Starts the actor world and the HTTP server on one thread.
-pub async fn start(mut config: Config, client: Option<TcpListener>) -> io::Result<Running> {
-    let containment = smyth_actors::containment::contain();
+/// `containment` is the caller's: `smyth run` contains itself before it reads the config.
+pub async fn start(
+    mut config: Config,
+    client: Option<TcpListener>,
+    containment: Containment,
+) -> io::Result<Running> {
+    containment.report();
     let open_files = fd_limit::raise_open_file_limit();
     fd_limit::check_start_up(&config, open_files)
         .map_err(|limit| io::Error::other(fd_limit::OpenFileLimit(limit)))?;
@@ -248,12 +254,12 @@ where
 }
 
 /// `smyth run`: serves every handler until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> io::Result<()> {
+pub async fn run(config: Config, containment: Containment) -> io::Result<()> {
     let listener = TcpListener::bind((config.host.as_str(), config.port))
         .map_err(|err| io::Error::new(err.kind(), bind_error(&config.host, config.port, &err)))?;
     let address = listener.local_addr()?;
     warn_if_exposed(&config);
-    let running = start(config.clone(), Some(listener)).await?;
+    let running = start(config.clone(), Some(listener), containment).await?;
 
     // Reload (README: "Reload"): the watcher thread lives until shutdown.
     let watcher = if config.reload {

@@ -56,40 +56,51 @@ pub struct Containment {
 
 enum Mechanism {
     /// Held for its `Drop`, which kills and removes the group.
-    Cgroup { _group: Group },
+    Cgroup { group: Group },
     /// Dropping the sender stops the thread that reaps adopted orphans.
-    Subreaper { reaper: Option<crossbeam_channel::Sender<()>> },
+    Subreaper { reaper: Option<crossbeam_channel::Sender<()>>, subreaper: bool, reason: String },
 }
 
-/// Sets up containment for this server process; call once, before any worker starts.
+/// Sets up containment for this server process; call once, before any worker starts. `smyth run`
+/// calls it first thing, before the config is read: the watchdog is a fork, and keeps a copy of
+/// whatever heap the server has by then. [`Containment::report`] logs the outcome.
 pub fn contain() -> Containment {
     let mechanism = match cgroup() {
-        Ok(group) => {
-            tracing::info!(
-                cgroup = %group.dir.display(),
-                watchdog = group.watchdog.as_ref().map_or(0, |w| w.pid),
-                "worker processes are contained in a cgroup v2 group"
-            );
-            Mechanism::Cgroup { _group: group }
-        }
+        Ok(group) => Mechanism::Cgroup { group },
         Err(reason) => {
             // SAFETY: prctl with integer arguments only.
             let subreaper = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
-            let stop = if subreaper { "" } else { "; even a clean stop may leave some (no child subreaper)" };
-            tracing::warn!(
-                "no cgroup v2 to contain workers in ({reason}): processes a handler starts outside its \
-                 process group (setsid, a double fork) are killed when smyth stops on SIGTERM or Ctrl-C, \
-                 but may survive a SIGKILL of smyth{stop}"
-            );
-            Mechanism::Subreaper { reaper: subreaper.then(start_reaper).flatten() }
+            Mechanism::Subreaper { reaper: subreaper.then(start_reaper).flatten(), subreaper, reason }
         }
     };
     Containment { mechanism }
 }
 
+impl Containment {
+    /// Logs how workers are contained, once logging is set up.
+    pub fn report(&self) {
+        match &self.mechanism {
+            Mechanism::Cgroup { group } => tracing::info!(
+                cgroup = %group.dir.display(),
+                watchdog = group.watchdog.as_ref().map_or(0, |w| w.pid),
+                "worker processes are contained in a cgroup v2 group"
+            ),
+            Mechanism::Subreaper { subreaper, reason, .. } => {
+                let stop =
+                    if *subreaper { "" } else { "; even a clean stop may leave some (no child subreaper)" };
+                tracing::warn!(
+                    "no cgroup v2 to contain workers in ({reason}): processes a handler starts outside its \
+                     process group (setsid, a double fork) are killed when smyth stops on SIGTERM or Ctrl-C, \
+                     but may survive a SIGKILL of smyth{stop}"
+                );
+            }
+        }
+    }
+}
+
 impl Drop for Containment {
     fn drop(&mut self) {
-        if let Mechanism::Subreaper { reaper } = &mut self.mechanism {
+        if let Mechanism::Subreaper { reaper, .. } = &mut self.mechanism {
             reaper.take();
             kill_adopted_children();
         }
@@ -228,6 +239,8 @@ impl Watchdog {
         }
         // SAFETY: both fds are fresh and ours.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // The child keeps a copy of every heap page still mapped: give back the free ones first.
+        crate::memory::release_freed();
         // SAFETY: the child runs `watch`, which makes only async-signal-safe calls and never returns.
         match unsafe { libc::fork() } {
             -1 => Err(io::Error::last_os_error()),

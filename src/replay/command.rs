@@ -111,7 +111,7 @@ fn alone(mut config: Config, plans: &[Plan]) -> Vec<Result<Report, String>> {
     config.reload = false;
     let system = actix_rt::System::new();
     system.block_on(async move {
-        let running = match server::start(config, None).await {
+        let running = match server::start(config, None, smyth_actors::containment::contain()).await {
             Ok(running) => running,
             Err(err) => {
                 return plans.iter().map(|_| Err(format!("cannot start the handlers: {err}"))).collect()
