@@ -1,7 +1,7 @@
 //! The `smyth-rs` wheel round trip: maturin builds it from `python/pyproject.toml`, pip installs it
 //! into a fresh venv, and the `smyth` it puts in that venv's `bin/` runs `--version` and `check` on
 //! `examples/`. The wheel is built in the cargo profile and target dir this test was built with
-//! (`make test`: the release profile `make run` uses), so cargo finds the binary already compiled.
+//! (`make test`: the `local` profile `make run` uses), so cargo finds the binary already compiled.
 
 mod common;
 
@@ -30,7 +30,7 @@ fn ok(output: Output, what: &str) -> String {
     text(&output.stdout)
 }
 
-/// The target dir and cargo profile the tested binary was built in (`target/release/smyth`).
+/// The target dir and cargo profile the tested binary was built in (`target/local/smyth` under `make test`).
 fn build_of_this_test() -> (PathBuf, String) {
     let profile_dir = Path::new(env!("CARGO_BIN_EXE_smyth")).parent().unwrap();
     let profile = match profile_dir.file_name().unwrap().to_str().unwrap() {
