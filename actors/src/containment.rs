@@ -239,8 +239,6 @@ impl Watchdog {
         }
         // SAFETY: both fds are fresh and ours.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        // The child keeps a copy of every heap page still mapped: give back the free ones first.
-        crate::memory::release_freed();
         // SAFETY: the child runs `watch`, which makes only async-signal-safe calls and never returns.
         match unsafe { libc::fork() } {
             -1 => Err(io::Error::last_os_error()),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The variables a worker process starts with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct WorkerEnv {
     /// The server's environment, shared.
     inherited: Arc<BTreeMap<String, String>>,
