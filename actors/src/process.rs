@@ -355,13 +355,10 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let spec = SpawnSpec {
             argv: vec!["sleep".into(), "30".into()],
-            env: Arc::new(
-                std::collections::BTreeMap::from([(
-                    "PATH".to_string(),
-                    std::env::var("PATH").unwrap_or_default(),
-                )])
-                .into(),
-            ),
+            env: Arc::new(WorkerEnv::from(std::collections::BTreeMap::from([(
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_default(),
+            )]))),
             cwd: std::env::temp_dir(),
             attached: false,
         };
