@@ -2,20 +2,19 @@
 //! TCP port, and for the bundled runtime a Unix socket beside it, when its first process starts. A
 //! slot that never runs holds no descriptor.
 //!
-//! Each listener has its own accept loop on the server's one thread, serving HTTP/1.1 through a small
-//! app that carries only the Runtime API routes; every connection knows its worker actor
-//! ([`RuntimeWorker`]), so no port map is looked up per request. On the Unix socket the kernel's
-//! SO_PEERCRED names the caller's pid ([`UnixCaller`]), which is the whole peer check: no
-//! `/proc/net/tcp` scan. HTTP/1.1 stays the framing there: the bootstrap's pipelined exchange is
-//! already one write per invocation each way, so a framing of our own would save only the parse.
+//! Each listener has its own accept loop on the server's one thread, and every connection knows its
+//! worker actor, so no port map is looked up per request. The TCP port serves HTTP/1.1 through a
+//! small actix-web app that carries only the Runtime API routes ([`RuntimeWorker`]). The Unix socket
+//! is served by hand (`runtime_api::wire`): HTTP/1.1 still, as the bootstrap's pipelined exchange is
+//! one write per invocation each way, but without the general server's cost per request; there the
+//! kernel's SO_PEERCRED names the caller's pid, which is the whole peer check (no `/proc/net/tcp`).
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use actix_rt::net::{TcpStream, UnixListener, UnixStream};
+use actix_rt::net::{TcpStream, UnixListener};
 use actix_rt::task::JoinHandle;
 use actix_server::GracefulShutdownSignal;
 use actix_service::{Service, ServiceFactory};
@@ -24,7 +23,7 @@ use actix_web::App;
 use smyth_actors::endpoint::{Endpoint, RuntimeEndpoints, RuntimeTarget, Transport, UNIX_SOCKET_ENV};
 
 use crate::http::ClientSocket;
-use crate::runtime_api::{self, RuntimeWorker, UnixCaller};
+use crate::runtime_api::{self, RuntimeWorker};
 use crate::server::h1_service;
 
 /// Opens Runtime API endpoints for worker actors, on the thread the actors run on.
@@ -56,7 +55,7 @@ impl RuntimeEndpoints for RuntimeListeners {
             let path = self.socket_dir.join(format!("runtime-{n}.sock"));
             let unix = UnixListener::bind(&path)?;
             open.socket = Some(path.clone());
-            open.tasks.push(serve_unix(unix, worker, self.keep_alive, &self.shutdown));
+            open.tasks.push(serve_unix(unix, worker));
             env.push((UNIX_SOCKET_ENV.to_string(), path.to_string_lossy().into_owned()));
         }
         Ok(Endpoint { env, listeners: Box::new(open) })
@@ -120,28 +119,13 @@ fn serve_tcp(
     }))
 }
 
-fn serve_unix(
-    listener: UnixListener,
-    worker: RuntimeTarget,
-    keep_alive: KeepAlive,
-    shutdown: &GracefulShutdownSignal,
-) -> JoinHandle<()> {
-    // actix-web's AppConfig wants an address: a Unix socket has none.
-    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let factory = h1_service(runtime_app(), addr, keep_alive, shutdown, move |io: &UnixStream, data| {
-        ClientSocket::record_unix(io.as_raw_fd(), data);
-        let pid = io.peer_cred().ok().and_then(|cred| cred.pid()).and_then(|pid| u32::try_from(pid).ok());
-        data.insert(UnixCaller(pid));
-        data.insert(RuntimeWorker(worker.clone()));
-    });
+/// The bundled runtime's socket: each connection served by hand (`runtime_api::wire`).
+fn serve_unix(listener: UnixListener, worker: RuntimeTarget) -> JoinHandle<()> {
     actix_rt::spawn(async move {
-        let Ok(service) = factory.new_service(()).await else { return };
-        let service = std::rc::Rc::new(service);
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    let service = service.clone();
-                    actix_rt::spawn(async move { service.call((stream, None)).await });
+                    actix_rt::spawn(runtime_api::wire::serve(stream, worker.clone()));
                 }
                 Err(err) => accept_failed(&err).await,
             }

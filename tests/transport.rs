@@ -164,3 +164,70 @@ fn a_hash_seed_in_the_handler_env_and_another_interpreter_still_serve() {
     assert!(reply.json()["socket"].is_string(), "the bundled runtime on {other}");
     assert_eq!(server.get("/other").json()["pid"], reply.json()["pid"], "warm on {other}");
 }
+
+/// Sends `request` as is on the Unix socket at `path`, then reads until the server closes.
+fn raw(path: &str, request: &[u8]) -> String {
+    let mut stream = UnixStream::connect(path).expect("connect to the worker's socket");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The status codes of the responses in `answer`, in order.
+fn statuses(answer: &str) -> Vec<u16> {
+    answer.match_indices("HTTP/1.1 ").filter_map(|(at, _)| answer[at + 9..at + 12].parse().ok()).collect()
+}
+
+#[test]
+fn the_unix_socket_answers_what_it_cannot_serve_with_a_clear_error() {
+    let config = pyproject(
+        "[tool.smyth.handlers.whoami]\nhandler_path = \"app.whoami\"\nurl_path = \"/whoami\"\ntimeout = 10\n",
+    );
+    let server = Server::start(&[("pyproject.toml", &config), ("app.py", APP)]);
+    let first = server.get("/whoami").json();
+    let socket = first["socket"].as_str().unwrap().to_string();
+    let api = "/2018-06-01/runtime";
+
+    let answer = raw(&socket, b"NOT HTTP\r\n\r\n");
+    assert_eq!(statuses(&answer), [400], "{answer}");
+    assert!(answer.contains("malformed request head") && answer.contains("Connection: close"), "{answer}");
+
+    let chunked =
+        format!("POST {api}/init/error HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n");
+    let answer = raw(&socket, chunked.as_bytes());
+    assert_eq!(statuses(&answer), [411], "{answer}");
+    assert!(answer.contains("Content-Length"), "{answer}");
+
+    let answer = raw(&socket, b"GET /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello");
+    assert_eq!(statuses(&answer), [400], "{answer}");
+    assert!(answer.contains("conflicting Content-Length"), "{answer}");
+
+    // Several requests in one write are answered in order on the one connection: an unknown path, a
+    // wrong method (its body read past), a body over 6 MB (read past too), then an outsider's /next.
+    let huge = "x".repeat(6 * 1024 * 1024 + 1);
+    let pipelined = format!(
+        "GET {api}/nothing HTTP/1.1\r\n\r\n\
+         PUT {api}/invocation/next HTTP/1.1\r\nContent-Length: 2\r\n\r\n{{}}\
+         POST {api}/invocation/abc/response HTTP/1.1\r\nContent-Length: {}\r\n\r\n{huge}\
+         GET {api}/invocation/next HTTP/1.1\r\nConnection: close\r\n\r\n",
+        huge.len()
+    );
+    let answer = raw(&socket, pipelined.as_bytes());
+    assert_eq!(statuses(&answer), [404, 405, 403, 403], "{}", &answer[..answer.len().min(2000)]);
+
+    // A head that arrives in pieces is served whole.
+    let mut stream = UnixStream::connect(&socket).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(format!("GET {api}/invoc").as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(50)); // so the two pieces are two reads
+    stream.write_all(b"ation/next HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert_eq!(statuses(&answer), [403], "{answer}");
+
+    let again = server.get("/whoami").json();
+    assert_eq!(again["pid"], first["pid"], "the worker is untouched: {}", server.log());
+    assert_eq!(server.workers("whoami")[0]["restarts"], 0);
+}
