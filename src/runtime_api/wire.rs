@@ -5,6 +5,8 @@
 //! without use on the hottest path smyth has; the TCP endpoints keep actix-web for every other runtime.
 //!
 //! The kernel names the caller (SO_PEERCRED) once, when it connects: that pid is each call's peer.
+//! A result's 202 is held back while the pipelined `/next` behind it waits, and written with its
+//! event: one wake-up of the runtime per invocation.
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
@@ -135,12 +137,27 @@ pub async fn serve(mut stream: UnixStream, target: RuntimeTarget) {
                 calls::init_error(worker, peer, call, head.error_type.as_deref(), body).await
             }
         };
-        output.clear();
         encode(&reply, close, &mut output);
+        if !close && holds_next(&reply, &input) {
+            // The result's 202 waits for the event the pipelined `/next` gets, and both go in one
+            // write: the runtime reads them at once instead of waking twice.
+            continue;
+        }
         if stream.write_all(&output).await.is_err() || close {
             return;
         }
+        output.clear();
     }
+}
+
+/// Whether `reply` is a result's 202 and `input` already holds the whole next request, a `/next`:
+/// the reply may wait for that one's. (A request still arriving, or another call, is not waited on.)
+fn holds_next(reply: &Reply, input: &[u8]) -> bool {
+    let accepted = matches!(reply, Reply::Json(StatusCode::ACCEPTED, _));
+    accepted
+        && matches!(parse_head(input), Ok(Some(head))
+            if head.len == input.len() && head.content_length == 0
+                && calls::route(head.method, &head.path) == Ok(Call::Next))
 }
 
 /// Reads until a whole head is in `input`. None when the runtime closed the connection between

@@ -139,3 +139,31 @@ fn replies_are_framed_as_http_1_1() {
         assert_eq!(encoded(&reply, close), expected);
     }
 }
+
+#[test]
+fn the_bootstrap_takes_the_202_byte_for_byte() {
+    let accepted = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n";
+    assert_eq!(encoded(&Reply::accepted(), false), format!("{accepted}{{\"status\":\"OK\"}}"));
+    let bootstrap = smyth_actors::launch::BOOTSTRAP;
+    let literal = accepted.replace("\r\n", "\\r\\n");
+    assert!(bootstrap.contains(&format!("b\"{literal}\" + ACCEPTED_BODY")), "bootstrap.py's ACCEPTED");
+    assert!(bootstrap.contains(r#"ACCEPTED_BODY = b'{"status":"OK"}'"#));
+}
+
+#[test]
+fn a_202_waits_only_for_a_whole_next_already_in_hand() {
+    let next = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n";
+    let ok = Reply::accepted();
+    let cases: [(&Reply, &[u8], bool); 7] = [
+        (&ok, next, true),
+        (&ok, b"", false),
+        (&ok, &next[..next.len() - 2], false),
+        (&ok, b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nContent-Length: 2\r\n\r\n", false),
+        (&ok, b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\nContent-Length: 0\r\n\r\n", false),
+        (&ok, &[next.as_slice(), next.as_slice()].concat(), false),
+        (&Reply::unrouted(StatusCode::NOT_FOUND), next, false),
+    ];
+    for (reply, input, expected) in cases {
+        assert_eq!(holds_next(reply, input), expected, "{}", String::from_utf8_lossy(input));
+    }
+}
