@@ -23,7 +23,7 @@ pub fn url_id(handler: &str) -> String {
 
 pub fn function_url_event(request: &RequestSnapshot, route: &RouteMatch) -> Value {
     // No path parameters: a function URL has no routes, only `$default`.
-    let mut event = v2_event(request, &RouteInfo { url_path: &route.url_path, path_params: &[] });
+    let mut event = v2_event(request, &RouteInfo { url_path: &route.url_path, path_params: &[] }).to_value();
     let id = url_id(&route.handler);
     event["routeKey"] = "$default".into();
     let context = &mut event["requestContext"];

@@ -32,7 +32,7 @@ pub fn event_payload(request: &RequestSnapshot, route: &RouteMatch) -> Result<By
     let event = match route.event_format {
         EventFormat::ApiGwV2 => {
             let info = event::RouteInfo { url_path: &route.url_path, path_params: &route.path_params };
-            event::v2_event(request, &info)
+            return Ok(event::v2_event(request, &info).to_bytes().into());
         }
         EventFormat::ApiGwV1 => v1::v1_event(request, route),
         EventFormat::ApiGwHttpV1 => http_v1::http_v1_event(request, route),
