@@ -63,13 +63,19 @@ fn outsider(path: &str, method: &str, api_path: &str, body: &str) -> (u16, Strin
     (status, answer)
 }
 
-#[test]
-fn the_bundled_runtime_speaks_over_its_unix_socket_and_refuses_outsiders_there() {
+/// A server with the `whoami` handler on the bundled runtime, and its first answer.
+fn whoami_server() -> (Server, serde_json::Value) {
     let config = pyproject(
         "[tool.smyth.handlers.whoami]\nhandler_path = \"app.whoami\"\nurl_path = \"/whoami\"\ntimeout = 10\n",
     );
     let server = Server::start(&[("pyproject.toml", &config), ("app.py", APP)]);
     let first = server.get("/whoami").json();
+    (server, first)
+}
+
+#[test]
+fn the_bundled_runtime_speaks_over_its_unix_socket_and_refuses_outsiders_there() {
+    let (server, first) = whoami_server();
     let pid = first["pid"].as_u64().unwrap();
     let socket =
         first["socket"].as_str().unwrap_or_else(|| panic!("no socket variable: {first}")).to_string();
@@ -87,7 +93,10 @@ fn the_bundled_runtime_speaks_over_its_unix_socket_and_refuses_outsiders_there()
     let again = server.get("/whoami").json();
     assert_eq!(again["pid"].as_u64(), Some(pid), "the worker survived the outsider: {}", server.log());
     assert_eq!(server.workers("whoami")[0]["restarts"], 0);
-    assert!(server.log().contains("refused a Runtime API call"), "{}", server.log());
+    // The log comes through a pipe the test reads on its own thread: wait for the line.
+    server.wait_for("the refusal in the log", Duration::from_secs(5), || {
+        server.log().contains("refused a Runtime API call")
+    });
 }
 
 #[test]
@@ -182,11 +191,7 @@ fn statuses(answer: &str) -> Vec<u16> {
 
 #[test]
 fn the_unix_socket_answers_what_it_cannot_serve_with_a_clear_error() {
-    let config = pyproject(
-        "[tool.smyth.handlers.whoami]\nhandler_path = \"app.whoami\"\nurl_path = \"/whoami\"\ntimeout = 10\n",
-    );
-    let server = Server::start(&[("pyproject.toml", &config), ("app.py", APP)]);
-    let first = server.get("/whoami").json();
+    let (server, first) = whoami_server();
     let socket = first["socket"].as_str().unwrap().to_string();
     let api = "/2018-06-01/runtime";
 
@@ -217,11 +222,13 @@ fn the_unix_socket_answers_what_it_cannot_serve_with_a_clear_error() {
     let answer = raw(&socket, pipelined.as_bytes());
     assert_eq!(statuses(&answer), [404, 405, 403, 403], "{}", &answer[..answer.len().min(2000)]);
 
-    // A head that arrives in pieces is served whole.
+    // A head that arrives in pieces waits for the rest (no answer to half of it), then is served whole.
     let mut stream = UnixStream::connect(&socket).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(format!("GET {api}/invoc").as_bytes()).unwrap();
-    std::thread::sleep(Duration::from_millis(50)); // so the two pieces are two reads
+    stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let early = stream.read(&mut [0u8; 64]);
+    assert!(early.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock), "{early:?}");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(b"ation/next HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
