@@ -167,3 +167,15 @@ fn a_202_waits_only_for_a_whole_next_already_in_hand() {
         assert_eq!(holds_next(reply, input), expected, "{}", String::from_utf8_lossy(input));
     }
 }
+
+#[test]
+fn a_runtime_that_closed_its_end_is_seen_as_gone_and_one_that_waits_or_sends_is_not() {
+    use std::io::Write as _;
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    assert!(!hung_up(ours.as_raw_fd()), "connected, nothing sent");
+    theirs.write_all(b"GET").unwrap();
+    assert!(!hung_up(ours.as_raw_fd()), "a request still in the socket");
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(theirs);
+    assert!(hung_up(ours.as_raw_fd()), "closed");
+}
