@@ -44,9 +44,16 @@ impl ClientSocket {
     }
 
     /// Whether the peer of `req`'s connection has closed it. The connection, and so its socket, lives
-    /// as long as the request's handler.
+    /// as long as the request's handler. A peek that reads 0 bytes is the peer's close; no data yet
+    /// (EAGAIN) or pipelined data is not.
     pub fn peer_closed(req: &HttpRequest) -> bool {
-        req.conn_data::<ClientSocket>().is_some_and(|socket| peer_closed(socket.0))
+        let Some(ClientSocket(fd, _)) = req.conn_data::<ClientSocket>().copied() else { return false };
+        let mut byte = [0u8; 1];
+        match recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+            Ok(0) => true,
+            Err(err) => err != Errno::EAGAIN,
+            Ok(_) => false,
+        }
     }
 
     /// The socket and number of `req`'s connection.
@@ -66,17 +73,6 @@ impl ClientSocket {
                 return;
             }
         }
-    }
-}
-
-/// Whether the peer of the connected socket `fd` has closed it: a peek that reads 0 bytes is the
-/// peer's close; no data yet (EAGAIN) or pipelined data is not.
-pub fn peer_closed(fd: RawFd) -> bool {
-    let mut byte = [0u8; 1];
-    match recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
-        Ok(0) => true,
-        Err(err) => err != Errno::EAGAIN,
-        Ok(_) => false,
     }
 }
 

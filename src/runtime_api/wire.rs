@@ -9,7 +9,6 @@
 //! event: one wake-up of the runtime per invocation.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use actix_rt::net::UnixStream;
@@ -17,7 +16,7 @@ use actix_web::http::StatusCode;
 use bytes::{Buf, Bytes, BytesMut};
 use smyth_actors::endpoint::RuntimeTarget;
 use smyth_actors::invocation::MAX_PAYLOAD;
-use smyth_actors::messages::{NextEvent, Peer};
+use smyth_actors::messages::{NextEvent, Peer, Undelivered};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::calls::{self, Call, Reply};
@@ -100,7 +99,6 @@ fn parse_head(input: &[u8]) -> Result<Option<Head>, &'static str> {
 pub async fn serve(mut stream: UnixStream, target: RuntimeTarget) {
     let pid = stream.peer_cred().ok().and_then(|cred| cred.pid()).and_then(|pid| u32::try_from(pid).ok());
     let peer = Peer::Unix { pid };
-    let fd = stream.as_raw_fd();
     let worker = Target::from(&target);
     let mut input = BytesMut::with_capacity(4096);
     let mut output = Vec::with_capacity(1024);
@@ -128,7 +126,8 @@ pub async fn serve(mut stream: UnixStream, target: RuntimeTarget) {
         let close = head.close;
         let reply = match calls::route(head.method, &head.path) {
             Err(status) => Reply::unrouted(status),
-            Ok(Call::Next) => calls::next(worker, peer, || hung_up(fd)).await,
+            // No peek for a runtime gone while parked: the write of its event fails, below.
+            Ok(Call::Next) => calls::next(worker, peer, || false).await,
             Ok(Call::RestoreNext) => calls::restore_next(worker, peer).await,
             Ok(Call::Result { request_id, is_error }) => {
                 calls::post_result(worker, peer, request_id, is_error, body).await
@@ -143,7 +142,15 @@ pub async fn serve(mut stream: UnixStream, target: RuntimeTarget) {
             // write: the runtime reads them at once instead of waking twice.
             continue;
         }
-        if stream.write_all(&output).await.is_err() || close {
+        if stream.write_all(&output).await.is_err() {
+            // A write to a Unix socket whose runtime has closed it fails (EPIPE): its event is
+            // handed back, to wait for a new `/next` or process.
+            if let Reply::Event(event) = reply {
+                worker.do_send(Undelivered { request_id: event.request_id });
+            }
+            return;
+        }
+        if close {
             return;
         }
         output.clear();
@@ -239,11 +246,6 @@ async fn refuse(stream: &mut UnixStream, status: StatusCode, problem: &str) {
     encode(&Reply::error(status, "InvalidRequest", problem), true, &mut output);
     let _ = stream.write_all(&output).await;
     let _ = stream.shutdown().await;
-}
-
-/// Whether the runtime has closed the connection (a peek that reads 0 bytes).
-fn hung_up(fd: RawFd) -> bool {
-    crate::http::peer_closed(fd)
 }
 
 /// Writes `reply` as an HTTP/1.1 response into `out`.
