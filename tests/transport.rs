@@ -205,6 +205,10 @@ fn the_unix_socket_answers_what_it_cannot_serve_with_a_clear_error() {
     assert_eq!(statuses(&answer), [411], "{answer}");
     assert!(answer.contains("Content-Length"), "{answer}");
 
+    let huge_head = format!("GET {api}/invocation/next HTTP/1.1\r\nX-Pad: {}\r\n", "p".repeat(20 * 1024));
+    let answer = raw(&socket, huge_head.as_bytes());
+    assert_eq!(statuses(&answer), [431], "{answer}");
+
     let answer = raw(&socket, b"GET /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello");
     assert_eq!(statuses(&answer), [400], "{answer}");
     assert!(answer.contains("conflicting Content-Length"), "{answer}");
@@ -233,6 +237,14 @@ fn the_unix_socket_answers_what_it_cannot_serve_with_a_clear_error() {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     assert_eq!(statuses(&answer), [403], "{answer}");
+
+    // A head that never arrives whole is answered 408 after 5 s, and the connection ends.
+    let mut stream = UnixStream::connect(&socket).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    stream.write_all(format!("GET {api}/invocation/ne").as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert_eq!(statuses(&answer), [408], "{answer}");
 
     let again = server.get("/whoami").json();
     assert_eq!(again["pid"], first["pid"], "the worker is untouched: {}", server.log());
