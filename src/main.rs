@@ -6,6 +6,7 @@ mod commands;
 mod edge;
 mod endpoints;
 mod export;
+mod framing;
 mod guard;
 mod header_case;
 mod http;

@@ -180,12 +180,13 @@ enum Step {
 
 /// Where the stream goes after this head: its body, by HTTP/1.1's rules, then the next head. `None`
 /// for what the scanner does not follow: an upgrade or CONNECT (the bytes after it are not HTTP),
-/// a `Transfer-Encoding` other than a final `chunked`, or an unreadable or conflicting length.
+/// a `Transfer-Encoding` other than a final `chunked`, or an unreadable or conflicting length
+/// (`framing::content_length`).
 fn framing(request: &httparse::Request) -> Option<Place> {
     if request.method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT")) {
         return None;
     }
-    let mut length: Option<u64> = None;
+    let length = crate::framing::content_length(request.headers).ok()?;
     let mut chunked = false;
     for header in request.headers.iter() {
         let value = std::str::from_utf8(header.value).ok()?.trim();
@@ -197,15 +198,6 @@ fn framing(request: &httparse::Request) -> Option<Place> {
                 return None;
             }
             chunked = true;
-        } else if header.name.eq_ignore_ascii_case("content-length") {
-            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let parsed: u64 = value.parse().ok()?;
-            if length.is_some_and(|seen| seen != parsed) {
-                return None;
-            }
-            length = Some(parsed);
         }
     }
     Some(match (chunked, length) {

@@ -69,14 +69,8 @@ fn parse_head(input: &[u8]) -> Result<Option<Head>, &'static str> {
         close: request.version == Some(0),
         error_type: None,
     };
-    let mut lengths = request.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("content-length"));
-    if let Some(first) = lengths.next() {
-        if lengths.any(|other| other.value != first.value) {
-            return Err("conflicting Content-Length headers");
-        }
-        let text = std::str::from_utf8(first.value).map_err(|_| "a Content-Length that is not a number")?;
-        head.content_length = text.trim().parse().map_err(|_| "a Content-Length that is not a number")?;
-    }
+    let length = crate::framing::content_length(request.headers)?.unwrap_or(0);
+    head.content_length = usize::try_from(length).map_err(|_| "a Content-Length too large")?;
     for header in request.headers.iter() {
         let name = header.name;
         if name.eq_ignore_ascii_case("transfer-encoding") {
